@@ -1,7 +1,7 @@
 """The ``hart`` command: ``hart train | track | evaluate | bench``.
 
 Each sub-command parses its arguments here and calls one function of the package; ``train`` hands
-its arguments to LightningCLI. Errors a user can cause (:class:`hart.errors.InputError`, a missing
+its arguments to LightningCLI. Errors a user can cause (:class:`hart.errors.HartError`, a missing
 file) print one line and exit with status 2; no traceback, no half-written output.
 """
 
@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from hart.errors import InputError
+from hart.errors import HartError
 
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown command {argv[0]!r} (choose from {', '.join(sorted(COMMANDS))})")
     try:
         return COMMANDS[argv[0]](argv[1:]) or 0
-    except (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+    except (HartError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
         print(f"hart {argv[0]}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

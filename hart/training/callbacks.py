@@ -1,0 +1,134 @@
+"""Training callbacks: the clip-length curriculum and what TensorBoard shows of tracking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from hart.drawing import tracking_strip
+
+
+class Curriculum(pl.Callback):
+    """Lengthen the training clips when the tracker masters the current length.
+
+    HART trains on short clips first (5 frames) and lengthens them (to 30) as the training IoU
+    passes a threshold, because a tracker that cannot follow an object for 5 frames only learns
+    noise from 30. After every training epoch, if the epoch's mean ``train/iou`` is at least
+    ``iou_threshold`` the clip length grows by ``growth`` frames, up to ``max_length``. The current
+    length is logged as ``train/clip_length`` and saved in checkpoints, so a resumed run goes on
+    with the length it had reached.
+
+    The data module must have a ``clip_length`` attribute that its training loader reads
+    (:class:`hart.training.datamodule.HARTDataModule` does, workers included).
+    """
+
+    def __init__(
+        self,
+        start_length: int = 5,
+        max_length: int = 30,
+        growth: int = 5,
+        iou_threshold: float = 0.6,
+    ) -> None:
+        if not 2 <= start_length <= max_length:
+            raise ValueError(f"need 2 <= start_length <= max_length, got {start_length}, {max_length}")
+        if growth < 1:
+            raise ValueError(f"growth must be at least 1 frame, got {growth}")
+        self.start_length = start_length
+        self.max_length = max_length
+        self.growth = growth
+        self.iou_threshold = iou_threshold
+        self.clip_length = start_length
+
+    def _apply(self, trainer: pl.Trainer) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is not None and hasattr(datamodule, "clip_length"):
+            datamodule.clip_length = self.clip_length
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._apply(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        pl_module.log("train/clip_length", float(self.clip_length), on_step=True, on_epoch=False)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        iou = trainer.callback_metrics.get("train/iou_epoch", trainer.callback_metrics.get("train/iou"))
+        if iou is None or self.clip_length >= self.max_length:
+            return
+        if float(iou) >= self.iou_threshold:
+            self.clip_length = min(self.max_length, self.clip_length + self.growth)
+            self._apply(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"clip_length": self.clip_length}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.clip_length = int(state_dict["clip_length"])
+
+
+class TrackingImages(pl.Callback):
+    """Show what the tracker sees in TensorBoard, from the first validation batch.
+
+    Every ``every_n_validations`` validations, for the first ``num_clips`` clips of the first
+    validation batch, it logs under ``val/``:
+
+    - ``tracking``: a strip of frames with the ground truth (green), the predicted box (red) and
+      the attention box (blue);
+    - ``glimpses``: the glimpse read at each step;
+    - ``object_masks``: the appearance-attention mask at each step.
+
+    The module must keep ``last_val_example`` (set by its validation step on batch 0): a dict with
+    ``frames`` ``(B, T, 3, H, W)``, ``boxes``, ``pred_boxes``, ``attention_boxes`` ``(B, T, 4)``,
+    ``glimpses`` ``(B, T, 3, h, w)`` and ``mask_logits`` ``(B, T, 1, m, m)``.
+    """
+
+    def __init__(self, every_n_validations: int = 1, num_clips: int = 2, max_frames: int = 10):
+        self.every_n_validations = every_n_validations
+        self.num_clips = num_clips
+        self.max_frames = max_frames
+        self._validations = 0
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        example = getattr(pl_module, "last_val_example", None)
+        if example is None or trainer.sanity_checking:
+            return
+        self._validations += 1
+        if (self._validations - 1) % self.every_n_validations:
+            return
+        writer = _tensorboard_writer(trainer)
+        if writer is None:
+            return
+        step = trainer.global_step
+        clips = min(self.num_clips, example["frames"].shape[0])
+        frames = min(self.max_frames, example["frames"].shape[1])
+        strips = [
+            tracking_strip(
+                example["frames"][i, :frames],
+                example["boxes"][i, :frames],
+                example["pred_boxes"][i, :frames],
+                example["attention_boxes"][i, :frames],
+            )
+            for i in range(clips)
+        ]
+        writer.add_image("val/tracking", np.concatenate(strips, axis=0), step, dataformats="HWC")
+        glimpses = example["glimpses"][:clips, :frames].float().clamp(0, 1)  # (b, t, 3, h, w)
+        writer.add_image("val/glimpses", _grid(glimpses), step, dataformats="CHW")
+        masks = torch.sigmoid(example["mask_logits"][:clips, :frames].float())  # (b, t, 1, m, m)
+        writer.add_image("val/object_masks", _grid(masks), step, dataformats="CHW")
+
+
+def _grid(images: torch.Tensor) -> torch.Tensor:
+    """``(rows, cols, C, h, w)`` → one ``(C, rows·h, cols·w)`` image, rows of clips."""
+    rows, cols, channels, height, width = images.shape
+    grid = images.permute(2, 0, 3, 1, 4)  # (C, rows, h, cols, w)
+    return grid.reshape(channels, rows * height, cols * width).cpu()
+
+
+def _tensorboard_writer(trainer: pl.Trainer):
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if experiment is not None and hasattr(experiment, "add_image"):
+            return experiment
+    return None
