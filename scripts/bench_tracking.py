@@ -1,0 +1,189 @@
+"""Tracking speed of hart's tracker and OpenCV's on the same 640×480 video, in one run.
+
+    python scripts/bench_tracking.py                       # hart, csrt, kcf, mil; 2 threads
+    python scripts/bench_tracking.py --trackers csrt,kcf,mil,mosse --repeats 5
+    python scripts/bench_tracking.py --frames my_clip.mp4 --box 100,80,60,90 --size 1280x720
+
+The frames (default: OTB DragonBaby from ``../shared/sequences``, a real clip) are resized to
+``--size``, encoded to an mp4 and decoded again, as ``hart track`` would read a user's video;
+then every tracker runs ``init`` + ``update`` over exactly those decoded frames, held in memory,
+so the timings are tracking alone (no decoding, drawing or writing). Each tracker runs
+``--repeats`` times, interleaved with the others so that load from other processes falls on all
+of them alike; the table gives the best and the median frames per second, the ratio of the best
+to CSRT's, and the mean IoU against the ground truth (a tracker that lost the target early can
+look fast). Timings vary with the machine's load: compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hart.video import open_frames, parse_box
+
+DEFAULT_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "sequences" / "OTB" / "DragonBaby"
+
+OPENCV_TRACKERS: dict[str, Callable[[], object]] = {
+    "csrt": cv2.TrackerCSRT_create,
+    "kcf": cv2.TrackerKCF_create,
+    "mil": cv2.TrackerMIL_create,
+    "mosse": cv2.legacy.TrackerMOSSE_create,
+    "medianflow": cv2.legacy.TrackerMedianFlow_create,
+}
+
+
+class OpenCVTracker:
+    """An OpenCV tracker behind the init/update contract; a fresh one on every ``init``."""
+
+    def __init__(self, create: Callable[[], object]):
+        self._create = create
+
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+        self._tracker = self._create()
+        self._tracker.init(frame, tuple(int(round(value)) for value in box))
+
+    def update(self, frame: np.ndarray) -> np.ndarray:
+        ok, box = self._tracker.update(frame)
+        return np.asarray(box, dtype=np.float64) if ok else np.full(4, np.nan)
+
+
+def make_tracker(name: str, checkpoint: Path | None, device: str):
+    """``hart`` (the network, loaded once) or one of :data:`OPENCV_TRACKERS`."""
+    if name == "hart":
+        from hart.tracking import Tracker  # the network: torch loads only when asked for
+
+        return Tracker.from_checkpoint(checkpoint, device=device)
+    return OpenCVTracker(OPENCV_TRACKERS[name])
+
+
+def benchmark_frames(
+    source: Path, size: tuple[int, int], workdir: Path
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames of ``source`` resized to ``size = (width, height)``, written to an mp4 in
+    ``workdir`` and decoded back; and the ``(4,)`` factors that scale an xywh box to them."""
+    width, height = size
+    frames = open_frames(source)
+    scale = np.array([width / frames.width, height / frames.height] * 2)
+    video = workdir / "bench.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), frames.fps, size)
+    for frame in frames:
+        writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    writer.release()
+    return list(open_frames(video)), scale
+
+
+def time_tracker(tracker, frames: list[np.ndarray], box: np.ndarray) -> tuple[float, np.ndarray]:
+    """Seconds spent in ``init`` + every ``update``, and the ``(N, 4)`` boxes."""
+    boxes = [box]
+    start = time.perf_counter()
+    tracker.init(frames[0], box.copy())
+    for frame in frames[1:]:
+        boxes.append(np.asarray(tracker.update(frame), dtype=np.float64).reshape(4))
+    return time.perf_counter() - start, np.stack(boxes)
+
+
+def mean_iou(boxes: np.ndarray, truth: np.ndarray) -> float:
+    """Mean IoU of paired xywh rows, frames 2..N; a lost (NaN) box counts as 0."""
+    a, b = boxes[1:], truth[1:]
+    left, top = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    right = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
+    bottom = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
+    overlap = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - overlap
+    return float(np.nan_to_num(overlap / union).mean())
+
+
+def read_ground_truth(folder: Path) -> np.ndarray | None:
+    """OTB's ``groundtruth_rect.txt`` beside an ``img/`` folder, as ``(N, 4)`` xywh, if any."""
+    for candidate in (folder / "groundtruth_rect.txt", folder.parent / "groundtruth_rect.txt"):
+        if candidate.is_file():
+            rows = [
+                re.split(r"[,\s]+", line.strip()) for line in candidate.read_text().splitlines()
+            ]
+            return np.array([[float(value) for value in row] for row in rows if row != [""]])
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trackers", default="hart,csrt,kcf,mil", help="comma-separated names")
+    parser.add_argument("--frames", type=Path, default=DEFAULT_FRAMES, help="video or folder")
+    parser.add_argument("--box", help="X,Y,W,H in the first frame (default: OTB ground truth)")
+    parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT the frames are resized to")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="OpenCV and torch threads")
+    parser.add_argument("--checkpoint", type=Path, help="hart's model (default: shipped model)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    names = [name.strip().lower() for name in args.trackers.split(",") if name.strip()]
+    unknown = sorted(set(names) - {"hart", *OPENCV_TRACKERS})
+    if unknown:
+        parser.error(f"unknown trackers {unknown}; choose from hart, {', '.join(OPENCV_TRACKERS)}")
+    source = args.frames / "img" if (args.frames / "img").is_dir() else args.frames
+    truth = read_ground_truth(args.frames)
+    if args.box is None and truth is None:
+        parser.error(f"no groundtruth_rect.txt beside {args.frames}: give --box X,Y,W,H")
+    size = tuple(int(value) for value in args.size.lower().split("x"))
+
+    cv2.setNumThreads(args.threads)
+    if "hart" in names:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as workdir:
+        frames, scale = benchmark_frames(source, size, Path(workdir))
+    if args.box is not None:
+        first_box, truth = parse_box(args.box) * scale, None
+    else:
+        first_box = truth[0] * scale
+        # Ground truth for another cut of the frames would give a meaningless IoU: none then.
+        truth = truth * scale if len(truth) == len(frames) else None
+
+    trackers = {}
+    for name in names:
+        try:
+            trackers[name] = make_tracker(name, args.checkpoint, args.device)
+        except ImportError as error:  # hart.tracking before it exists, or without torch
+            print(f"{name}: skipped ({error})", file=sys.stderr)
+    seconds: dict[str, list[float]] = {name: [] for name in trackers}
+    ious: dict[str, float] = {}
+    order = list(trackers)
+    for repeat in range(args.repeats):
+        # Rotate who goes first, so a slow moment on a shared machine does not hit one tracker.
+        for name in order[repeat % len(order) :] + order[: repeat % len(order)]:
+            elapsed, boxes = time_tracker(trackers[name], frames, first_box)
+            seconds[name].append(elapsed)
+            if truth is not None:
+                ious[name] = mean_iou(boxes, truth)
+
+    print(
+        f"{len(frames)} frames of {source} at {size[0]}×{size[1]}, {args.threads} threads, "
+        f"best and median of {args.repeats} runs, opencv {cv2.__version__}"
+    )
+    best = {name: len(frames) / min(times) for name, times in seconds.items()}
+    median = {name: len(frames) / statistics.median(times) for name, times in seconds.items()}
+    header = f"{'tracker':<11} {'fps best':>9} {'fps median':>11} {'× CSRT':>7} {'mean IoU':>9}"
+    print(header)
+    print("-" * len(header))
+    for name in seconds:
+        ratio = f"{best[name] / best['csrt']:.2f}" if "csrt" in best else "–"
+        iou = f"{ious[name]:.3f}" if name in ious else "–"
+        print(f"{name:<11} {best[name]:>9.1f} {median[name]:>11.1f} {ratio:>7} {iou:>9}")
+    if ious:
+        print("mean IoU: against the ground truth, frames 2..N; a frame reported lost counts 0")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""``hart track`` end to end through ``hart.cli.main``: outputs, and one clear line per bad input.
+
+The network tracker is replaced by a small stand-in module in ``sys.modules["hart.tracking"]``
+so these tests check the command (arguments, checks, outputs) quickly; the real tracker has its
+own tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hart.cli import main
+from hart.errors import InputError
+
+FRAMES = 15
+
+
+class StillTracker:
+    """Predicts the first box every frame, with the attention and glimpse hart's Tracker offers."""
+
+    loaded_from: list = []
+
+    @classmethod
+    def from_checkpoint(cls, path=None, device="cpu"):
+        if path is not None and Path(path).suffix != ".ckpt":
+            raise InputError(f"{path} is not a checkpoint")
+        cls.loaded_from.append((path, device))
+        return cls()
+
+    def init(self, frame, box):
+        self.box = np.asarray(box, dtype=np.float64)
+        self.attention_box = self.box + np.array([-8, -8, 16, 16])
+        self.glimpse = np.zeros((56, 56, 3), np.uint8)
+        self.object_mask = np.ones((14, 14), np.float32)
+
+    def update(self, frame):
+        return self.box.copy()
+
+
+@pytest.fixture
+def stand_in_tracker(monkeypatch):
+    module = types.ModuleType("hart.tracking")
+    module.Tracker = StillTracker
+    monkeypatch.setitem(sys.modules, "hart.tracking", module)
+    StillTracker.loaded_from = []
+    return StillTracker
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """An empty current directory: default outputs land here, and nothing else may."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def crossing_video(tmp_path, shared_sequences) -> Path:
+    images = sorted((shared_sequences / "OTB" / "Crossing" / "img").glob("*.jpg"))[:FRAMES]
+    path = tmp_path / "crossing.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (360, 240))
+    for image in images:
+        writer.write(cv2.imread(str(image)))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def crossing_folder(tmp_path, shared_sequences) -> Path:
+    folder = tmp_path / "crossing_frames"
+    folder.mkdir()
+    images = sorted((shared_sequences / "OTB" / "Crossing" / "img").glob("*.jpg"))[:FRAMES]
+    for image in images:
+        (folder / image.name).write_bytes(image.read_bytes())
+    return folder
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    capture.release()
+    return frames
+
+
+def test_track_video_writes_default_output_and_boxes(
+    stand_in_tracker, workdir, crossing_video, capsys
+):
+    status = main(["track", str(crossing_video), "--box", "205,151,17,50", "--boxes-out", "b.txt"])
+    assert status == 0
+    assert sorted(path.name for path in workdir.iterdir()) == ["b.txt", "crossing_tracked.mp4"]
+    assert stand_in_tracker.loaded_from == [(None, "cpu")]
+    capture = cv2.VideoCapture(str(workdir / "crossing_tracked.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == 20.0
+    written, original = frames_of(workdir / "crossing_tracked.mp4"), frames_of(crossing_video)
+    assert len(written) == FRAMES and written[0].shape == (240, 360, 3)
+    edge = (slice(155, 195), slice(205, 207))  # left edge of the box
+    assert np.abs(written[-1][edge].astype(int) - original[-1][edge]).mean() > 40
+    assert (workdir / "b.txt").read_text().splitlines() == ["205,151,17,50"] * FRAMES
+    out = capsys.readouterr().out
+    assert f"tracked {FRAMES} frames:" in out and "frames/s tracking alone" in out
+    assert "wrote crossing_tracked.mp4 and b.txt" in out
+
+
+def test_track_folder_of_frames(stand_in_tracker, workdir, crossing_folder, capsys):
+    status = main(
+        [
+            "track",
+            str(crossing_folder),
+            "--box",
+            "205,151,17,50",
+            "--output",
+            "out.avi",
+            "--checkpoint",
+            "model.ckpt",
+            "--fps",
+            "10",
+            "--no-progress",
+        ]
+    )
+    assert status == 0
+    assert stand_in_tracker.loaded_from == [(Path("model.ckpt"), "cpu")]
+    capture = cv2.VideoCapture(str(workdir / "out.avi"))
+    assert capture.get(cv2.CAP_PROP_FPS) == 10.0
+    assert len(frames_of(workdir / "out.avi")) == FRAMES
+    assert capsys.readouterr().err == "", "--no-progress keeps stderr quiet"
+
+
+def test_default_output_is_named_after_the_folder(stand_in_tracker, workdir, crossing_folder):
+    assert main(["track", str(crossing_folder), "--box", "205,151,17,50", "--no-progress"]) == 0
+    assert [path.name for path in workdir.iterdir()] == ["crossing_frames_tracked.mp4"]
+
+
+def _not_a_video(root: Path) -> str:
+    (root / "holiday.mp4").write_text("this is text, not a video\n")
+    return str(root / "holiday.mp4")
+
+
+def _empty_folder(root: Path) -> str:
+    (root / "no_frames").mkdir()
+    return str(root / "no_frames")
+
+
+@pytest.mark.parametrize(
+    ("video", "extra", "message"),
+    [
+        (lambda root, video: str(root / "nope.mp4"), [], "nope.mp4 does not exist"),
+        (lambda root, video: _not_a_video(root), [], "holiday.mp4: not a video"),
+        (lambda root, video: _empty_folder(root), [], "no_frames holds no images"),
+        (None, ["--box", "350,200,40,60"], "box 350,200,40,60 is not inside the 360×240 frame"),
+        (None, ["--box=-1,200,40,60"], "box -1,200,40,60 is not inside the 360×240 frame"),
+        (None, ["--box", "10,20,0,60"], "box '10,20,0,60' has width 0 and height 60"),
+        (None, ["--box", "10,20,30"], "box '10,20,30' is not X,Y,W,H"),
+        (None, ["--output", "out.gif"], "unknown video extension '.gif'"),
+        (None, ["--output", "missing/out.mp4"], "missing does not exist"),
+        (None, ["--checkpoint", "weights.txt"], "weights.txt is not a checkpoint"),
+    ],
+    ids=[
+        "missing-file",
+        "not-a-video",
+        "empty-folder",
+        "box-outside",
+        "box-negative-x",
+        "box-zero-size",
+        "box-syntax",
+        "output-extension",
+        "output-folder-missing",
+        "not-a-checkpoint",
+    ],
+)
+def test_bad_input_prints_one_line_and_leaves_nothing(
+    stand_in_tracker, workdir, crossing_video, capsys, video, extra, message
+):
+    video_arg = str(crossing_video) if video is None else video(workdir.parent, crossing_video)
+    before = sorted(workdir.parent.rglob("*"))
+    argv = ["track", video_arg, "--boxes-out", "boxes.txt", *extra]
+    if not any(arg.startswith("--box") for arg in extra):
+        argv += ["--box", "205,151,17,50"]
+    status = main(argv)
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.err.count("\n") == 1 and captured.err.startswith("hart track: error: ")
+    assert message in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert sorted(workdir.parent.rglob("*")) == before, "no output, no temporary file"
+
+
+def test_select_without_a_display_is_a_clear_error(
+    stand_in_tracker, workdir, crossing_video, capsys, monkeypatch
+):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert main(["track", str(crossing_video), "--select"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a display" in err and "X,Y,W,H" in err
+    assert list(workdir.iterdir()) == []
+
+
+def test_box_and_select_are_exclusive_and_one_is_required(crossing_video, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["track", str(crossing_video)])
+    assert exit_info.value.code == 2
+    assert "one of the arguments --box --select is required" in capsys.readouterr().err
+
+
+def test_help_names_the_default_output(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["track", "--help"])
+    assert exit_info.value.code == 0
+    assert "VIDEO_tracked.mp4 in the current directory" in " ".join(capsys.readouterr().out.split())
+
+
+def test_not_a_video_is_one_line_on_the_real_stderr(tmp_path):
+    # FFmpeg writes to file descriptor 2 directly; only a separate process sees that.
+    (tmp_path / "holiday.mp4").write_text("this is text, not a video\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "hart.cli", "track", "holiday.mp4", "--box", "1,1,5,5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "", "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == [
+        "hart track: error: holiday.mp4: not a video OpenCV can read"
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["holiday.mp4"]
+
+
+def test_a_real_checkpoint_that_is_not_one_is_rejected(workdir, crossing_video, capsys):
+    pytest.importorskip("hart.tracking", reason="hart.tracking is built in another branch")
+    Path("weights.ckpt").write_text("not a checkpoint")
+    status = main(
+        ["track", str(crossing_video), "--box", "205,151,17,50", "--checkpoint", "weights.ckpt"]
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "weights.ckpt" in err and "Traceback" not in err
+    assert [path.name for path in workdir.iterdir()] == ["weights.ckpt"]
+
+
+def test_ctrl_c_mid_video_leaves_no_output(
+    stand_in_tracker, workdir, crossing_video, capsys, monkeypatch
+):
+    def interrupted_update(self, frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stand_in_tracker, "update", interrupted_update)
+    status = main(["track", str(crossing_video), "--box", "205,151,17,50", "--boxes-out", "b"])
+    assert status == 130
+    assert capsys.readouterr().err.endswith("hart track: interrupted\n")
+    assert list(workdir.iterdir()) == []
