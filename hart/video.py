@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from hart.drawing import draw_tracking
 from hart.errors import InputError
 
 IMAGE_SUFFIXES = frozenset(
@@ -44,10 +45,6 @@ VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", 
 DEFAULT_FOLDER_FPS = 30.0
 
 # Okabe–Ito colours (distinguishable with colour-blindness), as OpenCV's BGR.
-PREDICTION_COLOUR = (0, 159, 230)  # orange
-ATTENTION_COLOUR = (233, 180, 86)  # sky blue
-_TEXT_COLOUR = (255, 255, 255)
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 class TrackerLike(Protocol):
@@ -444,123 +441,6 @@ class FrameWriter:
 
     def __exit__(self, *exc_info) -> bool | None:
         return self._stack.__exit__(*exc_info)
-
-
-# ----------------------------------------------------------------------------- drawing
-
-
-def draw_tracking(
-    frame: np.ndarray,
-    box: np.ndarray | None,
-    attention_box: np.ndarray | None = None,
-    glimpse: np.ndarray | None = None,
-    object_mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """A copy of the BGR uint8 ``frame`` with the tracker's state drawn on it.
-
-    ``box`` (the prediction) and ``attention_box`` are xywh px, drawn in
-    :data:`PREDICTION_COLOUR` and :data:`ATTENTION_COLOUR` with a legend in the top-left corner;
-    a NaN or missing box is not drawn. ``glimpse`` (uint8 BGR ``(h, w, 3)`` or ``(h, w)``, or
-    float in ``[0, 1]``) and ``object_mask`` (float in ``[0, 1]``, ``(h, w)``) are shown as
-    insets in the bottom-right corner, a quarter of the frame's shorter side high.
-    """
-    canvas = frame.copy()
-    height, width = canvas.shape[:2]
-    thickness = max(2, min(height, width) // 200)
-    legend = []
-    if attention_box is not None:
-        _draw_box(canvas, attention_box, ATTENTION_COLOUR, thickness)
-        legend.append(("attention", ATTENTION_COLOUR))
-    if box is not None:
-        # Drawn last: where the two boxes coincide, the prediction is the one that shows.
-        _draw_box(canvas, box, PREDICTION_COLOUR, thickness)
-        legend.insert(0, ("prediction", PREDICTION_COLOUR))
-    insets = []
-    if glimpse is not None:
-        insets.append(("glimpse", _as_bgr_image(glimpse), ATTENTION_COLOUR))
-    if object_mask is not None:
-        mask = _as_uint8(np.asarray(object_mask, dtype=np.float32).squeeze())
-        insets.append(("mask", cv2.applyColorMap(mask, cv2.COLORMAP_VIRIDIS), _TEXT_COLOUR))
-    _draw_insets(canvas, insets)
-    _draw_legend(canvas, legend)
-    return canvas
-
-
-def _draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple, thickness: int) -> None:
-    x, y, w, h = np.asarray(box, dtype=np.float64).reshape(4)
-    if not np.isfinite([x, y, w, h]).all():
-        return
-    top_left = (int(round(x)), int(round(y)))
-    bottom_right = (int(round(x + w)) - 1, int(round(y + h)) - 1)  # inclusive corner
-    cv2.rectangle(canvas, top_left, bottom_right, colour, thickness, cv2.LINE_AA)
-
-
-def _font_scale(canvas: np.ndarray) -> float:
-    return max(0.35, min(canvas.shape[:2]) / 900)
-
-
-def _draw_legend(canvas: np.ndarray, entries: list[tuple[str, tuple]]) -> None:
-    if not entries:
-        return
-    scale = _font_scale(canvas)
-    (text_width, text_height), baseline = cv2.getTextSize("attention", _FONT, scale, 1)
-    line = text_height + baseline + 4
-    swatch = text_height * 2
-    margin = 4
-    right = min(canvas.shape[1], margin * 3 + swatch + text_width)
-    bottom = min(canvas.shape[0], margin * 2 + line * len(entries))
-    _darken(canvas[:bottom, :right])
-    for index, (label, colour) in enumerate(entries):
-        middle = margin + line * index + line // 2
-        cv2.line(canvas, (margin, middle), (margin + swatch, middle), colour, 2, cv2.LINE_AA)
-        origin = (margin * 2 + swatch, middle + text_height // 2)
-        cv2.putText(canvas, label, origin, _FONT, scale, _TEXT_COLOUR, 1, cv2.LINE_AA)
-
-
-def _draw_insets(canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]) -> None:
-    height, width = canvas.shape[:2]
-    side = min(224, min(height, width) // 4)
-    if not insets or side < 16:
-        return  # too small a frame to show anything useful
-    scale = _font_scale(canvas)
-    (_, text_height), baseline = cv2.getTextSize("mask", _FONT, scale, 1)
-    label_height = text_height + baseline + 4
-    right = width - 4
-    for label, image, border in reversed(insets):  # right to left, so the first is leftmost
-        inset_width = max(1, round(side * image.shape[1] / image.shape[0]))
-        left = right - inset_width
-        top = height - 4 - side
-        if left < 0 or top - label_height < 0:
-            return
-        # Nearest neighbour: show the glimpse's and mask's pixels as they are, not smoothed.
-        canvas[top : top + side, left:right] = cv2.resize(
-            image, (inset_width, side), interpolation=cv2.INTER_NEAREST
-        )
-        cv2.rectangle(canvas, (left - 1, top - 1), (right, top + side), border, 1)
-        _darken(canvas[top - label_height : top - 1, left:right])
-        origin = (left + 2, top - baseline - 3)
-        cv2.putText(canvas, label, origin, _FONT, scale, _TEXT_COLOUR, 1, cv2.LINE_AA)
-        right = left - 6
-
-
-def _darken(region: np.ndarray) -> None:
-    """Dim a region in place so white text on it reads on any background."""
-    region[:] = (region.astype(np.uint16) * 2 // 5).astype(np.uint8)
-
-
-def _as_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    return (
-        (np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0) * 255).round().astype(np.uint8)
-    )
-
-
-def _as_bgr_image(image: np.ndarray) -> np.ndarray:
-    image = _as_uint8(np.asarray(image))
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    return np.ascontiguousarray(image[..., :3])
 
 
 # ----------------------------------------------------------------------------- tracking loop

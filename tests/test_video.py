@@ -9,14 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
+from hart.drawing import ATTENTION_COLOUR, PREDICTION_COLOUR, draw_tracking
 from hart.errors import InputError
 from hart.video import (
-    ATTENTION_COLOUR,
-    PREDICTION_COLOUR,
     FrameWriter,
     atomic_output,
     check_box_in_frame,
-    draw_tracking,
     natural_sort_key,
     open_frames,
     parse_box,
@@ -479,3 +477,18 @@ def test_run_tracking_checks_box_and_outputs_before_tracking(tmp_path, crossing_
     with pytest.raises(InputError, match="unknown video extension"):
         run_tracking(source, tracker, [10, 10, 20, 20], tmp_path / "out.gif", progress=False)
     assert leftovers(tmp_path) == ["input"]
+
+
+def test_tracking_strip_draws_truth_prediction_and_attention_side_by_side():
+    from hart.drawing import GROUND_TRUTH_COLOUR, tracking_strip
+
+    frames = np.full((3, 3, 60, 80), 0.5, np.float32)  # (T, 3, H, W) RGB
+    truth = np.array([[10, 10, 20, 20]] * 3, np.float32)
+    prediction = truth + [30, 0, 0, 0]
+    attention = np.array([[5, 30, 60, 25]] * 3, np.float32)
+    strip = tracking_strip(frames, truth, prediction, attention)
+    assert strip.shape == (60, 240, 3) and strip.dtype == np.uint8
+    rgb = {tuple(c[::-1]) for c in (GROUND_TRUTH_COLOUR, PREDICTION_COLOUR, ATTENTION_COLOUR)}
+    for frame in np.split(strip, 3, axis=1):
+        colours = {tuple(p) for p in frame.reshape(-1, 3)}
+        assert rgb <= colours

@@ -33,7 +33,9 @@ class Curriculum(pl.Callback):
         iou_threshold: float = 0.6,
     ) -> None:
         if not 2 <= start_length <= max_length:
-            raise ValueError(f"need 2 <= start_length <= max_length, got {start_length}, {max_length}")
+            raise ValueError(
+                f"need 2 <= start_length <= max_length, got {start_length}, {max_length}"
+            )
         if growth < 1:
             raise ValueError(f"growth must be at least 1 frame, got {growth}")
         self.start_length = start_length
@@ -54,7 +56,9 @@ class Curriculum(pl.Callback):
         pl_module.log("train/clip_length", float(self.clip_length), on_step=True, on_epoch=False)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        iou = trainer.callback_metrics.get("train/iou_epoch", trainer.callback_metrics.get("train/iou"))
+        iou = trainer.callback_metrics.get(
+            "train/iou_epoch", trainer.callback_metrics.get("train/iou")
+        )
         if iou is None or self.clip_length >= self.max_length:
             return
         if float(iou) >= self.iou_threshold:
