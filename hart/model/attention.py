@@ -63,7 +63,9 @@ class SpatialAttention(nn.Module):
     def __init__(self, glimpse_size: tuple[int, int], reader: str = "gaussian") -> None:
         super().__init__()
         if reader not in GLIMPSE_READERS:
-            raise ValueError(f"glimpse reader must be one of {sorted(GLIMPSE_READERS)}, got {reader!r}")
+            raise ValueError(
+                f"glimpse reader must be one of {sorted(GLIMPSE_READERS)}, got {reader!r}"
+            )
         self.glimpse_size = (int(glimpse_size[0]), int(glimpse_size[1]))
         self.reader = reader
         self.gain = nn.Parameter(torch.zeros(()))
@@ -159,7 +161,9 @@ class RatmAttention(SpatialAttention):
         steps = params.new_tensor(self.glimpse_size) - 1  # (2,) filters − 1 per axis
         return u + stride * steps / 2, sigma, stride
 
-    def _join(self, centre: torch.Tensor, sigma: torch.Tensor, stride: torch.Tensor) -> torch.Tensor:
+    def _join(
+        self, centre: torch.Tensor, sigma: torch.Tensor, stride: torch.Tensor
+    ) -> torch.Tensor:
         counts = centre.new_tensor(self.glimpse_size)  # (2,) filters per axis, (y, x)
         centre, size = _clamp_centre_and_size(centre, stride * counts)
         stride = size / counts

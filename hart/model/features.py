@@ -96,7 +96,7 @@ def load_alexnet_weights(trunk: AlexNetTrunk, weights: str | Path) -> None:
         if not path.is_file():
             raise InputError(
                 f"AlexNet ImageNet weights are not in torchvision's cache ({path}); on a machine "
-                "with internet run `python -c \"import torchvision; torchvision.models.alexnet("
+                'with internet run `python -c "import torchvision; torchvision.models.alexnet('
                 "weights='IMAGENET1K_V1')\"` and copy the file there, or pass the file's path"
             )
     else:

@@ -91,7 +91,7 @@ def attention_loss(
     attention_boxes: torch.Tensor,
     targets: torch.Tensor,
     visible: torch.Tensor,
-    area_weight: float = 0.5,
+    area_weight: float = 0.25,
     time_weight_ramp: float = 1.0,
 ) -> torch.Tensor:
     """Tight intersection: attention ``(B, T, 4)`` vs target ``(B, T, 4)`` xywh px → scalar."""
@@ -185,7 +185,9 @@ class AdaptiveLossWeights(nn.Module):
     def weights(self) -> dict[str, float]:
         """The current weights ``exp(s_i)``, for logging."""
         limit = self.LOG_WEIGHT_LIMIT
-        return {n: float(s.detach().clamp(-limit, limit).exp()) for n, s in self.log_weights.items()}
+        return {
+            n: float(s.detach().clamp(-limit, limit).exp()) for n, s in self.log_weights.items()
+        }
 
     def forward(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
         total = torch.zeros((), device=next(iter(terms.values())).device)
@@ -203,7 +205,7 @@ def hart_losses(
     *,
     weighting: AdaptiveLossWeights | None = None,
     weight_decay: float = 1e-5,
-    area_weight: float = 0.5,
+    area_weight: float = 0.25,
     time_weight_ramp: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """All of HART's losses: ``{"box", "attention", "mask", "weight_decay", "total"}``.
