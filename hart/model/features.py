@@ -1,0 +1,142 @@
+"""The feature trunk: AlexNet's conv1–conv3, arranged so a 56×56 glimpse gives 14×14 maps.
+
+HART reads its glimpse with the first layers of AlexNet ("V1-like" features). The layers here have
+torchvision's AlexNet shapes (64, 192 and 384 channels; kernels 11, 5 and 3; conv1 stride 4) so
+that torchvision's ImageNet weights load unchanged, but the spatial layout is changed for a small
+glimpse:
+
+- conv1 pads by 4 instead of 2, so that a 56-pixel side gives ``(56 + 8 − 11) // 4 + 1 = 14``
+  outputs, one per 4×4 block of the glimpse (its centre is half a pixel off the block's centre);
+- there is no pooling. AlexNet max-pools with stride 2 after conv1 and conv2, which would shrink a
+  56×56 glimpse to 3×3; HART wants a 14×14 grid for its object mask, so the trunk keeps conv1's
+  stride-4 grid all the way through.
+
+Inputs are RGB glimpses in ``[0, 1]``; the trunk applies ImageNet's mean and std itself so that
+the same module serves pretrained and from-scratch weights. A batch norm on the output (on by
+default) puts the features on a fixed scale whatever the weights, which matters for the dynamic
+filters that consume them.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hart.errors import InputError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# torchvision's AlexNet `features` indices of conv1, conv2, conv3 → our layer names.
+_TORCHVISION_LAYERS = {"features.0": "conv1", "features.3": "conv2", "features.6": "conv3"}
+
+FEATURE_CHANNELS = 384
+"""Channels of the trunk's output (conv3)."""
+
+STRIDE = 4
+"""Glimpse pixels per feature-map cell."""
+
+
+def feature_map_size(glimpse_size: tuple[int, int]) -> tuple[int, int]:
+    """The trunk's output ``(h, w)`` for a glimpse of ``glimpse_size``: 56×56 → 14×14."""
+    height, width = glimpse_size
+    out = ((height + 8 - 11) // STRIDE + 1, (width + 8 - 11) // STRIDE + 1)
+    if min(out) < 1:
+        raise ValueError(f"glimpse {height}×{width} is too small for the feature trunk (≥ 4×4)")
+    return out
+
+
+class AlexNetTrunk(nn.Module):
+    """AlexNet conv1–conv3 with ReLUs: ``(B, 3, h, w)`` RGB in [0, 1] → ``(B, 384, h/4, w/4)``."""
+
+    def __init__(self, batch_norm: bool = True) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=11, stride=STRIDE, padding=4)
+        self.conv2 = nn.Conv2d(64, 192, kernel_size=5, padding=2)
+        self.conv3 = nn.Conv2d(192, FEATURE_CHANNELS, kernel_size=3, padding=1)
+        self.norm = nn.BatchNorm2d(FEATURE_CHANNELS) if batch_norm else nn.Identity()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def convolutions(self) -> list[nn.Conv2d]:
+        """The three convolutions (what ImageNet weights replace and what freezing freezes)."""
+        return [self.conv1, self.conv2, self.conv3]
+
+    def forward(self, glimpses: torch.Tensor) -> torch.Tensor:
+        x = (glimpses - self.mean) / self.std
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        x = torch.relu(self.conv3(x))
+        return self.norm(x)
+
+
+def imagenet_weights_path() -> Path:
+    """Where torchvision keeps AlexNet's ImageNet weights (``IMAGENET1K_V1``) once fetched."""
+    from torchvision.models import AlexNet_Weights
+
+    filename = AlexNet_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def load_alexnet_weights(trunk: AlexNetTrunk, weights: str | Path) -> None:
+    """Copy conv1–conv3 of an AlexNet state dict into ``trunk``; never downloads.
+
+    ``weights`` is ``"imagenet"`` (torchvision's ``AlexNet_Weights.IMAGENET1K_V1``, which must
+    already be in torchvision's cache) or the path of a file saved with
+    ``torch.save(torchvision.models.alexnet(...).state_dict(), path)``.
+
+    Raises:
+        InputError: the file is missing or unreadable, or lacks AlexNet's conv1–conv3.
+    """
+    if str(weights) == "imagenet":
+        path = imagenet_weights_path()
+        if not path.is_file():
+            raise InputError(
+                f"AlexNet ImageNet weights are not in torchvision's cache ({path}); on a machine "
+                'with internet run `python -c "import torchvision; torchvision.models.alexnet('
+                "weights='IMAGENET1K_V1')\"` and copy the file there, or pass the file's path"
+            )
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise InputError(f"AlexNet weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
+        raise InputError(f"cannot read AlexNet weights from {path}: {error}") from error
+    if not isinstance(state, dict):
+        raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    layers = dict(zip(["conv1", "conv2", "conv3"], trunk.convolutions(), strict=True))
+    for source, target in _TORCHVISION_LAYERS.items():
+        conv = layers[target]
+        for kind in ("weight", "bias"):
+            key = f"{source}.{kind}"
+            tensor = state.get(key)
+            expected = getattr(conv, kind).shape
+            if tensor is None or tuple(tensor.shape) != tuple(expected):
+                found = "missing" if tensor is None else f"shape {tuple(tensor.shape)}"
+                raise InputError(
+                    f"{path} is not a torchvision AlexNet state dict: {key} is {found}, "
+                    f"expected shape {tuple(expected)}"
+                )
+            with torch.no_grad():
+                getattr(conv, kind).copy_(tensor)
+
+
+def build_feature_trunk(
+    weights: str | Path | None = None, frozen: bool = False, batch_norm: bool = True
+) -> AlexNetTrunk:
+    """The trunk, with ``weights`` (``None``, ``"imagenet"`` or a state-dict path) loaded.
+
+    ``frozen`` stops gradients to the three convolutions (the output batch norm still learns).
+    """
+    trunk = AlexNetTrunk(batch_norm=batch_norm)
+    if weights is not None:
+        load_alexnet_weights(trunk, weights)
+    if frozen:
+        for conv in trunk.convolutions():
+            conv.requires_grad_(False)
+    return trunk
