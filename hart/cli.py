@@ -28,6 +28,32 @@ def command(name: str):
     return register
 
 
+@command("train")
+def train_command(argv: list[str]) -> int | None:
+    """``hart train [fit] [--config configs/X.yaml] …``: LightningCLI (see hart.training)."""
+    from hart.training.lightning_cli import main as train_main
+
+    return train_main(argv)
+
+
+@command("export")
+def export_command(argv: list[str]) -> int:
+    """``hart export CHECKPOINT OUT``: keep only what tracking needs (config, float16 weights)."""
+    parser = argparse.ArgumentParser(
+        prog="hart export",
+        description="Write the tracker's part of a `hart train` checkpoint: the model config and "
+        "its weights in float16, without optimiser state (about a third of the size).",
+    )
+    parser.add_argument("checkpoint", type=Path, help="a checkpoint written by `hart train`")
+    parser.add_argument("output", type=Path, help="where to write the model file (.ckpt)")
+    args = parser.parse_args(argv)
+
+    from hart.tracking import export_model
+
+    print(export_model(args.checkpoint, args.output))
+    return 0
+
+
 @command("bench")
 def bench_command(argv: list[str]) -> int | None:
     from hart.bench import main as bench_main

@@ -239,7 +239,6 @@ def test_not_a_video_is_one_line_on_the_real_stderr(tmp_path):
 
 
 def test_a_real_checkpoint_that_is_not_one_is_rejected(workdir, crossing_video, capsys):
-    pytest.importorskip("hart.tracking", reason="hart.tracking is built in another branch")
     Path("weights.ckpt").write_text("not a checkpoint")
     status = main(
         ["track", str(crossing_video), "--box", "205,151,17,50", "--checkpoint", "weights.ckpt"]

@@ -1,0 +1,160 @@
+"""The LightningModule: HART, its losses and its optimiser, one ``_step`` for every stage."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import grad_norm
+
+from hart.errors import TrainingDiverged
+from hart.model.hart import HARTConfig, build_hart
+from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
+
+Optimizer = Literal["rmsprop", "adam", "adamw", "sgd"]
+Schedule = Literal["constant", "cosine"]
+
+
+class HARTModule(pl.LightningModule):
+    """Train HART on batches of clips.
+
+    A batch is ``{"frames": (B, T, 3, H, W) RGB [0, 1], "boxes": (B, T, 4) xywh px (NaN where
+    absent), "visible": (B, T) bool}``; the tracker is given the box in frame 0 and predicts
+    all ``T`` frames.
+
+    Args:
+        config: the network's hyper-parameters (the paper's by default).
+        optimizer: ``"rmsprop"`` (the paper's, with ``momentum``), ``"adam"``, ``"adamw"`` or
+            ``"sgd"`` (with ``momentum``).
+        lr: learning rate. The paper's 3.3e-6 suits its 400k iterations on KITTI
+            (``configs/kitti.yaml``); 1e-4 learns the synthetic default within minutes.
+        momentum: for RMSProp and SGD.
+        lr_schedule: ``"constant"`` or ``"cosine"`` decay to 1% over ``trainer.max_steps``.
+        weight_decay: weight of the L2 penalty on the weights and the dynamic filters.
+        adaptive_weights: combine the box, attention and mask losses with learned weights (as
+            the paper's code does) rather than summing them.
+        attention_area_weight: weight of the attention loss's area term (keeps it tight).
+    """
+
+    def __init__(
+        self,
+        config: HARTConfig | None = None,
+        optimizer: Optimizer = "rmsprop",
+        lr: float = 1e-4,
+        momentum: float = 0.9,
+        lr_schedule: Schedule = "constant",
+        weight_decay: float = 1e-5,
+        adaptive_weights: bool = True,
+        attention_area_weight: float = 0.25,
+    ) -> None:
+        super().__init__()
+        config = config or HARTConfig()
+        # Stored as a plain dict so that a checkpoint rebuilds the model with nothing but hart.
+        self.save_hyperparameters({"config": asdict(config)} | _without_config(locals()))
+        self.config = config
+        self.model = build_hart(config)
+        self.loss_weights = AdaptiveLossWeights(TASK_TERMS) if adaptive_weights else None
+        self.last_val_example: dict[str, torch.Tensor] | None = None
+
+    def forward(self, frames: torch.Tensor, box0: torch.Tensor):
+        return self.model(frames, box0)
+
+    # ------------------------------------------------------------------------------ steps
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        frames, boxes, visible = batch["frames"], batch["boxes"], batch["visible"]
+        output = self.model(frames, boxes[:, 0])
+        losses = hart_losses(
+            output,
+            boxes,
+            visible,
+            self.model.parameters(),
+            weighting=self.loss_weights,
+            weight_decay=self.hparams.weight_decay,
+            area_weight=self.hparams.attention_area_weight,
+        )
+        # Frame 0's box is given, so it is not scored: IoU over frames 1..T-1.
+        iou = mean_iou(output.boxes[:, 1:], boxes[:, 1:], visible[:, 1:])
+        # A tracker that never moves its box: the floor any learning must clear.
+        static = boxes[:, :1].expand_as(boxes[:, 1:])
+        static_iou = mean_iou(static, boxes[:, 1:], visible[:, 1:])
+
+        on_step = stage == "train"
+        batch_size = frames.shape[0]
+        log = {f"{stage}/loss": losses["total"], f"{stage}/iou": iou}
+        self.log_dict(log, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=batch_size)
+        terms = {f"{stage}/loss_{name}": value for name, value in losses.items() if name != "total"}
+        terms[f"{stage}/iou_static"] = static_iou
+        self.log_dict(terms, on_step=on_step, on_epoch=True, batch_size=batch_size)
+        if stage == "val":
+            self.log("hp_metric", iou, on_epoch=True, batch_size=batch_size)
+        return losses["total"], output
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _ = self._step(batch, "train")
+        if not torch.isfinite(loss):
+            # Raised before the optimiser step: the weights and every checkpoint stay good.
+            raise TrainingDiverged(
+                f"the training loss became {float(loss)} at step {self.global_step}; the last "
+                "good checkpoint is kept: resume from it with a smaller learning rate"
+            )
+        if self.loss_weights is not None:
+            weights = {f"train/weight_{k}": v for k, v in self.loss_weights.weights().items()}
+            self.log_dict(weights, on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        _, output = self._step(batch, "val")
+        if batch_idx == 0:
+            keep = slice(0, 4)  # a few clips are plenty for pictures
+            self.last_val_example = {
+                "frames": batch["frames"][keep].detach().cpu(),
+                "boxes": batch["boxes"][keep].detach().cpu(),
+                "pred_boxes": output.boxes[keep].detach().cpu(),
+                "attention_boxes": output.attention_boxes[keep].detach().cpu(),
+                "glimpses": output.glimpses[keep].detach().cpu(),
+                "mask_logits": output.mask_logits[keep].detach().cpu(),
+            }
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        norms = grad_norm(self, norm_type=2)
+        total = norms.get("grad_2.0_norm_total")
+        if total is not None:
+            self.log("train/grad_norm", total, on_step=True, on_epoch=False)
+
+    # ------------------------------------------------------------------------------ optimiser
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        lr, momentum = self.hparams.lr, self.hparams.momentum
+        optimizer = {
+            "rmsprop": lambda: torch.optim.RMSprop(params, lr=lr, momentum=momentum),
+            "adam": lambda: torch.optim.Adam(params, lr=lr),
+            "adamw": lambda: torch.optim.AdamW(params, lr=lr),
+            "sgd": lambda: torch.optim.SGD(params, lr=lr, momentum=momentum),
+        }[self.hparams.optimizer]()
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        total = self.trainer.max_steps
+        if total is None or total < 1:
+            raise ValueError("lr_schedule 'cosine' needs --trainer.max_steps")
+
+        def cosine(step: int) -> float:
+            progress = min(1.0, step / total)
+            return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+def _without_config(arguments: dict) -> dict:
+    return {k: v for k, v in arguments.items() if k not in ("self", "config", "__class__")}
