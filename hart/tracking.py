@@ -75,7 +75,7 @@ def load_model(path: str | Path | None = None) -> HART:
 
 
 def export_model(checkpoint: str | Path, output: str | Path) -> Path:
-    """Write the tracker's part of a training checkpoint (config + float16 weights) to ``output``."""
+    """Write the tracking part of a training checkpoint (config, float16 weights) to ``output``."""
     source = _load_checkpoint(Path(checkpoint))
     state = {
         key: value.half() if value.is_floating_point() else value
