@@ -33,6 +33,13 @@ def bench_command(argv: list[str]) -> int | None:
     return bench_main(argv)
 
 
+@command("evaluate")
+def evaluate_command(argv: list[str]) -> int | None:
+    from hart.evaluation.command import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
