@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="our model (default: the shipped one)"
     )
-    parser.add_argument("--device", default="cpu", help="torch device for our model")
+    parser.add_argument("--device", default="cpu", help="torch device for our model (default: cpu)")
     parser.add_argument(
         "--baselines",
         default=",".join(DEFAULT_BASELINES),
@@ -67,7 +67,10 @@ def parser() -> argparse.ArgumentParser:
         "(default: the shortest sequence)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("outputs/evaluation"), help="output folder"
+        "--out",
+        type=Path,
+        default=Path("outputs/evaluation"),
+        help="output folder (default: outputs/evaluation)",
     )
     parser.add_argument("--rerun", action="store_true", help="ignore cached results")
     return parser
