@@ -153,6 +153,13 @@ def track_command(argv: list[str]) -> int:
     return 0
 
 
+@command("evaluate")
+def evaluate_command(argv: list[str]) -> int | None:
+    from hart.evaluation.command import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(

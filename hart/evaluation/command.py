@@ -1,0 +1,156 @@
+"""``hart evaluate ROOT``: our tracker and OpenCV's over a folder of sequences; tables, JSON,
+plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hart.errors import InputError
+from hart.evaluation import plots, report
+from hart.evaluation.atomic import write_text_atomically
+from hart.evaluation.runner import evaluate
+from hart.evaluation.trackers import (
+    DEFAULT_BASELINES,
+    OUR_TRACKER,
+    available_trackers,
+    baseline_spec,
+    missing_opencv_trackers,
+    our_spec,
+    parse_baselines,
+)
+
+RESULTS_JSON = "results.json"
+RESULTS_TABLE = "results.md"
+SUCCESS_PLOT = "success_plot.png"
+IOU_OVER_TIME_PLOT = "iou_over_time.png"
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hart evaluate",
+        description="Run our tracker and OpenCV's over every sequence under ROOT and compare "
+        "them: success AUC, precision, normalised precision (OTB), AO and SR (GOT-10k), the "
+        "HART paper's IoU over time, fps. Writes a table, results.json and two plots to --out; "
+        "results per tracker and sequence are cached there, so a rerun only does new work. "
+        "Exit status 1 if a tracker failed on some sequence (the rest is still reported), "
+        "2 for bad input.",
+    )
+    parser.add_argument("root", type=Path, help="folder of sequences (any layout hart reads)")
+    parser.add_argument("--format", default="auto", help="dataset layout (default: auto)")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="our model (default: the shipped one)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device for our model (default: cpu)")
+    parser.add_argument(
+        "--baselines",
+        default=",".join(DEFAULT_BASELINES),
+        help="comma-separated OpenCV trackers (mil, kcf, csrt, mosse, medianflow, tld, "
+        "boosting) or 'static' (the first box, never moved); 'all' for every one available, "
+        f"'none' for none (default: {','.join(DEFAULT_BASELINES)})",
+    )
+    parser.add_argument(
+        "--no-hart", action="store_true", help="run the baselines only, not our model"
+    )
+    parser.add_argument(
+        "--sequences", default=None, help="comma-separated names: evaluate only these"
+    )
+    parser.add_argument(
+        "--max-frames", type=int, default=None, help="track only the first N frames of each"
+    )
+    parser.add_argument(
+        "--time-steps",
+        type=int,
+        default=None,
+        help="frames covered by the IoU-over-time curve and average IoU "
+        "(default: the shortest sequence)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("outputs/evaluation"),
+        help="output folder (default: outputs/evaluation)",
+    )
+    parser.add_argument("--rerun", action="store_true", help="ignore cached results")
+    return parser
+
+
+def _select(sequences, names: str | None):
+    if names is None:
+        return sequences
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = {s.name for s in sequences}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise InputError(
+            f"no sequence named {', '.join(map(repr, unknown))} "
+            f"(there are: {', '.join(sorted(known))})"
+        )
+    return [s for s in sequences if s.name in wanted]
+
+
+def _positive(value: int | None, flag: str) -> None:
+    if value is not None and value < 2:
+        raise InputError(f"{flag} must be at least 2 (the first frame is not scored), got {value}")
+
+
+def main(argv: list[str]) -> int:
+    """``hart evaluate``; returns the exit status (1 when some tracker failed on a sequence)."""
+    args = parser().parse_args(argv)
+    _positive(args.max_frames, "--max-frames")
+    _positive(args.time_steps, "--time-steps")
+    # Check every tracker name before loading data or models: a typo should cost nothing.
+    baselines = parse_baselines(args.baselines)
+    if OUR_TRACKER in baselines:
+        raise InputError(f"{OUR_TRACKER!r} is our model, not a baseline: drop it from --baselines")
+    specs = [baseline_spec(name) for name in baselines]
+    if args.no_hart and not specs:
+        raise InputError("nothing to evaluate: --no-hart and no --baselines")
+    if not args.root.is_dir():
+        raise InputError(f"{args.root} is not a folder of sequences")
+
+    from hart.datasets import load_sequences  # the readers import the datasets' dependencies
+
+    sequences = _select(load_sequences(args.root, format=args.format), args.sequences)
+    if not sequences:
+        raise InputError(f"no sequences found under {args.root} (format {args.format!r})")
+    if not args.no_hart:
+        specs.insert(0, our_spec(args.checkpoint, device=args.device))
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    missing = missing_opencv_trackers()
+    if missing:
+        log(f"not in this OpenCV (install opencv-contrib-python for them): {', '.join(missing)}")
+    evaluation = evaluate(
+        sequences,
+        specs,
+        cache_dir=args.out / "cache",
+        frames=args.max_frames,
+        steps=args.time_steps,
+        rerun=args.rerun,
+        log=log,
+    )
+    combined = report.overall(evaluation)
+    table = report.tables(evaluation, combined)
+    context = {
+        "root": str(args.root),
+        "format": args.format,
+        "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
+        "max_frames": args.max_frames,
+        "trackers": evaluation.trackers,
+        "available_trackers": available_trackers(),
+    }
+    report.write_json(
+        args.out / RESULTS_JSON, report.results_document(evaluation, combined, context)
+    )
+    write_text_atomically(args.out / RESULTS_TABLE, table)
+    plots.success_plot(combined, args.out / SUCCESS_PLOT)
+    plots.iou_over_time_plot(combined, args.out / IOU_OVER_TIME_PLOT)
+    print(table, end="")
+    log(
+        f"wrote {RESULTS_TABLE}, {RESULTS_JSON}, {SUCCESS_PLOT}, {IOU_OVER_TIME_PLOT} to {args.out}"
+    )
+    return 1 if evaluation.failures else 0

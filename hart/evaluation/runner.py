@@ -1,0 +1,247 @@
+"""Run trackers over sequences, cache what they did, and score it.
+
+Each tracker is run on each sequence once: ``init`` on the first frame with the true box, then
+``update`` on every later frame. What it returned and how long it took are written to
+``<cache>/<tracker>/<sequence>.txt`` (atomically, so an interrupted run leaves no half file), and
+a later run with the same tracker reuses them. A tracker that fails on a sequence is reported and
+the run goes on with the next one. Trackers whose spec asks for it (OpenCV's: some of its legacy
+trackers segfault on some sequences) run in a separate process, so that even a crash in native
+code costs one sequence, not the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from hart.datasets.sequence import Sequence
+from hart.errors import InputError
+from hart.evaluation.atomic import write_atomically
+from hart.evaluation.metrics import SequenceScores, score_sequence
+from hart.evaluation.playback import TrackRun, track_frames, track_in_a_new_process
+from hart.evaluation.trackers import InitUpdateTracker, TrackerSpec
+
+CACHE_HEADER = "# hart evaluate cache: "
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation produced; :mod:`hart.evaluation.report` turns it into files."""
+
+    trackers: list[str]
+    sequences: list[str]  # evaluated, in order
+    steps: int  # the length the IoU-over-time curve covers
+    scores: dict[str, dict[str, SequenceScores]] = field(default_factory=dict)  # tracker → seq
+    overlaps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # (N,) per frame
+    seconds: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # (N,) per frame
+    skipped: dict[str, str] = field(default_factory=dict)  # sequence → why
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)  # tracker → seq → error
+
+
+def first_box_problem(sequence: Sequence) -> str | None:
+    """Why a sequence cannot be tracked (no frames; no first box to start from), or None."""
+    if len(sequence) == 0:
+        return "it has no frames"
+    if not sequence.visible[0] or not np.all(np.isfinite(sequence.boxes[0])):
+        return "the target is not visible in its first frame, so there is no box to start from"
+    if np.any(sequence.boxes[0, 2:] <= 0):
+        return f"its first box {sequence.boxes[0].tolist()} has no area"
+    return None
+
+
+def track_sequence(
+    tracker: InitUpdateTracker, sequence: Sequence, frames: int | None = None
+) -> TrackRun:
+    """Run ``tracker`` over the first ``frames`` frames of ``sequence`` (all if None)."""
+    problem = first_box_problem(sequence)
+    if problem is not None:
+        raise InputError(f"sequence {sequence.name!r}: {problem}")
+    count = len(sequence) if frames is None else min(frames, len(sequence))
+    return track_frames(tracker, sequence.frames[:count], sequence.boxes[0])
+
+
+class _SameProcess:
+    """Runs one tracker here; it is made on first use (all results may come from the cache)."""
+
+    def __init__(self, make: Callable[[], InitUpdateTracker]):
+        self._make = make
+        self._tracker: InitUpdateTracker | None = None
+
+    def run(self, sequence: Sequence, frames: int) -> TrackRun:
+        if self._tracker is None:
+            self._tracker = self._make()
+        return track_sequence(self._tracker, sequence, frames)
+
+    def close(self) -> None:
+        self._tracker = None
+
+
+class _SeparateProcess:
+    """Runs one tracker on each sequence in a new Python process (:func:`track_in_a_new_process`).
+
+    Why a process per sequence: a crash in native code (a segfault in one of OpenCV's legacy
+    trackers) then fails that sequence only; and a randomised tracker (MIL, whose random state
+    OpenCV does not let us seed) starts every sequence from the same state, so its result on a
+    sequence does not depend on which sequences ran before it. ``make`` must be picklable.
+    """
+
+    def __init__(self, make: Callable[[], InitUpdateTracker]):
+        self._make = make
+
+    def run(self, sequence: Sequence, frames: int) -> TrackRun:
+        count = min(frames, len(sequence))
+        return track_in_a_new_process(self._make, sequence.frames[:count], sequence.boxes[0])
+
+    def close(self) -> None:
+        pass
+
+
+def cache_path(cache_dir: Path, tracker: str, sequence: str) -> Path:
+    """``<cache_dir>/<tracker>/<sequence>.txt``; a name unsafe as a file name is made safe and
+    given a short hash so that two names cannot share a file."""
+
+    def safe(name: str) -> str:
+        cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "_"
+        if cleaned == name:
+            return name
+        return f"{cleaned}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+    return cache_dir / safe(tracker) / f"{safe(sequence)}.txt"
+
+
+def write_cached(path: Path, key: str, run: TrackRun) -> None:
+    """Write a run as text: a header naming the tracker, then ``x,y,w,h,seconds`` per frame."""
+    rows = np.column_stack([run.boxes, run.seconds])  # (N, 5)
+    header = f"{CACHE_HEADER}{key}\n# x,y,w,h,seconds (one line per frame)"
+
+    def write(temporary: Path) -> None:
+        fmt = ["%.10g"] * 4 + ["%.6e"]  # boxes to 1e-10 px; seconds to 7 digits
+        np.savetxt(temporary, rows, fmt=fmt, delimiter=",", header=header, comments="")
+
+    write_atomically(path, write)
+
+
+def read_cached(path: Path, key: str, frames: int) -> TrackRun | None:
+    """The first ``frames`` rows of a cached run by the tracker ``key`` names, or None when
+    there is none, it came from another tracker (or checkpoint), or it is too short."""
+    if not path.is_file():
+        return None
+    with path.open() as file:
+        if file.readline().rstrip("\n") != f"{CACHE_HEADER}{key}":
+            return None
+        try:
+            rows = np.loadtxt(file, delimiter=",", comments="#", ndmin=2)
+        except ValueError:
+            return None  # damaged: run again
+    if rows.shape[1:] != (5,) or len(rows) < frames:
+        return None
+    rows = rows[:frames]  # (frames, 5)
+    return TrackRun(rows[:, :4], rows[:, 4])
+
+
+def _unique_names(sequences: list[Sequence], log: Callable[[str], None]) -> list[Sequence]:
+    """The sequences, a repeated name (one sequence in two benchmarks) suffixed ``#2``, ``#3``
+    so that results and cache files stay apart."""
+    seen: dict[str, int] = {}
+    unique = []
+    for sequence in sequences:
+        seen[sequence.name] = seen.get(sequence.name, 0) + 1
+        if seen[sequence.name] > 1:
+            name = f"{sequence.name}#{seen[sequence.name]}"
+            log(f"two sequences are named {sequence.name!r}: calling the later one {name!r}")
+            sequence = replace(sequence, name=name)
+        unique.append(sequence)
+    return unique
+
+
+def _evaluate_one(
+    evaluation: Evaluation,
+    spec: TrackerSpec,
+    runner: _SameProcess | _SeparateProcess,
+    sequence: Sequence,
+    length: int,
+    cache_dir: Path,
+    rerun: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Track (or read from the cache) and score one sequence; record a failure in
+    ``evaluation`` instead of raising."""
+    path = cache_path(cache_dir, spec.name, sequence.name)
+    run = None if rerun else read_cached(path, spec.cache_key, length)
+    origin = "cached"
+    if run is None:
+        origin = "tracked"
+        try:
+            run = runner.run(sequence, length)
+        # Any tracker, ours or OpenCV's or a user's, may fail in its own way on one
+        # sequence; report it and go on with the others.
+        except Exception as error:
+            lines = str(error).strip().splitlines() or [""]
+            message = f"{type(error).__name__}: {lines[0]}"
+            evaluation.failures.setdefault(spec.name, {})[sequence.name] = message
+            log(f"{spec.name} failed on {sequence.name!r}: {message}")
+            return
+        write_cached(path, spec.cache_key, run)
+    scores, overlaps = score_sequence(
+        run.boxes, sequence.boxes[:length], sequence.visible[:length], run.seconds
+    )
+    evaluation.scores[spec.name][sequence.name] = scores
+    evaluation.overlaps[spec.name][sequence.name] = overlaps
+    evaluation.seconds[spec.name][sequence.name] = run.seconds
+    log(
+        f"{spec.name:>10}  {sequence.name:<24} {length:5d} frames  "
+        f"AUC {scores.success_auc:.3f}  {scores.fps:7.1f} fps  ({origin})"
+    )
+
+
+def evaluate(
+    sequences: list[Sequence],
+    trackers: list[TrackerSpec],
+    cache_dir: Path,
+    frames: int | None = None,
+    steps: int | None = None,
+    rerun: bool = False,
+    log: Callable[[str], None] = print,
+) -> Evaluation:
+    """Run and score every tracker on every sequence.
+
+    ``frames``: track only the first N frames of each sequence (None: all). ``steps``: how many
+    frames the IoU-over-time curve covers (None: the shortest sequence, so every point averages
+    every sequence, as the HART paper's fixed-length protocol does). ``rerun``: ignore the
+    cache. Sequences that cannot start (no first box) are skipped with a message; a tracker
+    that fails on a sequence is reported through ``log`` and recorded, and the run goes on.
+    Raises :class:`InputError` when no sequence can be evaluated.
+    """
+    usable: list[Sequence] = []
+    skipped: dict[str, str] = {}
+    for sequence in _unique_names(sequences, log):
+        problem = first_box_problem(sequence)
+        if problem is None:
+            usable.append(sequence)
+        else:
+            skipped[sequence.name] = problem
+            log(f"skipping sequence {sequence.name!r}: {problem}")
+    if not usable:
+        raise InputError(f"none of the {len(sequences)} sequences can be evaluated")
+    lengths = [len(s) if frames is None else min(frames, len(s)) for s in usable]
+    evaluation = Evaluation(
+        trackers=[t.name for t in trackers],
+        sequences=[s.name for s in usable],
+        steps=min(lengths) if steps is None else steps,
+        skipped=skipped,
+    )
+    for spec in trackers:
+        for results in (evaluation.scores, evaluation.overlaps, evaluation.seconds):
+            results[spec.name] = {}
+        runner = _SeparateProcess(spec.make) if spec.isolated else _SameProcess(spec.make)
+        try:
+            for sequence, length in zip(usable, lengths, strict=True):
+                _evaluate_one(evaluation, spec, runner, sequence, length, cache_dir, rerun, log)
+        finally:
+            runner.close()
+    return evaluation

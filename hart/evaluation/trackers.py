@@ -1,0 +1,188 @@
+"""The trackers an evaluation can run, by name: ours, OpenCV's, and a box that never moves.
+
+Every tracker here follows one contract (DESIGN.md), the same as OpenCV's trackers and the
+got10k toolkit: ``init(frame, box)`` then ``update(frame) -> (4,)`` per later frame, frames BGR
+uint8 ``(H, W, 3)`` as OpenCV reads them, boxes ``x, y, w, h`` float pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from hart.errors import InputError
+
+OUR_TRACKER = "hart"
+
+# Name on the command line → OpenCV's class name (cv2.Tracker<Name>, or cv2.legacy.Tracker<Name>).
+OPENCV_TRACKERS = {
+    "mil": "MIL",
+    "kcf": "KCF",
+    "csrt": "CSRT",
+    "mosse": "MOSSE",
+    "medianflow": "MedianFlow",
+    "tld": "TLD",
+    "boosting": "Boosting",
+}
+STATIC_TRACKER = "static"
+DEFAULT_BASELINES = ("mil", "kcf", "csrt")
+
+
+class InitUpdateTracker(Protocol):
+    """What the runner needs of a tracker."""
+
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None: ...
+
+    def update(self, frame: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """A tracker to evaluate: its name in tables and file names, a way to get it, and what
+    must match for results cached by an earlier run to be reused."""
+
+    name: str
+    make: Callable[[], InitUpdateTracker]  # a tracker; init restarts it on each sequence
+    cache_key: str
+    # Run in a worker process, so that a crash in native code fails one sequence, not the run
+    # (``make`` must then be picklable: a module-level function or a functools.partial of one).
+    isolated: bool = False
+
+
+class OpenCVTracker:
+    """One of OpenCV's trackers behind the ``init``/``update`` contract.
+
+    OpenCV's current API takes integer boxes (``cv::Rect``); its legacy API (``cv2.legacy``,
+    from opencv-contrib-python) takes float boxes. ``update`` there returns ``(ok, box)``; when
+    OpenCV reports a failure this keeps returning the last box it had, as the benchmark
+    toolkits do, so a lost target scores as a box left behind.
+    """
+
+    def __init__(self, create: Callable[[], object], integer_boxes: bool):
+        self._create = create
+        self._integer_boxes = integer_boxes
+        self._tracker = None
+        self._last_box = np.full(4, np.nan)
+
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+        # A fresh OpenCV tracker per sequence: several of them cannot be initialised twice.
+        self._tracker = self._create()
+        opencv_box = _integer_box(box) if self._integer_boxes else tuple(map(float, box))
+        if self._tracker.init(frame, opencv_box) is False:  # the legacy API reports failure
+            raise RuntimeError(f"OpenCV could not start tracking box {opencv_box}")
+        self._last_box = np.asarray(opencv_box, dtype=np.float64)
+
+    def update(self, frame: np.ndarray) -> np.ndarray:
+        if self._tracker is None:
+            raise RuntimeError("update() before init()")
+        ok, box = self._tracker.update(frame)
+        if ok:
+            self._last_box = np.asarray(box, dtype=np.float64)
+        return self._last_box.copy()
+
+
+def _integer_box(box: np.ndarray) -> tuple[int, int, int, int]:
+    """Each of ``x, y, w, h`` rounded to the nearest pixel (at least 1×1), as Python scripts
+    driving OpenCV's trackers usually do. Some trackers are sensitive to this pixel: CSRT on VOT
+    bag scores 0.33 from this box and 0.38 from rounded corners."""
+    x, y, w, h = (round(float(v)) for v in box)
+    return x, y, max(1, w), max(1, h)
+
+
+class StaticBox:
+    """The floor any tracker must beat: the first box, reported on every frame."""
+
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+        self._box = np.asarray(box, dtype=np.float64).copy()
+
+    def update(self, frame: np.ndarray) -> np.ndarray:
+        return self._box.copy()
+
+
+def _opencv_constructor(class_name: str) -> tuple[Callable[[], object], bool] | None:
+    """OpenCV's factory for ``Tracker<class_name>`` and whether it takes integer boxes, or
+    None if this OpenCV build lacks it."""
+    modern = getattr(cv2, f"Tracker{class_name}_create", None)
+    if modern is None and hasattr(cv2, f"Tracker{class_name}"):
+        modern = getattr(getattr(cv2, f"Tracker{class_name}"), "create", None)
+    if modern is not None:
+        return modern, True
+    legacy = getattr(getattr(cv2, "legacy", None), f"Tracker{class_name}_create", None)
+    return (legacy, False) if legacy is not None else None
+
+
+def available_trackers() -> list[str]:
+    """Names this installation can run: ours, the static box, and OpenCV's that are present."""
+    opencv = [n for n, c in OPENCV_TRACKERS.items() if _opencv_constructor(c) is not None]
+    return [OUR_TRACKER, STATIC_TRACKER, *opencv]
+
+
+def missing_opencv_trackers() -> list[str]:
+    """OpenCV trackers that this OpenCV build lacks (they come with opencv-contrib-python)."""
+    return [n for n, c in OPENCV_TRACKERS.items() if _opencv_constructor(c) is None]
+
+
+def baseline_spec(name: str) -> TrackerSpec:
+    """The spec of a baseline (``static`` or one of :data:`OPENCV_TRACKERS`) by name.
+
+    Raises :class:`InputError` for an unknown name (listing the known ones) or an OpenCV
+    tracker that this OpenCV build lacks (saying where to get it).
+    """
+    if name == STATIC_TRACKER:
+        return TrackerSpec(STATIC_TRACKER, StaticBox, "static first box")
+    if name not in OPENCV_TRACKERS:
+        known = ", ".join([OUR_TRACKER, STATIC_TRACKER, *OPENCV_TRACKERS])
+        raise InputError(f"unknown tracker {name!r} (known: {known})")
+    constructor = _opencv_constructor(OPENCV_TRACKERS[name])
+    if constructor is None:
+        raise InputError(
+            f"tracker {name!r} is not in this OpenCV {cv2.__version__}: it needs "
+            f"opencv-contrib-python (pip uninstall opencv-python; "
+            f"pip install opencv-contrib-python)"
+        )
+    key = f"opencv {cv2.__version__} Tracker{OPENCV_TRACKERS[name]}"
+    # OpenCV's legacy trackers can segfault (Boosting does on VOT bag): isolate them all.
+    return TrackerSpec(name, partial(opencv_tracker, name), key, isolated=True)
+
+
+def opencv_tracker(name: str) -> OpenCVTracker:
+    """One of :data:`OPENCV_TRACKERS` by name, ready for ``init``."""
+    constructor = _opencv_constructor(OPENCV_TRACKERS[name])
+    if constructor is None:
+        raise InputError(f"tracker {name!r} is not in this OpenCV {cv2.__version__}")
+    return OpenCVTracker(*constructor)
+
+
+def our_spec(checkpoint: Path | None = None, device: str = "cpu") -> TrackerSpec:
+    """The spec of our tracker from ``checkpoint`` (None: the shipped default model).
+
+    The model is loaded here, once, so a missing or broken checkpoint stops the run before any
+    work; ``init`` restarts it for each sequence.
+    """
+    from hart.tracking import Tracker  # only when our tracker is asked for: it imports torch
+
+    tracker = Tracker.from_checkpoint(checkpoint, device=device)
+    if checkpoint is None:
+        key = "hart default checkpoint"
+    else:
+        stat = Path(checkpoint).stat()
+        key = f"hart {Path(checkpoint).resolve()} {stat.st_size} bytes {stat.st_mtime_ns}"
+    return TrackerSpec(OUR_TRACKER, lambda: tracker, key)
+
+
+def parse_baselines(text: str) -> list[str]:
+    """``"mil,kcf"`` → names; ``"all"``: every available baseline; ``""`` or ``"none"``: none.
+    Names are checked by :func:`baseline_spec`."""
+    text = text.strip().lower()
+    if text in ("", "none"):
+        return []
+    if text == "all":
+        return [n for n in available_trackers() if n != OUR_TRACKER]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return list(dict.fromkeys(names))  # drop repeats, keep order

@@ -1,0 +1,201 @@
+"""``hart evaluate``: a whole run writes the table, the JSON and both plots; bad input fails
+with one clear line."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import hart.datasets
+from hart.cli import main
+from hart.datasets.sequence import Sequence
+
+
+def square_sequences(root):
+    """Two small sequences of a textured square moving right, as a reader would return them."""
+    generator = np.random.default_rng(2)
+    texture = generator.integers(0, 255, size=(16, 16, 3), dtype=np.uint8)
+    sequences = []
+    for name, step, frames in (("left", 2, 10), ("right", 3, 12)):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        paths, boxes = [], []
+        for index in range(frames):
+            image = np.full((64, 96, 3), 100, dtype=np.uint8)
+            x = 8 + step * index
+            image[24:40, x : x + 16] = texture
+            paths.append(folder / f"{index:03d}.png")
+            cv2.imwrite(str(paths[-1]), image)
+            boxes.append([x, 24, 16, 16])
+        sequences.append(Sequence(name, paths, np.array(boxes), np.ones(frames, dtype=bool)))
+    return sequences
+
+
+@pytest.fixture
+def square_root(tmp_path, monkeypatch):
+    """A root of two sequences, read by a test double of ``load_sequences``."""
+    root = tmp_path / "data"
+    sequences = square_sequences(root)
+
+    def load_sequences(path, format="auto"):
+        assert path == root and format == "auto"
+        return list(sequences)
+
+    monkeypatch.setattr(hart.datasets, "load_sequences", load_sequences, raising=False)
+    return root
+
+
+def png_size(path):
+    image = cv2.imread(str(path))
+    assert image is not None, f"{path} is not an image"
+    return image.shape
+
+
+def test_a_whole_run_writes_table_json_and_plots_then_reuses_its_cache(
+    square_root, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static,csrt"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "| left | 10 |" in printed.out and "| csrt | 2 |" in printed.out
+    assert (out / "results.md").read_text() == printed.out
+    results = json.loads((out / "results.json").read_text())
+    assert results["sequences"] == ["left", "right"]
+    assert list(results["trackers"]) == ["static", "csrt"]
+    csrt = results["trackers"]["csrt"]
+    assert csrt["overall"]["sequences"] == 2 and csrt["overall"]["frames"] == 22
+    assert csrt["sequences"]["left"]["success_auc"] > 0.7  # CSRT follows this easy square
+    assert results["trackers"]["static"]["overall"]["success_auc"] < 0.5
+    assert len(csrt["overall"]["success_curve"]) == 21
+    assert len(csrt["overall"]["iou_over_time"]) == 10  # the shorter sequence
+    assert csrt["overall"]["iou_over_time"][0] is None  # the given box is not scored
+    for plot in ("success_plot.png", "iou_over_time.png"):
+        assert png_size(out / plot)[0] > 100
+    assert (out / "cache" / "csrt" / "right.txt").is_file()
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left
+
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "(tracked)" not in capsys.readouterr().err  # everything came from the cache
+
+
+def test_only_chosen_sequences_and_frames(square_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]
+    assert main([*argv, "--sequences", "right", "--max-frames", "5", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["sequences"] == ["right"]
+    assert results["trackers"]["static"]["sequences"]["right"]["frames"] == 5
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--baselines", "mil,siamfc"], "unknown tracker 'siamfc' (known: hart, static, mil"),
+        (["--baselines", "none", "--no-hart"], "nothing to evaluate"),
+        (["--baselines", "hart"], "'hart' is our model, not a baseline"),
+        (["--max-frames", "1"], "--max-frames must be at least 2"),
+        (["--sequences", "middle"], "no sequence named 'middle' (there are: left, right)"),
+    ],
+)
+def test_bad_arguments_fail_with_one_line(square_root, tmp_path, capsys, extra, message):
+    argv = ["evaluate", str(square_root), "--no-hart", "--out", str(tmp_path / "out"), *extra]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_or_empty_root(tmp_path, monkeypatch, capsys):
+    assert main(["evaluate", str(tmp_path / "nowhere"), "--no-hart"]) == 2
+    assert "is not a folder of sequences" in capsys.readouterr().err
+    monkeypatch.setattr(hart.datasets, "load_sequences", lambda p, format: [], raising=False)
+    assert main(["evaluate", str(tmp_path), "--no-hart"]) == 2
+    assert f"no sequences found under {tmp_path}" in capsys.readouterr().err
+
+
+def test_a_sequence_without_a_first_box_is_skipped_and_the_rest_evaluated(
+    square_root, tmp_path, capsys
+):
+    sequences = hart.datasets.load_sequences(square_root)
+    sequences[0].visible[0] = False
+    sequences[0].boxes[0] = np.nan
+    out = tmp_path / "out"
+    assert (
+        main(
+            ["evaluate", str(square_root), "--no-hart", "--baselines", "static", "--out", str(out)]
+        )
+        == 0
+    )
+    printed = capsys.readouterr()
+    assert "skipping sequence 'left': the target is not visible in its first frame" in printed.err
+    results = json.loads((out / "results.json").read_text())
+    assert results["sequences"] == ["right"] and "left" in results["skipped"]
+
+
+def test_a_tracker_failing_on_a_sequence_is_reported_and_the_run_goes_on(
+    square_root, tmp_path, capsys
+):
+    broken = hart.datasets.load_sequences(square_root)[0]
+    broken.frames[3].write_bytes(b"")  # an unreadable frame in 'left'
+    out = tmp_path / "out"
+    assert (
+        main(
+            ["evaluate", str(square_root), "--no-hart", "--baselines", "static", "--out", str(out)]
+        )
+        == 1
+    )
+    printed = capsys.readouterr()
+    assert "static failed on 'left': InputError: cannot read frame" in printed.err
+    assert "| left | — | failed |" in printed.out
+    results = json.loads((out / "results.json").read_text())
+    assert "left" in results["failures"]["static"]
+    assert results["trackers"]["static"]["overall"]["sequences"] == 1
+
+
+def _real_load_sequences():
+    datasets = pytest.importorskip("hart.datasets")
+    if not hasattr(datasets, "load_sequences"):
+        pytest.skip("hart.datasets.load_sequences is not in this tree yet")
+
+
+def _our_checkpoint(folder):
+    """``--checkpoint`` arguments for our model: none when the shipped default is there, else a
+    small checkpoint with random weights (what is tested is the run, not how well it tracks)."""
+    tracking = pytest.importorskip("hart.tracking")
+    if tracking.DEFAULT_MODEL.is_file():
+        return []
+    torch = pytest.importorskip("torch")
+    from hart.model.hart import HARTConfig, build_hart
+
+    config = HARTConfig(glimpse_size=(32, 32), lstm_size=32, core_size=64, readout_size=32)
+    state = {f"model.{k}": v for k, v in build_hart(config).state_dict().items()}
+    hyper = {"config": {**config.__dict__, "glimpse_size": list(config.glimpse_size)}}
+    path = folder / "random.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": hyper}, path)
+    return ["--checkpoint", str(path)]
+
+
+@pytest.mark.parametrize("with_our_model", [False, True], ids=["mil", "hart-and-mil"])
+def test_a_run_over_the_shared_sequences(shared_sequences, tmp_path, capsys, with_our_model):
+    _real_load_sequences()
+    ours = _our_checkpoint(tmp_path) if with_our_model else ["--no-hart"]
+    out = tmp_path / "out"
+    # 12 frames each keeps MIL (about 30 fps on 1280×720 ball1) to a few seconds.
+    argv = ["evaluate", str(shared_sequences), "--baselines", "mil", "--max-frames", "12"]
+    assert main([*argv, "--out", str(out), *ours]) == 0
+    table = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    trackers = ["hart", "mil"] if with_our_model else ["mil"]
+    assert list(results["trackers"]) == trackers
+    assert len(results["sequences"]) == 4 and not results["failures"]
+    for tracker in trackers:
+        overall = results["trackers"][tracker]["overall"]
+        assert overall["sequences"] == 4 and overall["scored_frames"] == 4 * 11
+        assert 0 <= overall["success_auc"] <= 1
+        assert f"| {tracker} | 4 |" in table
+    assert png_size(out / "success_plot.png")[0] > 100
+    assert png_size(out / "iou_over_time.png")[0] > 100

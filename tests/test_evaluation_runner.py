@@ -1,0 +1,256 @@
+"""Running trackers over sequences: the OpenCV adapter, the cache, failures, skipped sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from crashing_tracker import CrashesOnDarkFrames
+
+from hart.datasets.sequence import Sequence
+from hart.errors import InputError
+from hart.evaluation import trackers
+from hart.evaluation.playback import TrackRun
+from hart.evaluation.runner import (
+    cache_path,
+    evaluate,
+    read_cached,
+    track_sequence,
+    write_cached,
+)
+from hart.evaluation.trackers import OpenCVTracker, StaticBox, TrackerSpec, baseline_spec
+
+
+def moving_square(folder: Path, name: str, frames: int = 8, step: int = 3) -> Sequence:
+    """A textured 16×16 square moving ``step`` px right per frame on a 96×64 grey background."""
+    folder = folder / name
+    folder.mkdir(parents=True)
+    generator = np.random.default_rng(1)
+    texture = generator.integers(0, 255, size=(16, 16, 3), dtype=np.uint8)
+    paths, boxes = [], []
+    for index in range(frames):
+        image = np.full((64, 96, 3), 128, dtype=np.uint8)
+        x = 10 + step * index
+        image[20:36, x : x + 16] = texture
+        path = folder / f"{index:04d}.png"
+        cv2.imwrite(str(path), image)
+        paths.append(path)
+        boxes.append([x, 20, 16, 16])
+    return Sequence(name, paths, np.array(boxes), np.ones(frames, dtype=bool))
+
+
+class FollowsTruth:
+    """A test double that reports the true box shifted by ``shift`` px, then loses the target
+    (returns NaN) from frame ``lost_from`` on."""
+
+    def __init__(self, sequence: Sequence, shift: float = 0.0, lost_from: int | None = None):
+        self.sequence, self.shift, self.lost_from = sequence, shift, lost_from
+
+    def init(self, frame, box):
+        assert frame.dtype == np.uint8 and frame.shape[2] == 3  # BGR as OpenCV reads it
+        np.testing.assert_array_equal(box, self.sequence.boxes[0])
+        self.index = 0
+
+    def update(self, frame):
+        self.index += 1
+        if self.lost_from is not None and self.index >= self.lost_from:
+            return np.full(4, np.nan)
+        return self.sequence.boxes[self.index] + np.array([self.shift, 0, 0, 0])
+
+
+class FailsOnUpdate:
+    def init(self, frame, box):
+        pass
+
+    def update(self, frame):
+        raise RuntimeError("tracker blew up\nsecond line of detail")
+
+
+class MustNotRun:
+    def init(self, frame, box):
+        raise AssertionError("the cache should have been used")
+
+    def update(self, frame):
+        raise AssertionError("the cache should have been used")
+
+
+def quiet(message: str) -> None:
+    pass
+
+
+def test_track_sequence_records_given_box_then_updates(tmp_path):
+    sequence = moving_square(tmp_path, "square")
+    run = track_sequence(FollowsTruth(sequence, shift=2.0), sequence)
+    np.testing.assert_array_equal(run.boxes[0], sequence.boxes[0])
+    np.testing.assert_allclose(run.boxes[1:, 0], sequence.boxes[1:, 0] + 2)
+    assert run.seconds.shape == (8,) and (run.seconds >= 0).all()
+    assert len(track_sequence(FollowsTruth(sequence), sequence, frames=3).boxes) == 3
+
+
+def test_opencv_tracker_keeps_the_last_box_when_opencv_reports_a_failure():
+    class Fake:  # stands in for a cv2 tracker: succeeds on odd calls, fails on even ones
+        calls = 0
+
+        def init(self, frame, box):
+            Fake.box = box
+
+        def update(self, frame):
+            Fake.calls += 1
+            return Fake.calls % 2 == 1, (Fake.calls, 0, 5, 5)
+
+    tracker = OpenCVTracker(Fake, integer_boxes=True)
+    frame = np.zeros((10, 10, 3), dtype=np.uint8)
+    tracker.init(frame, np.array([1.4, 2.6, 10.5, 3.2]))
+    assert Fake.box == (1, 3, 10, 3)  # OpenCV's current API takes whole pixels
+    outputs = [tracker.update(frame).tolist() for _ in range(4)]
+    assert outputs == [[1, 0, 5, 5], [1, 0, 5, 5], [3, 0, 5, 5], [3, 0, 5, 5]]
+
+
+def test_a_real_opencv_tracker_follows_a_moving_square(tmp_path):
+    sequence = moving_square(tmp_path, "square")
+    tracker = baseline_spec("csrt").make()
+    run = track_sequence(tracker, sequence)
+    assert run.boxes.shape == (8, 4)
+    # CSRT is deterministic and follows this easy target within a few pixels.
+    assert np.abs(run.boxes[:, 0] - sequence.boxes[:, 0]).max() < 4
+
+
+def test_unknown_and_missing_tracker_names(monkeypatch):
+    with pytest.raises(InputError, match="unknown tracker 'siamrpn'.*mil, kcf, csrt"):
+        baseline_spec("siamrpn")
+    monkeypatch.setattr(trackers, "_opencv_constructor", lambda class_name: None)
+    with pytest.raises(InputError, match="'tld'.*needs opencv-contrib-python"):
+        baseline_spec("tld")
+    assert "tld" in trackers.missing_opencv_trackers()
+    assert trackers.available_trackers() == ["hart", "static"]
+
+
+def test_every_installed_opencv_tracker_is_reachable():
+    # opencv-contrib-python is the declared dependency: all seven must be there.
+    assert trackers.missing_opencv_trackers() == []
+    for name in trackers.OPENCV_TRACKERS:
+        assert baseline_spec(name).name == name
+
+
+def test_parse_baselines():
+    assert trackers.parse_baselines("mil, KCF,mil") == ["mil", "kcf"]
+    assert trackers.parse_baselines("none") == []
+    assert "hart" not in trackers.parse_baselines("all")
+    assert "static" in trackers.parse_baselines("all")
+
+
+def test_cache_round_trip_and_key(tmp_path):
+    path = cache_path(tmp_path, "mil", "OTB/Crossing")
+    assert path.parent == tmp_path / "mil"
+    assert "/" not in path.name and path != cache_path(tmp_path, "mil", "OTB_Crossing")
+    run = TrackRun(
+        np.array([[1.5, 2, 3, 4], [np.nan] * 4, [5, 6, 7, 8.25]]), np.array([1, 2, 3e-4])
+    )
+    write_cached(path, "key A", run)
+    again = read_cached(path, "key A", 3)
+    np.testing.assert_allclose(again.boxes, run.boxes)
+    np.testing.assert_allclose(again.seconds, run.seconds)
+    assert read_cached(path, "key B", 3) is None  # another tracker or checkpoint
+    assert read_cached(path, "key A", 4) is None  # too short for this run
+    assert len(read_cached(path, "key A", 2).boxes) == 2  # a prefix serves a shorter run
+    assert list(path.parent.glob(".*")) == []  # no temporary files left
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:-1], "5,6,7"]) + "\n")  # damaged: a cut-off last line
+    assert read_cached(path, "key A", 3) is None
+
+
+def test_evaluate_scores_caches_reports_failures_and_skips(tmp_path):
+    square = moving_square(tmp_path, "square")
+    wide = moving_square(tmp_path, "wide", frames=6, step=1)
+    hidden = moving_square(tmp_path, "hidden", frames=4)
+    hidden.visible[0] = False
+    hidden.boxes[0] = np.nan
+    specs = [
+        TrackerSpec("exact", lambda: FollowsTruth(square), "exact v1"),
+        TrackerSpec("static", StaticBox, "static"),
+        TrackerSpec("broken", FailsOnUpdate, "broken v1"),
+    ]
+    messages = []
+    evaluation = evaluate([square, hidden], specs, tmp_path / "cache", log=messages.append)
+    assert evaluation.sequences == ["square"]
+    assert "not visible in its first frame" in evaluation.skipped["hidden"]
+    assert any("skipping sequence 'hidden'" in m for m in messages)
+    assert evaluation.scores["exact"]["square"].success_auc == pytest.approx(20 / 21)
+    assert evaluation.scores["static"]["square"].success_auc < 0.5
+    assert evaluation.failures == {"broken": {"square": "RuntimeError: tracker blew up"}}
+    assert "square" not in evaluation.scores["broken"]
+    assert not cache_path(tmp_path / "cache", "broken", "square").exists()
+    assert evaluation.steps == 8
+
+    # A second run reads the cache instead of tracking.
+    cached = [TrackerSpec("exact", MustNotRun, "exact v1")]
+    again = evaluate([square], cached, tmp_path / "cache", log=messages.append)
+    assert again.scores["exact"]["square"].as_dict() == pytest.approx(
+        evaluation.scores["exact"]["square"].as_dict(), rel=1e-6
+    )
+    # …unless the tracker changed, or a rerun is asked for.
+    with_shift = [TrackerSpec("exact", lambda: FollowsTruth(square, shift=8), "exact v2")]
+    changed = evaluate([square], with_shift, tmp_path / "cache", log=quiet)
+    assert changed.scores["exact"]["square"].success_auc < 20 / 21
+    rerun = evaluate([square], cached, tmp_path / "cache", log=quiet, rerun=True)
+    assert "cache should have been used" in rerun.failures["exact"]["square"]
+
+    # A shorter run is served by the prefix of a longer one; the curve covers the shortest.
+    short = evaluate([square, wide], specs[1:2], tmp_path / "cache", frames=5, log=quiet)
+    assert short.steps == 5 and short.scores["static"]["square"].frames == 5
+
+
+def test_a_tracker_that_loses_the_target_scores_zero_from_then_on(tmp_path):
+    square = moving_square(tmp_path, "square")
+    spec = TrackerSpec("loser", lambda: FollowsTruth(square, lost_from=3), "loser")
+    evaluation = evaluate([square], [spec], tmp_path / "cache", log=quiet)
+    np.testing.assert_allclose(
+        evaluation.overlaps["loser"]["square"], [np.nan, 1, 1, 0, 0, 0, 0, 0]
+    )
+    assert evaluation.scores["loser"]["square"].average_overlap == pytest.approx(2 / 7)
+
+
+def test_duplicate_sequence_names_are_kept_apart(tmp_path):
+    first = moving_square(tmp_path / "a", "same")
+    second = moving_square(tmp_path / "b", "same", step=1)
+    evaluation = evaluate(
+        [first, second], [TrackerSpec("static", StaticBox, "s")], tmp_path, log=quiet
+    )
+    assert evaluation.sequences == ["same", "same#2"]
+
+
+def test_no_usable_sequence_is_an_input_error(tmp_path):
+    hidden = moving_square(tmp_path, "hidden", frames=3)
+    hidden.visible[0] = False
+    with pytest.raises(InputError, match="none of the 1 sequences"):
+        evaluate([hidden], [TrackerSpec("static", StaticBox, "s")], tmp_path, log=quiet)
+
+
+def test_an_unreadable_frame_fails_that_sequence_only(tmp_path):
+    broken = moving_square(tmp_path, "broken", frames=4)
+    broken.frames[2].write_bytes(b"not an image")
+    fine = moving_square(tmp_path, "fine", frames=4)
+    evaluation = evaluate(
+        [broken, fine], [TrackerSpec("static", StaticBox, "s")], tmp_path / "cache", log=quiet
+    )
+    assert "cannot read frame" in evaluation.failures["static"]["broken"]
+    assert "fine" in evaluation.scores["static"]
+
+
+def test_an_isolated_tracker_that_crashes_its_process_fails_one_sequence(tmp_path):
+    crash = moving_square(tmp_path, "crash", frames=3)
+    for path in crash.frames:
+        cv2.imwrite(str(path), np.zeros((64, 96, 3), dtype=np.uint8))
+    unreadable = moving_square(tmp_path, "unreadable", frames=3)
+    unreadable.frames[1].write_bytes(b"")
+    fine = moving_square(tmp_path, "fine", frames=3)
+    spec = TrackerSpec("crasher", CrashesOnDarkFrames, "crasher", isolated=True)
+    evaluation = evaluate([crash, unreadable, fine], [spec], tmp_path / "cache", log=quiet)
+    assert "crashed its process (SIGSEGV" in evaluation.failures["crasher"]["crash"]
+    # An exception in the other process arrives as itself.
+    assert evaluation.failures["crasher"]["unreadable"].startswith("InputError: cannot read frame")
+    # It reports the first box while the 16 px square moves 3 px per frame.
+    expected = [np.nan, 13 * 16 / (512 - 13 * 16), 10 * 16 / (512 - 10 * 16)]
+    np.testing.assert_allclose(evaluation.overlaps["crasher"]["fine"], expected)
