@@ -7,6 +7,8 @@ uint8 ``(H, W, 3)`` as OpenCV reads them, boxes ``x, y, w, h`` float pixels.
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -165,15 +167,12 @@ def our_spec(checkpoint: Path | None = None, device: str = "cpu") -> TrackerSpec
     The model is loaded here, once, so a missing or broken checkpoint stops the run before any
     work; ``init`` restarts it for each sequence.
     """
-    from hart.tracking import Tracker  # only when our tracker is asked for: it imports torch
+    from hart.tracking import DEFAULT_MODEL, Tracker  # only when asked for: it imports torch
 
     tracker = Tracker.from_checkpoint(checkpoint, device=device)
-    if checkpoint is None:
-        key = "hart default checkpoint"
-    else:
-        stat = Path(checkpoint).stat()
-        key = f"hart {Path(checkpoint).resolve()} {stat.st_size} bytes {stat.st_mtime_ns}"
-    return TrackerSpec(OUR_TRACKER, lambda: tracker, key)
+    # The cache key is the model file's content: a retrained default model is evaluated afresh.
+    digest = hashlib.sha256(Path(checkpoint or DEFAULT_MODEL).read_bytes()).hexdigest()[:16]
+    return TrackerSpec(OUR_TRACKER, lambda: tracker, f"hart model sha256 {digest}")
 
 
 def parse_baselines(text: str) -> list[str]:
