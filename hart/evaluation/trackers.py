@@ -8,7 +8,6 @@ uint8 ``(H, W, 3)`` as OpenCV reads them, boxes ``x, y, w, h`` float pixels.
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
