@@ -32,7 +32,7 @@ def trainer_defaults() -> dict:
         "gradient_clip_val": 0.3,
         "logger": {
             "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": "checkpoints", "name": "hart"},
+            "init_args": {"save_dir": "checkpoints", "name": "synthetic"},
         },
         "callbacks": [
             {
@@ -53,18 +53,12 @@ def trainer_defaults() -> dict:
     }
 
 
-class HARTCLI(LightningCLI):
-    def add_arguments_to_parser(self, parser) -> None:
-        # The model reads frames at the data's size; one setting serves both.
-        parser.link_arguments("data.frame_size", "model.frame_size")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in SUBCOMMANDS + ("-h", "--help"):
         args.insert(0, "fit")
     try:
-        HARTCLI(
+        LightningCLI(
             HARTModule,
             HARTDataModule,
             args=args,

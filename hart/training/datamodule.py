@@ -1,0 +1,176 @@
+"""The LightningDataModule: training and validation clips, synthetic or from a data set on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from hart.datasets.clips import SequenceClips, SyntheticClips
+from hart.datasets.layouts import load_sequences
+from hart.datasets.sequence import Sequence
+from hart.datasets.splits import split_in_time
+from hart.errors import InputError
+
+
+class FreshClipsSampler(Sampler[int]):
+    """Clip indices in order, and a new epoch's clips each epoch.
+
+    A clip dataset's item is a function of ``(seed, epoch, index, T)``; Lightning calls
+    ``set_epoch`` on the loader's sampler at every epoch start (through its distributed wrapper
+    under DDP too), and this passes the epoch on to the dataset, so no epoch repeats the last.
+    """
+
+    def __init__(self, dataset: SyntheticClips | SequenceClips) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):
+        return iter(range(len(self.dataset)))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+
+class HARTDataModule(pl.LightningDataModule):
+    """Clips for HART: ``{"frames": (B, T, 3, H, W) uint8 RGB, "boxes": (B, T, 4), "visible"}``.
+
+    With no ``root`` the clips are synthetic, generated on the fly (training and validation use
+    different seeds, so validation is on scenes the model never trained on). With a ``root``,
+    ``load_sequences(root, format)`` reads the data set and it is split for validation:
+
+    - ``split="sequence"``: every ``1/val_fraction``-th sequence validates (unseen videos);
+    - ``split="time"``: every sequence's last ``val_fraction`` of frames validates, as HART did
+      on KITTI.
+
+    Args:
+        root: a data set folder in a layout :func:`hart.datasets.load_sequences` reads, or None
+            for the built-in synthetic data.
+        format: its layout (``"auto"`` recognises it).
+        frame_size: ``(height, width)`` the frames are resized to.
+        clip_length: frames per training clip ``T`` at the start; the curriculum raises it.
+        val_clip_length: frames per validation clip (fixed, so validation IoU is comparable
+            across the run).
+        batch_size: clips per batch.
+        num_workers: DataLoader worker processes.
+        clips_per_epoch: training clips per epoch (an epoch is when the curriculum looks).
+        val_clips: validation clips.
+        split: ``"sequence"`` or ``"time"`` (see above; data sets on disk only).
+        val_fraction: share of the data kept for validation.
+        photos: a folder of your own images for synthetic backgrounds and surfaces.
+        seed: makes the clips repeatable.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        format: str = "auto",
+        frame_size: tuple[int, int] = (120, 160),
+        clip_length: int = 5,
+        val_clip_length: int = 10,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        clips_per_epoch: int = 800,
+        val_clips: int = 64,
+        split: Literal["sequence", "time"] = "sequence",
+        val_fraction: float = 0.2,
+        photos: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if root is not None and not Path(root).is_dir():
+            raise InputError(f"data set folder {root} does not exist")
+        if photos is not None and not Path(photos).is_dir():
+            raise InputError(f"photo folder {photos} does not exist")
+        if not 0.0 < val_fraction < 1.0:
+            raise InputError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        self.train_clips: SyntheticClips | SequenceClips | None = None
+        self.val_set: SyntheticClips | SequenceClips | None = None
+        self._clip_length = clip_length
+
+    @property
+    def clip_length(self) -> int:
+        """Frames per training clip; the curriculum sets it, running workers included."""
+        return self._clip_length
+
+    @clip_length.setter
+    def clip_length(self, value: int) -> None:
+        self._clip_length = int(value)
+        if self.train_clips is not None:
+            self.train_clips.clip_length = int(value)
+
+    def setup(self, stage: str) -> None:
+        if self.train_clips is not None:
+            return
+        hp = self.hparams
+        if hp.root is None:
+            common = {"frame_size": hp.frame_size, "photos": hp.photos, "as_uint8": True}
+            self.train_clips = SyntheticClips(
+                hp.clips_per_epoch, self._clip_length, seed=hp.seed, **common
+            )
+            # A seed far from the training one: validation scenes are never trained on.
+            self.val_set = SyntheticClips(
+                hp.val_clips, hp.val_clip_length, seed=hp.seed + 1_000_003, **common
+            )
+        else:
+            train, val = self._split(load_sequences(hp.root, format=hp.format))
+            common = {"frame_size": hp.frame_size, "as_uint8": True}
+            self.train_clips = SequenceClips(
+                train, self._clip_length, seed=hp.seed, clips_per_epoch=hp.clips_per_epoch, **common
+            )
+            self.val_set = SequenceClips(
+                val,
+                hp.val_clip_length,
+                seed=hp.seed + 1_000_003,
+                clips_per_epoch=hp.val_clips,
+                reverse_probability=0.0,
+                mirror_probability=0.0,
+                **common,
+            )
+
+    def _split(self, sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
+        hp = self.hparams
+        if hp.split == "time":
+            return split_in_time(sequences, 1.0 - hp.val_fraction, min_length=hp.val_clip_length)
+        if len(sequences) < 2:
+            raise InputError(
+                f"{hp.root} holds {len(sequences)} sequence(s): a split by sequence needs at "
+                "least 2 (use --data.split time to split each sequence in time)"
+            )
+        every = max(2, round(1 / hp.val_fraction))
+        picked = np.arange(len(sequences)) % every == every - 1
+        val = [s for s, v in zip(sequences, picked, strict=True) if v]
+        train = [s for s, v in zip(sequences, picked, strict=True) if not v]
+        return train, val
+
+    def _loader(self, dataset, training: bool) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            sampler=FreshClipsSampler(dataset) if training else None,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            drop_last=training,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_clips, training=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, training=False)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        # Clips travel as uint8 (a quarter of the bytes between processes and to the device);
+        # the model takes RGB floats in [0, 1].
+        frames = batch["frames"]
+        if frames.dtype == torch.uint8:
+            batch = {**batch, "frames": frames.float().div_(255.0)}
+        return batch
