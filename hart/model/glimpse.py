@@ -176,8 +176,12 @@ def box_filterbanks(
     frame_h, frame_w = frame_size
     x, y, w, h = boxes.unbind(-1)
     d_x, d_y = w / glimpse_w, h / glimpse_h
-    fy = gaussian_filterbank(y + d_y / 2, d_y, sigma_for_stride(d_y, sigma_offset), glimpse_h, frame_h)
-    fx = gaussian_filterbank(x + d_x / 2, d_x, sigma_for_stride(d_x, sigma_offset), glimpse_w, frame_w)
+    fy = gaussian_filterbank(
+        y + d_y / 2, d_y, sigma_for_stride(d_y, sigma_offset), glimpse_h, frame_h
+    )
+    fx = gaussian_filterbank(
+        x + d_x / 2, d_x, sigma_for_stride(d_x, sigma_offset), glimpse_w, frame_w
+    )
     return fy, fx
 
 
@@ -206,11 +210,16 @@ def stn_glimpse(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]
     """Spatial-Transformer glimpse: ``(B, C, H, W), (B, 4) xywh px, (h, w) → (B, C, h, w)``.
 
     Samples the glimpse pixel centres bilinearly with ``grid_sample`` (zeros outside the
-    frame). Differentiable in ``boxes`` and ``images``.
+    frame). Differentiable in ``boxes`` and ``images``. Half-precision images are sampled in
+    float32 (as autocast does): ``grid_sample`` wants the grid in the images' dtype, and a
+    bfloat16 grid places samples up to ``W / 256`` pixels off.
     """
     _check_images_and_boxes(images, boxes)
     glimpse_h, glimpse_w = _check_size(size)
     frame_h, frame_w = images.shape[-2:]
+    out_dtype = images.dtype
+    if images.dtype in (torch.float16, torch.bfloat16):
+        images = images.float()
     x, y, w, h = boxes.to(images.dtype).unbind(-1)
     # affine_grid maps output pixel centres in [-1, 1] to input coordinates in [-1, 1]
     # (align_corners=False, pixel k centred at k + 0.5): scale = size / frame, shift = centre.
@@ -224,7 +233,10 @@ def stn_glimpse(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]
     )  # (B, 2, 3)
     shape = (images.shape[0], images.shape[1], glimpse_h, glimpse_w)
     grid = F.affine_grid(theta, shape, align_corners=False)  # (B, h, w, 2)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    glimpses = F.grid_sample(
+        images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+    return glimpses.to(out_dtype)
 
 
 GLIMPSE_READERS = {"gaussian": gaussian_glimpse, "stn": stn_glimpse}

@@ -1,0 +1,54 @@
+"""The glimpse benchmark runs end to end and its memory counter counts what it should."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hart import bench
+from hart.errors import InputError
+
+
+def test_bench_prints_a_row_per_configuration(capsys):
+    status = bench.main(["--sizes", "30x40,24x64", "--batches", "1,2", "--repeats", "1"])
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = [line for line in lines if line.startswith("| ")]
+    assert len(table) == 1 + 2 * 2 * 2  # header + sizes × batches × modes
+    names = list(bench.readers())
+    for name in names:
+        assert f"{name} ms" in table[0] and f"{name} MiB" in table[0]
+    assert "| 24×64 | 2 | fwd+bwd |" in table[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--sizes", "12"], ["--sizes", "1x40"], ["--batches", "0"], ["--box-scale", "0.5,0.1"]],
+)
+def test_bench_rejects_bad_options(argv):
+    with pytest.raises(InputError):
+        bench.main([*argv, "--repeats", "1"])
+
+
+def test_tensor_memory_counts_new_storage_until_freed():
+    existing = torch.zeros(1000)
+    with bench.TensorMemory() as memory:
+        a = torch.empty(1000)  # 4000 bytes
+        view = a.view(10, 100)  # same storage: not counted again
+        del a
+        b = existing + 1  # 4000 more; `existing` itself is not counted
+        existing.view(-1)  # a view of old storage: nothing
+        assert memory.current == 8000
+        del view
+        assert memory.current == 4000
+        del b
+    assert memory.current == 0 and memory.peak == 8000
+
+
+def test_random_boxes_lie_in_the_frame_at_the_asked_scale():
+    boxes = bench.random_boxes(200, (100, 300), (0.1, 0.4))
+    x, y, w, h = boxes.unbind(-1)
+    assert (x >= 0).all() and (y >= 0).all()
+    assert (x + w <= 300 + 1e-3).all() and (y + h <= 100 + 1e-3).all()
+    assert (w >= 30 - 1e-3).all() and (w <= 120 + 1e-3).all()
+    assert (h >= 10 - 1e-3).all() and (h <= 40 + 1e-3).all()
