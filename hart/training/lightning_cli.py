@@ -11,10 +11,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from jsonargparse import ArgumentError
+from jsonargparse import ArgumentError, lazy_instance
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from hart.errors import InputError
+from hart.training.callbacks import Curriculum, TrackingImages
 from hart.training.datamodule import HARTDataModule
 from hart.training.module import HARTModule
 
@@ -22,35 +25,46 @@ SUBCOMMANDS = ("fit", "validate", "test")
 
 
 def trainer_defaults() -> dict:
-    """What a HART run wants unless the config says otherwise.
-
-    Checkpoints: the best by ``val/iou`` and ``last.ckpt``, the latter refreshed every 200
-    steps so that a crash loses at most 200 steps. Gradients clipped at norm 0.3 as in the paper.
-    """
+    """What a HART run wants unless the config says otherwise: TensorBoard logs under
+    ``checkpoints/``, gradients clipped at norm 0.3 as in the paper, the learning rate logged."""
     return {
         "default_root_dir": "checkpoints",
         "gradient_clip_val": 0.3,
-        "logger": {
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": "checkpoints", "name": "synthetic"},
-        },
-        "callbacks": [
-            {
-                "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                "init_args": {
-                    "monitor": "val/iou",
-                    "mode": "max",
-                    "filename": "best-{step}",
-                    "save_last": True,
-                    "every_n_train_steps": 200,
-                    "auto_insert_metric_name": False,
-                },
-            },
-            {"class_path": "lightning.pytorch.callbacks.LearningRateMonitor"},
-            {"class_path": "hart.training.callbacks.Curriculum"},
-            {"class_path": "hart.training.callbacks.TrackingImages"},
-        ],
+        "logger": lazy_instance(TensorBoardLogger, save_dir="checkpoints", name="synthetic"),
+        "callbacks": [LearningRateMonitor()],
     }
+
+
+class HARTCLI(LightningCLI):
+    """LightningCLI with HART's always-present, configurable callbacks.
+
+    - ``checkpoint``: the best model by ``val/iou``, saved when a validation finds it;
+    - ``last_checkpoint``: ``last.ckpt``, refreshed every 200 steps, so that a crash loses at
+      most 200 steps (``--last_checkpoint.every_n_train_steps``); resume with ``--ckpt_path``;
+    - ``curriculum``: clip lengths from 5 to 30 (``--curriculum.iou_threshold`` …);
+    - ``images``: tracking pictures in TensorBoard (``--images.every_n_validations`` …).
+    """
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/iou",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best-{step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+        parser.set_defaults(
+            {
+                "last_checkpoint.save_top_k": 0,
+                "last_checkpoint.save_last": True,
+                "last_checkpoint.every_n_train_steps": 200,
+            }
+        )
+        parser.add_lightning_class_args(Curriculum, "curriculum")
+        parser.add_lightning_class_args(TrackingImages, "images")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] not in SUBCOMMANDS + ("-h", "--help"):
         args.insert(0, "fit")
     try:
-        LightningCLI(
+        HARTCLI(
             HARTModule,
             HARTDataModule,
             args=args,
