@@ -98,7 +98,7 @@ class HARTModule(pl.LightningModule):
         if not torch.isfinite(loss):
             # Raised before the optimiser step: the weights and every checkpoint stay good.
             raise TrainingDiverged(
-                f"the training loss became {float(loss)} at step {self.global_step}; the last "
+                f"the training loss became {float(loss.detach())} at step {self.global_step}; the last "
                 "good checkpoint is kept: resume from it with a smaller learning rate"
             )
         if self.loss_weights is not None:

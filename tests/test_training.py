@@ -1,0 +1,179 @@
+"""hart train: real Lightning fits on synthetic clips, TensorBoard read back, checkpoints, DDP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from hart.cli import main
+from hart.training.callbacks import Curriculum
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small and quick: tiny frames and clips, no workers; every step still runs the real model.
+FAST = [
+    "--data.frame_size=[48,64]",
+    "--data.batch_size=2",
+    "--data.clips_per_epoch=4",
+    "--data.val_clips=2",
+    "--data.val_clip_length=3",
+    "--data.num_workers=0",
+    "--model.config.glimpse_size=[32,32]",
+    "--trainer.log_every_n_steps=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+
+
+def _train(tmp_path: Path, *args: str) -> int:
+    logs = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    return main(["train", *FAST, *logs, *args])
+
+
+def _run_dir(tmp_path: Path, version: int = 0) -> Path:
+    return tmp_path / "runs" / "synthetic" / f"version_{version}"
+
+
+def test_a_short_fit_logs_scalars_images_and_hparams_to_tensorboard(tmp_path):
+    assert _train(tmp_path, "--trainer.max_steps=4") == 0
+    run = _run_dir(tmp_path)
+    events = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    expected = {
+        "train/loss_step",
+        "train/iou_step",
+        "train/loss_box_step",
+        "train/loss_attention_step",
+        "train/loss_mask_step",
+        "train/loss_weight_decay_step",
+        "train/weight_box",
+        "train/weight_attention",
+        "train/weight_mask",
+        "train/grad_norm",
+        "train/clip_length",
+        "val/iou",
+        "val/loss",
+        "val/iou_static",
+        "lr-RMSprop",
+        "hp_metric",
+    }
+    assert expected <= scalars, expected - scalars
+    assert {"val/tracking", "val/glimpses", "val/object_masks"} <= set(events.Tags()["images"])
+    losses = [event.value for event in events.Scalars("train/loss_step")]
+    assert len(losses) == 4 and all(map(torch.isfinite, torch.tensor(losses)))
+    # The config used is saved beside the logs, and checkpoints under them.
+    assert (run / "config.yaml").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_resuming_from_a_checkpoint_continues_from_its_step_and_curriculum(tmp_path):
+    args = ["--last_checkpoint.every_n_train_steps=3", "--curriculum.iou_threshold=0.0"]
+    assert _train(tmp_path, "--trainer.max_steps=3", *args) == 0
+    last = _run_dir(tmp_path) / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=False)
+    assert saved["global_step"] == 3
+    # Threshold 0: the curriculum lengthened the clips after the first epoch (2 steps).
+    assert saved["callbacks"]["Curriculum"]["clip_length"] == 10
+
+    assert _train(tmp_path, "--trainer.max_steps=5", *args, "--ckpt_path", str(last)) == 0
+    resumed = torch.load(_run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["global_step"] == 5
+    assert resumed["callbacks"]["Curriculum"]["clip_length"] >= 10
+    assert resumed["optimizer_states"][0]["state"], "the optimiser state was not restored"
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "model:" in printed and "data:" in printed and "trainer:" in printed
+
+
+def test_an_unknown_config_key_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["train", "--model.no_such_thing=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_such_thing" in err[0], err
+
+
+def test_a_missing_data_set_is_one_line_and_exit_2(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert main(["train", f"--data.root={missing}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"hart train: error: data set folder {missing} does not exist"]
+
+
+def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, capsys
+):
+    import hart.training.module as module
+
+    real_losses = module.hart_losses
+    calls = {"n": 0}
+
+    def losses_that_blow_up(*args, **kwargs):
+        result = real_losses(*args, **kwargs)
+        if torch.is_grad_enabled():
+            calls["n"] += 1
+            if calls["n"] == 4:  # the 4th training step: global step 3
+                result["total"] = result["total"] * float("nan")
+        return result
+
+    monkeypatch.setattr(module, "hart_losses", losses_that_blow_up)
+    status = _train(tmp_path, "--trainer.max_steps=10", "--last_checkpoint.every_n_train_steps=2")
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at step 3" in err[0], err
+    last = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum():
+    curriculum = Curriculum(start_length=5, max_length=12, growth=5, iou_threshold=0.5)
+
+    class Trainer:
+        datamodule = type("DataModule", (), {"clip_length": 5})()
+        callback_metrics = {"train/iou_epoch": torch.tensor(0.4)}
+
+    trainer = Trainer()
+    curriculum.on_train_epoch_end(trainer, None)
+    assert curriculum.clip_length == 5
+    trainer.callback_metrics = {"train/iou_epoch": torch.tensor(0.6)}
+    curriculum.on_train_epoch_end(trainer, None)
+    curriculum.on_train_epoch_end(trainer, None)
+    assert curriculum.clip_length == 12 and trainer.datamodule.clip_length == 12
+    restored = Curriculum()
+    restored.load_state_dict(curriculum.state_dict())
+    assert restored.clip_length == 12
+
+
+def test_two_process_ddp_on_cpu_completes_a_few_steps(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "hart.cli",
+        "train",
+        *FAST,
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "runs"),
+        "--trainer.accelerator=cpu",
+        "--trainer.strategy=ddp",
+        "--trainer.devices=2",
+        "--trainer.max_steps=2",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["global_step"] == 2
