@@ -36,7 +36,8 @@ def bench_command(argv: list[str]) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="hart", description="Hierarchical Attentive Recurrent Tracking: train, track, evaluate."
+        prog="hart",
+        description="Hierarchical Attentive Recurrent Tracking: train, track, evaluate.",
     )
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")
     if not argv or argv[0] in ("-h", "--help"):

@@ -120,7 +120,7 @@ def read_got10k(root: Path) -> list[Sequence]:
     """Every sequence under ``root``: the data set (its splits' ``list.txt``), one split or one
     sequence folder."""
     root = Path(root)
-    if is_got10k_sequence(root):
+    if (root / "groundtruth.txt").is_file():  # a sequence, maybe a broken one
         return [read_got10k_sequence(root)]
     splits = _split_folders(root) if root.is_dir() else []
     if not splits:

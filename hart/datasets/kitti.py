@@ -144,9 +144,10 @@ def _track_sequences(video, track, rows, frames, split_on_gaps, min_length) -> l
     numbers = np.array(sorted(by_frame))
     pieces = _runs(numbers) if split_on_gaps else [np.arange(numbers[0], numbers[-1] + 1)]
     sequences = []
-    for index, piece in enumerate(pieces):
+    for piece in pieces:
         if len(piece) < min_length:
             continue
+        index = len(sequences)
         span = np.arange(piece[0], piece[-1] + 1)
         missing = [int(n) for n in span if n not in frames]
         if missing:

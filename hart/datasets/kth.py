@@ -87,8 +87,14 @@ def read_kth(root: Path, cache_dir: Path | None = None) -> list[Sequence]:
             raise InputError(f"{box_file}: {len(boxes)} rows but {video} has {len(frames)} frames")
         visible = box_visibility(boxes)
         boxes = absent_as_nan(boxes, visible)
-        attributes = {"dataset": "kth", "person": person, "action": action, "scenario": scenario,
-                      "video": str(video), "ground_truth": str(box_file)}  # fmt: skip
+        attributes = {
+            "dataset": "kth",
+            "person": person,
+            "action": action,
+            "scenario": scenario,
+            "video": str(video),
+            "ground_truth": str(box_file),
+        }
         spans = ranges.get(name.lower(), [])
         if not spans:
             sequences.append(Sequence(name, frames, boxes, visible, attributes))
@@ -106,7 +112,7 @@ def read_kth(root: Path, cache_dir: Path | None = None) -> list[Sequence]:
                     boxes[part],
                     visible[part],
                     dict(attributes, first_frame=first),
-                )  # fmt: skip
+                )
             )
     if not sequences:
         raise InputError(

@@ -42,7 +42,7 @@ def is_lasot_sequence(folder: Path) -> bool:
 
 
 def _sequence_folders(root: Path) -> list[Path]:
-    if is_lasot_sequence(root):
+    if (root / "groundtruth.txt").is_file() and (root / "img").is_dir():
         return [root]
     found = []
     for child in sorted(p for p in root.iterdir() if p.is_dir()):

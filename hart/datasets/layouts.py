@@ -51,8 +51,13 @@ LAYOUTS: dict[str, Layout] = {
     name: Layout(name, _PICTURES[name], *_READERS[name]) for name in _READERS
 }
 
-_ALIASES = {"got-10k": "got10k", "uav": "uav123", "uav20l": "uav123", "kitti_tracking": "kitti",
-            "videos": "video"}  # fmt: skip
+_ALIASES = {
+    "got-10k": "got10k",
+    "uav": "uav123",
+    "uav20l": "uav123",
+    "kitti_tracking": "kitti",
+    "videos": "video",
+}
 
 
 def known_layouts() -> str:

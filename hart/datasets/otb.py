@@ -105,7 +105,7 @@ def read_otb(root: Path, start_frames: dict[str, int] | None = None) -> list[Seq
     sequences this module does not know.
     """
     root = Path(root)
-    if is_otb_sequence(root):
+    if (root / "img").is_dir() and _ground_truth_files(root):  # a sequence, maybe a broken one
         return read_otb_sequence(root, start_frames)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder")

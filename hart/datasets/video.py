@@ -46,8 +46,11 @@ def box_file_for(video: Path) -> Path | None:
     """The box file of ``video``: ``<stem>.txt`` beside it, or in a ``boxes/`` or
     ``annotations/`` folder beside it or one level up."""
     video = Path(video)
-    for folder in (video.parent, *(video.parent / d for d in ("boxes", "annotations")),
-                   *(video.parent.parent / d for d in ("boxes", "annotations"))):  # fmt: skip
+    for folder in (
+        video.parent,
+        *(video.parent / d for d in ("boxes", "annotations")),
+        *(video.parent.parent / d for d in ("boxes", "annotations")),
+    ):
         candidate = folder / f"{video.stem}.txt"
         if candidate.is_file():
             return candidate

@@ -151,7 +151,7 @@ def read_vot(root: Path) -> list[Sequence]:
     sub-folder with a ``groundtruth.txt``, by name.
     """
     root = Path(root)
-    if is_vot_sequence(root):
+    if (root / "groundtruth.txt").is_file():  # a sequence, maybe a broken one
         return [read_vot_sequence(root)]
     if not root.is_dir():
         raise InputError(f"{root}: no such folder")

@@ -176,8 +176,12 @@ def box_filterbanks(
     frame_h, frame_w = frame_size
     x, y, w, h = boxes.unbind(-1)
     d_x, d_y = w / glimpse_w, h / glimpse_h
-    fy = gaussian_filterbank(y + d_y / 2, d_y, sigma_for_stride(d_y, sigma_offset), glimpse_h, frame_h)
-    fx = gaussian_filterbank(x + d_x / 2, d_x, sigma_for_stride(d_x, sigma_offset), glimpse_w, frame_w)
+    fy = gaussian_filterbank(
+        y + d_y / 2, d_y, sigma_for_stride(d_y, sigma_offset), glimpse_h, frame_h
+    )
+    fx = gaussian_filterbank(
+        x + d_x / 2, d_x, sigma_for_stride(d_x, sigma_offset), glimpse_w, frame_w
+    )
     return fy, fx
 
 
