@@ -1,0 +1,135 @@
+"""Reading the small text files that benchmarks annotate with: box rows, flag rows, frame lists.
+
+Every reader goes through these so that every bad file fails the same way: an
+:class:`~hart.errors.InputError` that names the file, the line and what was wrong with it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from hart.errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+# Benchmarks separate numbers with commas (most), tabs (OTB, some), spaces (OTB's BlurCar1,
+# KITTI) or a mix of them within one file; semicolons appear in hand-made files.
+_SEPARATORS = re.compile(r"[,\t; ]+")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(path: Path) -> tuple:
+    """Sort key that orders ``img9.jpg`` before ``img10.jpg`` (numbers compare as numbers)."""
+    parts = _DIGITS.split(path.name)
+    return tuple(int(part) if part.isdigit() else part.lower() for part in parts)
+
+
+def list_frames(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, in natural order; an error when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder of frames")
+    frames = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    if not frames:
+        raise InputError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    return sorted(frames, key=natural_key)
+
+
+def has_frames(folder: Path) -> bool:
+    """Whether ``folder`` exists and holds at least one image file (for layout detection)."""
+    folder = Path(folder)
+    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """``(line number, stripped text)`` of the non-blank lines of a text file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not a text file ({error.reason})") from None
+    return [
+        (number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()
+    ]
+
+
+def parse_numbers(text: str, path: Path, line: int) -> list[float]:
+    """The numbers of one line (``nan`` allowed); an error naming ``path:line`` otherwise."""
+    fields = [field for field in _SEPARATORS.split(text.strip()) if field]
+    try:
+        return [float(field) for field in fields]
+    except ValueError:
+        raise InputError(
+            f"{path}:{line}: expected numbers separated by commas, tabs or spaces, got {text!r}"
+        ) from None
+
+
+def read_rows(path: Path, widths: tuple[int, ...] = (4,)) -> tuple[list[list[float]], list[int]]:
+    """Rows of numbers, each with one of the allowed ``widths``; returns rows and line numbers.
+
+    Blank lines are skipped. A row with another count of numbers is an error naming its line.
+    """
+    rows, numbers = [], []
+    for number, text in read_lines(path):
+        values = parse_numbers(text, path, number)
+        if len(values) not in widths:
+            expected = " or ".join(str(w) for w in widths)
+            raise InputError(
+                f"{path}:{number}: expected {expected} numbers, got {len(values)}: {text!r}"
+            )
+        rows.append(values)
+        numbers.append(number)
+    if not rows:
+        raise InputError(f"{path}: the file is empty")
+    return rows, numbers
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    """An ``x, y, w, h`` file (one row per frame) → ``(N, 4)`` float32; NaN rows stay NaN."""
+    rows, _ = read_rows(path, (4,))
+    return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+
+
+def read_flags(path: Path) -> np.ndarray:
+    """A file of integers, one per frame, on one line or on many (LaSOT, GOT-10k) → ``(N,)`` int."""
+    values = []
+    for number, text in read_lines(path):
+        for value in parse_numbers(text, path, number):
+            if value != int(value):
+                raise InputError(f"{path}:{number}: expected integer flags, got {text!r}")
+            values.append(int(value))
+    if not values:
+        raise InputError(f"{path}: the file is empty")
+    return np.asarray(values, dtype=np.int64)
+
+
+def box_visibility(boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: rows that are a real box (finite, positive width and height).
+
+    Benchmarks mark an absent target with ``NaN`` (UAV123, VOT-LT) or ``0,0,0,0`` (LaSOT and
+    others); both count as absent.
+    """
+    finite = np.isfinite(boxes).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        positive = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    return finite & positive
+
+
+def absent_as_nan(boxes: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Copy of ``boxes`` with the rows where ``visible`` is False set to NaN (the contract)."""
+    boxes = np.array(boxes, dtype=np.float32, copy=True).reshape(-1, 4)
+    boxes[~np.asarray(visible, dtype=bool)] = np.nan
+    return boxes
+
+
+def check_count(path: Path, rows: int, frames: int, frame_source: Path, what: str = "rows") -> None:
+    """Raise when an annotation file's row count does not match the frame count."""
+    if rows != frames:
+        raise InputError(
+            f"{path}: {rows} {what} but {frames} frames in {frame_source} — they must match"
+        )

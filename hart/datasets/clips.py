@@ -1,0 +1,275 @@
+"""Training clips: random ``T``-frame pieces of sequences, as ``torch.utils.data.Dataset`` s.
+
+Two sources, one output. :class:`SequenceClips` cuts clips from sequences on disk (any
+reader's ``list[Sequence]``), with the paper's augmentations — time reversal and horizontal
+mirroring — and resizes them to the model's frame size. :class:`SyntheticClips` generates each
+clip on the fly (:mod:`hart.datasets.synthetic`) at that size. Every item is::
+
+    {"frames": (T, 3, H, W) float32 RGB in [0, 1],
+     "boxes": (T, 4) float32 x, y, w, h in pixels of the (H, W) frame, NaN where absent,
+     "visible": (T,) bool}
+
+and the default collate stacks them to ``(B, T, …)``. The target is visible in every clip's
+first frame. Item ``i`` is a function of ``(seed, epoch, i, T)`` only, so runs repeat exactly
+whatever the number of workers.
+
+Changing ``T`` while training (the curriculum)
+-----------------------------------------------
+``dataset.clip_length = 30`` takes effect in the main process *and* in running DataLoader
+workers, persistent ones included: the value lives in a one-element shared-memory tensor
+that worker copies of the dataset still point at (fork and spawn alike), and each item reads
+it. A batch is fetched by one worker through :meth:`~_ClipDataset.__getitems__`, which reads
+``T`` once, so a batch never mixes lengths. Batches already prefetched when ``T`` changes keep
+the old length (at most ``num_workers × prefetch_factor`` of them) — set it between epochs,
+as the curriculum does, and the next epoch is all new length. :meth:`set_epoch` works the
+same way and gives every epoch fresh clips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hart.datasets.sequence import Sequence
+from hart.datasets.synthetic import PhotoLibrary, SyntheticConfig, generate_sequence
+from hart.errors import InputError
+
+PAPER_FRAME_SIZE = (187, 621)  # (H, W): KITTI frames at half size, as in the paper
+
+
+class _ClipDataset(Dataset):
+    """Shared machinery: the clip length and epoch in shared memory, seeding, output format."""
+
+    def __init__(
+        self, clip_length: int, frame_size, seed: int, clips_per_epoch: int, as_uint8: bool
+    ):
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.seed = int(seed)
+        self.clips_per_epoch = int(clips_per_epoch)
+        self.as_uint8 = as_uint8
+        # [clip length, epoch] in shared memory: worker processes see the main process' writes.
+        self._shared = torch.zeros(2, dtype=torch.int64).share_memory_()
+        self.clip_length = clip_length
+
+    @property
+    def clip_length(self) -> int:
+        """Frames per clip, ``T``; settable at any time (see the module docstring)."""
+        return int(self._shared[0])
+
+    @clip_length.setter
+    def clip_length(self, value: int) -> None:
+        if int(value) < 1:
+            raise ValueError(f"clip_length must be at least 1, got {value}")
+        self._shared[0] = int(value)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._shared[1])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw a new set of clips: item ``i`` of epoch ``e`` differs from item ``i`` of ``e'``."""
+        self._shared[1] = int(epoch)
+
+    def __len__(self) -> int:
+        return self.clips_per_epoch
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self._clip(int(index), self.clip_length)
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        # One read of T per batch, so that a change mid-batch cannot mix clip lengths.
+        length = self.clip_length
+        return [self._clip(int(index), length) for index in indices]
+
+    def _rng(self, index: int, length: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index, length])
+
+    def _clip(self, index: int, length: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _to_item(self, frames_bgr: np.ndarray, boxes: np.ndarray, visible: np.ndarray) -> dict:
+        """``(T, H, W, 3)`` uint8 BGR frames + labels → the item dict (RGB, channels first)."""
+        rgb = np.ascontiguousarray(frames_bgr[..., ::-1].transpose(0, 3, 1, 2))  # (T, 3, H, W)
+        frames = torch.from_numpy(rgb)
+        if not self.as_uint8:
+            frames = frames.to(torch.float32).div_(255.0)
+        return {
+            "frames": frames,
+            "boxes": torch.from_numpy(np.ascontiguousarray(boxes, np.float32)),
+            "visible": torch.from_numpy(np.ascontiguousarray(visible, bool)),
+        }
+
+
+class SyntheticClips(_ClipDataset):
+    """Clips of synthetic sequences, generated when asked for (no files).
+
+    ``clips_per_epoch`` items per epoch; ``photos`` is an optional folder of the user's images
+    for backgrounds and object surfaces. ``as_uint8`` returns frames as uint8 (divide by 255 on
+    the device: a quarter of the memory and of the inter-process traffic).
+    """
+
+    def __init__(
+        self,
+        clips_per_epoch: int = 10_000,
+        clip_length: int = 5,
+        frame_size: tuple[int, int] = PAPER_FRAME_SIZE,
+        seed: int = 0,
+        config: SyntheticConfig | None = None,
+        photos: str | Path | None = None,
+        as_uint8: bool = False,
+    ):
+        super().__init__(clip_length, frame_size, seed, clips_per_epoch, as_uint8)
+        self.config = config or SyntheticConfig()
+        self.photos = PhotoLibrary(photos) if photos is not None else None
+
+    def _clip(self, index: int, length: int) -> dict[str, torch.Tensor]:
+        sequence_seed = int(self._rng(index, length).integers(2**63))
+        sequence = generate_sequence(
+            sequence_seed, length, self.frame_size, self.config, self.photos
+        )
+        if not sequence.visible[0]:  # the generator guarantees it; a bug if not
+            raise RuntimeError(f"synthetic sequence {sequence_seed} starts without its target")
+        return self._to_item(sequence.frames, sequence.boxes, sequence.visible)
+
+
+class SequenceClips(_ClipDataset):
+    """Random clips of ``sequences`` (from any reader), read from disk and resized.
+
+    Each item picks a window of ``T`` frames uniformly among all windows of all sequences whose
+    first frame shows the target — after the time reversal, which happens with probability
+    ``reverse_probability`` (the window is then played backwards, so its *last* frame must
+    show the target). With probability ``mirror_probability`` frames and boxes are flipped
+    left-right. Frames are resized to ``frame_size`` (H, W) (aspect not kept, as in the paper)
+    and boxes scaled with them. ``clips_per_epoch`` defaults to the number of frames.
+    """
+
+    def __init__(
+        self,
+        sequences: list[Sequence],
+        clip_length: int = 5,
+        frame_size: tuple[int, int] = PAPER_FRAME_SIZE,
+        seed: int = 0,
+        clips_per_epoch: int | None = None,
+        reverse_probability: float = 0.5,
+        mirror_probability: float = 0.5,
+        as_uint8: bool = False,
+    ):
+        if not sequences:
+            raise InputError("no sequences to cut clips from")
+        self.sequences = list(sequences)
+        total = sum(len(s) for s in self.sequences)
+        super().__init__(clip_length, frame_size, seed, clips_per_epoch or total, as_uint8)
+        self.reverse_probability = reverse_probability
+        self.mirror_probability = mirror_probability
+        self._windows: dict[int, tuple] = {}  # T → window tables, built per process on demand
+        self._sizes: dict[int, tuple[int, int]] = {}  # sequence index → original (H, W)
+        self.windows(self.clip_length)  # fail now, not in a worker, if no clip fits
+
+    def windows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative counts of valid windows of ``length`` frames per sequence, forward and
+        reversed: two ``(S + 1,)`` arrays."""
+        if length not in self._windows:
+            forward, backward = [0], [0]
+            for sequence in self.sequences:
+                visible = sequence.visible
+                count = len(sequence) - length + 1
+                forward.append(forward[-1] + (int(visible[:count].sum()) if count > 0 else 0))
+                backward.append(
+                    backward[-1] + (int(visible[length - 1 :].sum()) if count > 0 else 0)
+                )
+            if forward[-1] == 0 and backward[-1] == 0:
+                longest = max(len(s) for s in self.sequences)
+                raise InputError(
+                    f"no clip of {length} frames fits: the longest of {len(self.sequences)} "
+                    f"sequences has {longest} frames (and the target must show in the first)"
+                )
+            self._windows[length] = (np.asarray(forward), np.asarray(backward))
+        return self._windows[length]
+
+    def pick(self, rng: np.random.Generator, length: int) -> tuple[int, int, bool]:
+        """``(sequence index, first frame, reversed)`` of a random valid window."""
+        forward, backward = self.windows(length)
+        reverse = bool(rng.random() < self.reverse_probability)
+        if (backward if reverse else forward)[-1] == 0:
+            reverse = not reverse
+        table = backward if reverse else forward
+        k = int(rng.integers(table[-1]))  # the k-th valid window over all sequences
+        which = int(np.searchsorted(table, k, side="right") - 1)
+        sequence = self.sequences[which]
+        k -= table[which]
+        count = len(sequence) - length + 1
+        # Starts whose clip-first frame (window start, or window end when reversed) is visible.
+        candidates = np.flatnonzero(
+            sequence.visible[length - 1 :] if reverse else sequence.visible[:count]
+        )
+        return which, int(candidates[k]), reverse
+
+    def _clip(self, index: int, length: int) -> dict[str, torch.Tensor]:
+        rng = self._rng(index, length)
+        which, start, reverse = self.pick(rng, length)
+        mirror = bool(rng.random() < self.mirror_probability)
+        sequence = self.sequences[which]
+        height, width = self.frame_size
+        source_h, source_w = self._source_size(which)
+        frames = np.empty((length, height, width, 3), np.uint8)
+        for t in range(length):
+            frames[t] = _read_resized(
+                sequence.frames[start + t], (height, width), (source_h, source_w)
+            )
+        boxes = sequence.boxes[start : start + length].astype(np.float32)
+        boxes = boxes * np.array([width / source_w, height / source_h] * 2, np.float32)
+        visible = sequence.visible[start : start + length].copy()
+        if reverse:
+            frames, boxes, visible = frames[::-1], boxes[::-1], visible[::-1]
+        if mirror:
+            frames = frames[:, :, ::-1]
+            boxes = boxes.copy()
+            boxes[:, 0] = width - boxes[:, 0] - boxes[:, 2]
+        return self._to_item(frames, boxes, visible)
+
+    def _source_size(self, which: int) -> tuple[int, int]:
+        """A sequence's frame size (H, W), from its first frame (all frames share it)."""
+        if which not in self._sizes:
+            path = self.sequences[which].frames[0]
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise InputError(f"{path}: cannot read this image")
+            self._sizes[which] = image.shape[:2]
+        return self._sizes[which]
+
+
+def _read_resized(path: Path, size: tuple[int, int], source: tuple[int, int]) -> np.ndarray:
+    """Read ``path`` as BGR uint8 resized to ``size`` (H, W). A JPEG much larger than the
+    target size is decoded at 1/2, 1/4 or 1/8 scale (libjpeg does it in the DCT, several times
+    faster than decoding in full and shrinking)."""
+    height, width = size
+    factor = min(source[0] / height, source[1] / width)
+    flag = cv2.IMREAD_COLOR
+    for reduction, reduced_flag in (
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+    ):
+        if factor >= reduction:
+            flag = reduced_flag
+            break
+    image = cv2.imread(str(path), flag)
+    if image is None:
+        raise InputError(f"{path}: cannot read this image (missing or not an image)")
+    if image.shape[:2] != (height, width):
+        shrinking = image.shape[0] > height or image.shape[1] > width
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        image = cv2.resize(image, (width, height), interpolation=interpolation)
+    return image
+
+
+def clip_count(sequences: list[Sequence], length: int) -> int:
+    """How many valid forward windows of ``length`` frames the sequences hold."""
+    return sum(int(s.visible[: len(s) - length + 1].sum()) for s in sequences if len(s) >= length)
+
+
+__all__ = ["SequenceClips", "SyntheticClips", "PAPER_FRAME_SIZE", "clip_count"]

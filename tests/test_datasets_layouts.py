@@ -1,0 +1,365 @@
+"""Every layout on a small tree the test writes; detection; errors that name file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hart.datasets import detect_layout, load_sequences, split_in_time
+from hart.datasets.layouts import LAYOUTS
+from hart.errors import InputError
+
+NAN = float("nan")
+
+
+def _frames(folder: Path, count: int, name="{:04d}.jpg", start: int = 1, size=(12, 16)) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        image = np.full((*size, 3), (i * 7) % 256, np.uint8)
+        cv2.imwrite(str(folder / name.format(i)), image)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _boxes(n, absent=()):
+    return [[NAN] * 4 if i in absent else [10 + i, 20 + i, 5 + i, 6] for i in range(n)]
+
+
+def _lines(rows, sep=","):
+    return "".join(sep.join(f"{v:g}" if v == v else "NaN" for v in row) + "\n" for row in rows)
+
+
+# --- OTB --------------------------------------------------------------------------------------
+
+
+def test_otb_separators_late_start_and_two_targets(tmp_path):
+    _frames(tmp_path / "Walker" / "img", 3)
+    _write(tmp_path / "Walker" / "groundtruth_rect.txt", "1\t2\t3\t4\n5 6  7 8\n9,10,11,12\n\n")
+    _frames(tmp_path / "David" / "img", 6)  # ground truth from frame 300 in OTB; 3 here
+    _write(tmp_path / "David" / "groundtruth_rect.txt", _lines(_boxes(4)))
+    _frames(tmp_path / "Jogging" / "img", 2)
+    _write(tmp_path / "Jogging" / "groundtruth_rect.1.txt", "1,1,2,2\n1,1,2,2\n")
+    _write(tmp_path / "Jogging" / "groundtruth_rect.2.txt", "5,5,2,2\n6,6,2,2\n")
+    assert detect_layout(tmp_path) == "otb"
+    sequences = load_sequences(tmp_path, start_frames={"David": 3})
+    by_name = {s.name: s for s in sequences}
+    assert sorted(by_name) == ["David", "Jogging-1", "Jogging-2", "Walker"]
+    np.testing.assert_array_equal(
+        by_name["Walker"].boxes, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
+    )
+    david = by_name["David"]
+    assert [p.name for p in david.frames] == ["0003.jpg", "0004.jpg", "0005.jpg", "0006.jpg"]
+    np.testing.assert_array_equal(by_name["Jogging-2"].boxes[1], [6, 6, 2, 2])
+
+
+def test_otb_row_count_mismatch_names_the_file(tmp_path):
+    _frames(tmp_path / "Car" / "img", 3)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\n1,2,3,4\n")
+    with pytest.raises(InputError, match=r"groundtruth_rect.txt: 2 rows but 3 frames"):
+        load_sequences(tmp_path / "Car")
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    _frames(tmp_path / "Car" / "img", 3)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\n1,2,x,4\n1,2,3,4\n")
+    with pytest.raises(InputError, match=r"Car/groundtruth_rect.txt:2: expected numbers"):
+        load_sequences(tmp_path)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\n1,2,3\n1,2,3,4\n")
+    with pytest.raises(InputError, match=r"groundtruth_rect.txt:2: expected 4 numbers, got 3"):
+        load_sequences(tmp_path)
+
+
+# --- VOT --------------------------------------------------------------------------------------
+
+
+def test_vot_rotated_rectangle_mask_absent_and_color_folder(tmp_path):
+    seq = tmp_path / "spin"
+    _frames(seq / "color", 4, "{:08d}.jpg")
+    # A square rotated by 45° around (20, 20) with half-diagonal 10; a plain x,y,w,h row; a VOT
+    # mask (3×2 region at 5,6, pixels (1,0) and (2,1)); an absent frame.
+    rotated = "20,10,30,20,20,30,10,20"
+    mask = "m5,6,3,2,1,1,3,1"
+    _write(seq / "groundtruth.txt", f"{rotated}\n1,2,3,4\n{mask}\nnan,nan,nan,nan\n")
+    _write(seq / "occlusion.tag", "0\n1\n")
+    assert detect_layout(tmp_path) == "vot"
+    (sequence,) = load_sequences(tmp_path)
+    np.testing.assert_allclose(sequence.boxes[0], [10, 10, 20, 20])
+    np.testing.assert_allclose(sequence.boxes[1], [1, 2, 3, 4])
+    np.testing.assert_allclose(sequence.boxes[2], [6, 6, 2, 2])
+    assert np.isnan(sequence.boxes[3]).all()
+    np.testing.assert_array_equal(sequence.visible, [True, True, True, False])
+    np.testing.assert_array_equal(sequence.attributes["tags"]["occlusion"], [0, 1, 0, 0])
+    assert sequence.frames[0].parent.name == "color"
+
+
+def test_vot_list_names_the_sequences(tmp_path):
+    for name in ("b", "a"):
+        _frames(tmp_path / name, 2, "{:08d}.jpg")
+        _write(tmp_path / name / "groundtruth.txt", "1,2,3,4\n1,2,3,4\n")
+    _write(tmp_path / "list.txt", "b\na\n")
+    assert [s.name for s in load_sequences(tmp_path, "vot")] == ["b", "a"]
+    _write(tmp_path / "list.txt", "b\nmissing\n")
+    with pytest.raises(InputError, match="missing"):
+        load_sequences(tmp_path, "vot")
+
+
+def test_vot_odd_value_count_is_an_error(tmp_path):
+    _frames(tmp_path / "s", 1, "{:08d}.jpg")
+    _write(tmp_path / "s" / "groundtruth.txt", "1,2,3,4,5\n")
+    with pytest.raises(InputError, match=r"groundtruth.txt:1: expected 4 numbers"):
+        load_sequences(tmp_path / "s")
+
+
+# --- UAV123 -----------------------------------------------------------------------------------
+
+
+def test_uav123_absent_rows_and_sub_sequences(tmp_path):
+    root = tmp_path / "UAV123"
+    _frames(root / "data_seq" / "UAV123" / "boat1", 5, "{:06d}.jpg")
+    _write(root / "anno" / "UAV123" / "boat1.txt", _lines(_boxes(5, absent={2, 3})))
+    # A sub-sequence, frames 3–5 of "toy"; its range comes from configSeqs.m.
+    _frames(root / "data_seq" / "UAV123" / "toy", 6, "{:06d}.jpg")
+    _write(root / "anno" / "UAV123" / "toy_2.txt", _lines(_boxes(3)))
+    _write(root / "anno" / "UAV123" / "att" / "boat1.txt", "1,0,1\n")  # attributes: ignored
+    _write(
+        root / "configSeqs.m",
+        "seqs={struct('name','toy_2','path','D:\\data_seq\\UAV123\\toy\\','startFrame',3,"
+        "'endFrame',5,'nz',6,'ext','jpg','init_rect',[0,0,0,0]),...\n",
+    )
+    assert detect_layout(tmp_path) == "uav123"
+    by_name = {s.name: s for s in load_sequences(tmp_path)}
+    assert sorted(by_name) == ["boat1", "toy_2"]
+    np.testing.assert_array_equal(by_name["boat1"].visible, [True, True, False, False, True])
+    assert np.isnan(by_name["boat1"].boxes[2:4]).all()
+    assert [p.name for p in by_name["toy_2"].frames] == ["000003.jpg", "000004.jpg", "000005.jpg"]
+
+
+def test_uav123_built_in_sub_sequence_table(tmp_path):
+    root = tmp_path
+    _frames(root / "data_seq" / "UAV123" / "car1", 760, "{:06d}.jpg", size=(2, 2))
+    _write(root / "anno" / "UAV123" / "car1_1.txt", _lines(_boxes(751)))
+    (sequence,) = load_sequences(root, "uav123")
+    assert len(sequence) == 751 and sequence.frames[-1].name == "000751.jpg"
+
+
+# --- GOT-10k ----------------------------------------------------------------------------------
+
+
+def test_got10k_absence_cover_and_first_frame_only_test_split(tmp_path):
+    val = tmp_path / "val" / "GOT-10k_Val_000001"
+    _frames(val, 4, "{:08d}.jpg")
+    _write(val / "groundtruth.txt", _lines(_boxes(4)))
+    _write(val / "absence.label", "0\n1\n0\n0\n")
+    _write(val / "cover.label", "8\n0\n0\n5\n")
+    _write(val / "meta_info.ini", "[METAINFO]\nobject_class: ichneumon\nmotion_class: walking\n")
+    _write(tmp_path / "val" / "list.txt", "GOT-10k_Val_000001\n")
+    test = tmp_path / "test" / "GOT-10k_Test_000001"
+    _frames(test, 3, "{:08d}.jpg")
+    _write(test / "groundtruth.txt", "1,2,3,4\n")
+    _write(test / "absence.label", "0\n0\n0\n")
+    _write(tmp_path / "test" / "list.txt", "GOT-10k_Test_000001\n")
+    assert detect_layout(tmp_path) == "got10k"
+    val_seq, test_seq = load_sequences(tmp_path)
+    np.testing.assert_array_equal(val_seq.visible, [True, False, False, True])
+    assert np.isnan(val_seq.boxes[1:3]).all() and np.isfinite(val_seq.boxes[[0, 3]]).all()
+    assert val_seq.attributes["meta"]["object_class"] == "ichneumon"
+    np.testing.assert_array_equal(val_seq.attributes["cover"], [8, 0, 0, 5])
+    assert test_seq.attributes["first_frame_only"] is True
+    np.testing.assert_array_equal(test_seq.visible, [True, False, False])
+    # One split, and one sequence, read the same way.
+    assert [s.name for s in load_sequences(tmp_path / "val")] == ["GOT-10k_Val_000001"]
+    assert len(load_sequences(val)) == 1
+
+
+def test_got10k_label_count_mismatch(tmp_path):
+    seq = tmp_path / "GOT-10k_Val_000001"
+    _frames(seq, 3, "{:08d}.jpg")
+    _write(seq / "groundtruth.txt", _lines(_boxes(3)))
+    _write(seq / "absence.label", "0\n0\n")
+    with pytest.raises(InputError, match=r"absence.label: 2 rows but 3 frames"):
+        load_sequences(seq)
+
+
+# --- LaSOT ------------------------------------------------------------------------------------
+
+
+def test_lasot_occlusion_and_out_of_view(tmp_path):
+    seq = tmp_path / "airplane" / "airplane-1"
+    _frames(seq / "img", 5, "{:08d}.jpg")
+    _write(seq / "groundtruth.txt", _lines(_boxes(5)))
+    _write(seq / "full_occlusion.txt", "0,1,0,0,0\n")
+    _write(seq / "out_of_view.txt", "0,0,0,1,0")
+    _write(seq / "nlp.txt", "white airplane landing\n")
+    assert detect_layout(tmp_path) == "lasot"
+    for root in (tmp_path, tmp_path / "airplane", seq):
+        (sequence,) = load_sequences(root)
+        np.testing.assert_array_equal(sequence.visible, [True, False, True, False, True])
+    assert sequence.attributes["class"] == "airplane"
+    assert sequence.attributes["description"] == "white airplane landing"
+    _write(seq / "out_of_view.txt", "0,0,0,1\n")
+    with pytest.raises(InputError, match=r"out_of_view.txt: 4 flags but 5 frames"):
+        load_sequences(seq)
+
+
+# --- KITTI ------------------------------------------------------------------------------------
+
+_KITTI = """\
+0 0 Car 0 0 -1.5 10.0 20.0 40.0 50.0 1.5 1.6 3.9 1 2 3 0.1
+0 1 Pedestrian 0 0 0.2 100.0 30.0 110.0 60.0 1.7 0.6 0.8 1 2 3 0.1
+0 -1 DontCare -1 -1 -10 200.0 10.0 220.0 30.0 -1000 -1000 -1000 -10 -1 -1 -1
+1 0 Car 1 0 -1.5 12.0 20.0 42.0 50.0 1.5 1.6 3.9 1 2 3 0.1
+1 1 Pedestrian 0 2 0.2 101.0 30.0 111.0 60.0 1.7 0.6 0.8 1 2 3 0.1
+2 0 Car 2 0 -1.5 14.0 20.0 44.0 50.0 1.5 1.6 3.9 1 2 3 0.1
+2 1 Pedestrian 0 1 0.2 102.0 30.0 112.0 60.0 1.7 0.6 0.8 1 2 3 0.1
+2 -1 DontCare -1 -1 -10 200.0 10.0 220.0 30.0 -1000 -1000 -1000 -10 -1 -1 -1
+3 0 Car 0 0 -1.5 16.0 20.0 46.0 50.0 1.5 1.6 3.9 1 2 3 0.1
+3 1 Pedestrian 0 0 0.2 103.0 30.0 113.0 60.0 1.7 0.6 0.8 1 2 3 0.1
+"""
+
+
+def _kitti_tree(root: Path) -> Path:
+    base = root / "training"
+    _frames(base / "image_02" / "0000", 4, "{:06d}.png", start=0)
+    _write(base / "label_02" / "0000.txt", _KITTI)
+    return base
+
+
+def test_kitti_one_sequence_per_track_dontcare_ignored(tmp_path):
+    _kitti_tree(tmp_path)
+    assert detect_layout(tmp_path) == "kitti"
+    sequences = load_sequences(tmp_path)
+    assert [s.name for s in sequences] == ["0000_0", "0000_1"]
+    car, walker = sequences
+    assert len(car) == 4 and car.visible.all()
+    np.testing.assert_array_equal(car.boxes[1], [12, 20, 30, 30])  # left, top, right-left, …
+    assert car.attributes["class"] == "Car" and walker.attributes["class"] == "Pedestrian"
+    assert [p.name for p in car.frames] == ["000000.png", "000001.png", "000002.png", "000003.png"]
+
+
+def test_kitti_paper_filters_split_tracks_where_they_drop_out(tmp_path):
+    _kitti_tree(tmp_path)
+    # The paper's filters: truncation ≤ 1 and occlusion ≤ 1. The car is truncated (2) at
+    # frame 2, the pedestrian occluded (2) at frame 1.
+    sequences = load_sequences(tmp_path, max_truncation=1, max_occlusion=1)
+    names = {s.name: len(s) for s in sequences}
+    assert names == {"0000_0": 2, "0000_1": 2}  # the one-frame pieces are dropped
+    kept = load_sequences(tmp_path, max_truncation=1, max_occlusion=1, split_on_gaps=False)
+    car = next(s for s in kept if s.name == "0000_0")
+    np.testing.assert_array_equal(car.visible, [True, True, False, True])
+    assert np.isnan(car.boxes[2]).all()
+    assert load_sequences(tmp_path, classes=["Pedestrian"])[0].attributes["class"] == "Pedestrian"
+
+
+def test_kitti_malformed_line_and_missing_frame(tmp_path):
+    base = _kitti_tree(tmp_path)
+    _write(base / "label_02" / "0000.txt", _KITTI + "4 0 Car 0 0\n")
+    with pytest.raises(InputError, match=r"0000.txt:11: expected 17 fields"):
+        load_sequences(tmp_path)
+    _write(base / "label_02" / "0000.txt", _KITTI.replace("3 1 Pedestrian", "9 1 Pedestrian"))
+    with pytest.raises(InputError, match=r"0000.txt:10: frame 9 has no image"):
+        load_sequences(tmp_path)
+    with pytest.raises(InputError, match=r"option max_occlusions does not apply to the kitti"):
+        load_sequences(tmp_path, max_occlusions=1)
+
+
+def test_split_in_time_keeps_per_frame_attributes_aligned(tmp_path):
+    _kitti_tree(tmp_path)
+    train, test = split_in_time(load_sequences(tmp_path), 0.5)
+    assert [s.name for s in train] == ["0000_0-train", "0000_1-train"]
+    assert [len(s) for s in test] == [2, 2]
+    assert test[0].frames[0].name == "000002.png"
+    np.testing.assert_array_equal(test[0].attributes["truncated"], [2, 0])
+
+
+# --- videos and KTH ---------------------------------------------------------------------------
+
+
+def _video(path: Path, count: int, size=(48, 64)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (size[1], size[0]))
+    for i in range(count):
+        writer.write(np.full((*size, 3), i * 10, np.uint8))
+    writer.release()
+    return path
+
+
+def test_video_with_box_file_both_forms(tmp_path):
+    _video(tmp_path / "clips" / "walk.avi", 6)
+    _write(tmp_path / "clips" / "walk.txt", _lines(_boxes(6, absent={4})))
+    _video(tmp_path / "clips" / "run.avi", 5)
+    _write(tmp_path / "clips" / "run.txt", "1,1,2,3,4\n3,5,6,7,8\n")  # frame, x, y, w, h
+    _video(tmp_path / "clips" / "unannotated.avi", 3)
+    assert detect_layout(tmp_path / "clips") == "video"
+    cache = tmp_path / "cache"
+    run, walk = load_sequences(tmp_path / "clips", cache_dir=cache)
+    assert (run.name, walk.name) == ("run", "walk")
+    assert len(walk) == 6 and all(p.is_file() and p.parent.parent == cache for p in walk.frames)
+    np.testing.assert_array_equal(walk.visible, [1, 1, 1, 1, 0, 1])
+    np.testing.assert_array_equal(run.visible, [True, False, True, False, False])
+    np.testing.assert_array_equal(run.boxes[2], [5, 6, 7, 8])
+    frame = cv2.imread(str(walk.frames[3]))
+    assert frame.shape == (48, 64, 3) and abs(int(frame.mean()) - 30) <= 3
+    # Decoded once: a second load reuses the cached frames.
+    before = {p: p.stat().st_mtime_ns for p in walk.frames}
+    (walk_again,) = load_sequences(tmp_path / "clips" / "walk.avi", cache_dir=cache)
+    assert {p: p.stat().st_mtime_ns for p in walk_again.frames} == before
+
+
+def test_video_box_rows_must_match_frames(tmp_path):
+    _video(tmp_path / "a.avi", 4)
+    _write(tmp_path / "a.txt", _lines(_boxes(3)))
+    with pytest.raises(InputError, match=r"a.txt: 3 rows but .*a.avi has 4 frames"):
+        load_sequences(tmp_path / "a.avi", cache_dir=tmp_path / "cache")
+
+
+def test_kth_videos_boxes_and_sub_sequences(tmp_path):
+    root = tmp_path / "KTH"
+    _video(root / "walking" / "person01_walking_d1_uncomp.avi", 8)
+    _video(root / "walking" / "person02_walking_d2_uncomp.avi", 4)
+    _video(root / "boxing" / "person01_boxing_d1_uncomp.avi", 4)  # no boxes: skipped
+    _write(root / "boxes" / "person01_walking_d1.txt", _lines(_boxes(8)))
+    _write(root / "boxes" / "person02_walking_d2.txt", _lines(_boxes(4)))
+    _write(root / "00sequences.txt", "person01_walking_d1\t\tframes\t1-3, 5-8\n")
+    assert detect_layout(root) == "kth"
+    sequences = load_sequences(root, cache_dir=tmp_path / "cache")
+    assert [(s.name, len(s)) for s in sequences] == [
+        ("person01_walking_d1-1", 3),
+        ("person01_walking_d1-2", 4),
+        ("person02_walking_d2", 4),
+    ]
+    assert sequences[1].attributes["action"] == "walking"
+    np.testing.assert_array_equal(sequences[1].boxes[0], _boxes(8)[4])
+
+
+# --- detection and bad roots ------------------------------------------------------------------
+
+
+def test_unknown_layout_lists_the_known_ones(tmp_path):
+    _write(tmp_path / "notes.txt", "hello\n")
+    with pytest.raises(InputError) as error:
+        load_sequences(tmp_path)
+    message = str(error.value)
+    assert str(tmp_path) in message
+    for name in LAYOUTS:
+        assert name in message
+
+
+def test_missing_and_empty_roots(tmp_path):
+    with pytest.raises(InputError, match="no such file or folder"):
+        load_sequences(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty"):
+        load_sequences(tmp_path / "empty")
+    (tmp_path / "Car" / "img").mkdir(parents=True)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\n")
+    with pytest.raises(InputError, match=r"Car/img: no image files"):
+        load_sequences(tmp_path / "Car", "otb")
+    with pytest.raises(InputError, match="unknown format 'imagenet'"):
+        load_sequences(tmp_path, "imagenet")
