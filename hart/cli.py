@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hart.errors import HartError
+import numpy as np
+
+from hart.errors import HartError, InputError
 
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
 
@@ -54,6 +56,39 @@ def export_command(argv: list[str]) -> int:
     return 0
 
 
+@command("sample")
+def sample_command(argv: list[str]) -> int:
+    """``hart sample OUT.mp4``: write a synthetic clip and its boxes, e.g. to try `hart track`."""
+    parser = argparse.ArgumentParser(
+        prog="hart sample",
+        description="Write one synthetic sequence (the kind `hart train` learns from by default) "
+        "as a video and, beside it, OUT.txt with one x,y,w,h line per frame (nan where the "
+        "target is hidden). The same seed always gives the same sequence.",
+    )
+    parser.add_argument("output", type=Path, help="the video to write (.mp4 or .avi)")
+    parser.add_argument("--seed", type=int, default=0, help="which sequence (default 0)")
+    parser.add_argument("--frames", type=int, default=150, help="length (default 150)")
+    parser.add_argument(
+        "--size", default="360x640", metavar="HxW", help="frame size (default 360x640)"
+    )
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
+    args = parser.parse_args(argv)
+    try:
+        height, width = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--size {args.size!r} is not HxW, e.g. 360x640") from None
+    if args.frames < 1 or height < 16 or width < 16:
+        raise InputError("--frames must be at least 1 and --size at least 16x16")
+
+    from hart.datasets.synthetic import write_synthetic_sequence
+
+    path = write_synthetic_sequence(
+        args.output, args.seed, args.frames, (height, width), "video", fps=args.fps
+    )
+    print(f"wrote {path} and {path.with_suffix('.txt')}")
+    return 0
+
+
 @command("bench")
 def bench_command(argv: list[str]) -> int | None:
     from hart.bench import main as bench_main
@@ -83,6 +118,13 @@ def track_command(argv: list[str]) -> int:
         "--box",
         metavar="X,Y,W,H",
         help="the target in the first frame: top-left corner, width and height in pixels",
+    )
+    first_box.add_argument(
+        "--box-from",
+        type=Path,
+        metavar="FILE",
+        help="take the first box from a ground-truth file: its first x,y,w,h line (comma, tab "
+        "or space separated, as OTB, GOT-10k and `hart sample` write them)",
     )
     first_box.add_argument(
         "--select",
@@ -121,6 +163,7 @@ def track_command(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(argv)
 
+    from hart.datasets.annotations import read_boxes
     from hart.video import (
         check_box_in_frame,
         check_outputs,
@@ -134,7 +177,12 @@ def track_command(argv: list[str]) -> int:
     # that is not a video; our one-line error says it better. A user's setting wins.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     source = open_frames(args.video, fps=args.fps)
-    box = select_box(source.first_frame) if args.select else parse_box(args.box)
+    if args.select:
+        box = select_box(source.first_frame)
+    elif args.box_from is not None:
+        box = read_boxes(args.box_from)[0].astype(np.float64)
+    else:
+        box = parse_box(args.box)
     stem = source.path.resolve().name if source.is_folder else source.path.stem
     output = args.output or Path(f"{stem}_tracked.mp4")
     # Everything a user can get wrong is checked before the model loads, which takes seconds.

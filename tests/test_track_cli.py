@@ -206,11 +206,11 @@ def test_select_without_a_display_is_a_clear_error(
     assert list(workdir.iterdir()) == []
 
 
-def test_box_and_select_are_exclusive_and_one_is_required(crossing_video, capsys):
+def test_box_box_from_and_select_are_exclusive_and_one_is_required(crossing_video, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["track", str(crossing_video)])
     assert exit_info.value.code == 2
-    assert "one of the arguments --box --select is required" in capsys.readouterr().err
+    assert "one of the arguments --box --box-from --select is required" in capsys.readouterr().err
 
 
 def test_help_names_the_default_output(capsys):
@@ -260,3 +260,27 @@ def test_ctrl_c_mid_video_leaves_no_output(
     assert status == 130
     assert capsys.readouterr().err.endswith("hart track: interrupted\n")
     assert list(workdir.iterdir()) == []
+
+
+def test_hart_sample_writes_a_clip_that_hart_track_follows_from_its_box_file(
+    stand_in_tracker, workdir, capsys
+):
+    assert main(["sample", "clip.mp4", "--frames", "12", "--size", "96x128", "--seed", "3"]) == 0
+    boxes = np.loadtxt("clip.txt", delimiter=",")
+    assert boxes.shape == (12, 4)
+    capture = cv2.VideoCapture("clip.mp4")
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert (capture.get(cv2.CAP_PROP_FRAME_HEIGHT), capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == (
+        96,
+        128,
+    )
+    status = main(["track", "clip.mp4", "--box-from", "clip.txt", "--boxes-out", "out.txt"])
+    assert status == 0, capsys.readouterr().err
+    first = np.loadtxt("out.txt", delimiter=",")[0]
+    np.testing.assert_allclose(first, boxes[0], atol=0.01)
+
+
+def test_a_box_file_that_does_not_exist_is_one_line(workdir, crossing_video, capsys):
+    status = main(["track", str(crossing_video), "--box-from", "missing.txt"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "missing.txt" in err
