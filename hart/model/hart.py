@@ -22,6 +22,7 @@ the frame, so the same weights run at any resolution.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hart.model.appearance import DynamicMaskNet
-from hart.model.attention import ATTENTIONS, SpatialAttention
+from hart.model.attention import ATTENTIONS, INITIAL_SCALE, SpatialAttention
 from hart.model.features import (
     FEATURE_CHANNELS,
     AlexNetTrunk,
@@ -293,7 +294,11 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     core = Core(FEATURE_CHANNELS, map_size, attention.num_params, config)
     initialiser = StateInitialiser(FEATURE_CHANNELS, map_size, config)
     readin = config.lstm_size + map_size[0] * map_size[1]
-    # Small last layers: at the start the box is the attention box and the attention stays put.
+    # Small last layers: at the start the attention stays put and the box is the attention box
+    # shrunk back to the given box's size (the attention starts INITIAL_SCALE times larger), so
+    # an untrained tracker already predicts as well as a box that never moves.
     box_readout = _mlp(readin, config.readout_size, 4, last_scale=0.1)
+    with torch.no_grad():
+        box_readout[-1].bias[2:] = math.atanh(-math.log(INITIAL_SCALE) / BOX_LOG_SCALE_RANGE)
     attention_readout = _mlp(readin, config.readout_size, attention.num_params, last_scale=0.1)
     return HART(features, appearance, attention, core, initialiser, box_readout, attention_readout)
