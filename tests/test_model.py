@@ -226,8 +226,7 @@ def one_thread():
 def test_trains_on_a_synthetic_clip(one_thread):
     """A few hundred Adam steps on one 6-frame clip of a moving square (64×64 frames, a 32×32
     glimpse to keep it quick). Measured: mean IoU 0.33 before (a box that never moves: 0.35),
-    0.88 after 150 steps (0.90–0.94
-    with other initial weights); about 20 s on one CPU thread."""
+    0.88 after 150 steps (0.90–0.94 with other initial weights); about 20 s on one CPU thread."""
     frames, boxes = moving_square_clip()
     visible = torch.ones(boxes.shape[:2], dtype=torch.bool)
     model = build_hart(HARTConfig(glimpse_size=(32, 32), dropout=0.0))
