@@ -885,4 +885,6 @@ def write_synthetic_dataset(
                 root / name, int(sequence_seed), length, frame_size, layout, config, photos
             )
         )
+    if layout == "got10k":  # the split's listing, so that the root reads as a GOT-10k split
+        (root / "list.txt").write_text("".join(f"{path.name}\n" for path in paths))
     return paths
