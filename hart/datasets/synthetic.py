@@ -409,7 +409,7 @@ class _Scene:
                 look = sprites.look_alike(rng, self.target_look, rng.uniform(0.3, 0.9))
             else:
                 look = sprites.random_look(rng)
-            side = self.frame_size[0] * math.exp(rng.uniform(math.log(0.06), math.log(0.5)))
+            side = self.frame_size[0] * math.exp(rng.uniform(math.log(0.06), math.log(0.4)))
             aspect = sprites.sprite_aspect(rng, look.kind, self.config.target_aspect)
             h, w = (side, side * aspect) if aspect <= 1 else (side / aspect, side)
             h, w = int(min(h, height - 1)), int(min(w, width - 1))
@@ -576,7 +576,10 @@ class _Scene:
         self.exposure = rng.uniform(0.0, 0.9) * config.blur  # motion blur per pixel of motion
         self.defocus = rng.uniform(0.0, 1.0) * config.blur if rng.random() < 0.4 else 0.0
         self.noise_sigma = rng.uniform(0.0, 6.0) * config.noise
-        self.noise = rng.standard_normal((height + 16, width + 16, 3), dtype=np.float32)
+        # Unit-variance uniform noise: looks the same as Gaussian at these levels, draws faster.
+        self.noise = rng.random((height + 16, width + 16, 3), dtype=np.float32)
+        self.noise -= 0.5
+        self.noise *= math.sqrt(12.0)
         self.noise_offsets = rng.integers(0, 16, (steps, 2))
         self.jpeg_quality = int(rng.integers(25, 90)) if rng.random() < 0.5 * config.noise else None
         gamma = math.exp(rng.normal(0, 0.12 * lighting))
@@ -703,8 +706,8 @@ class _Scene:
         region = frame[y0:y1, x0:x1]
         if obj.ground_shadow:
             _ground_shadow(region, corners - (x0, y0), scale)
-        region *= 1.0 - alpha[..., None]
-        region += colour  # premultiplied
+        keep = cv2.merge([1.0 - alpha] * 3)
+        region[:] = cv2.add(cv2.multiply(region, keep), colour)  # colour is premultiplied
         return y0, x0, alpha
 
     def _motion(self, obj: _Object, t: int) -> np.ndarray:
@@ -738,13 +741,17 @@ class _Scene:
         height, width = self.frame_size
         mix = float(self.light_mix[t])
         light = cv2.addWeighted(self.light_fields[0], 1 - mix, self.light_fields[1], mix, 0)
-        frame *= light[..., None]
-        frame *= (self.brightness[t] * self.colour_cast).astype(np.float32)
+        # One (H, W, 3) gain: illumination × brightness × colour cast. OpenCV's per-element
+        # multiply is several times faster here than numpy's broadcasting.
+        cast = self.brightness[t] * self.colour_cast
+        gain = cv2.merge([light * np.float32(c) for c in cast])
+        cv2.multiply(frame, gain, dst=frame)
         if self.defocus > 0.2:
             frame = cv2.GaussianBlur(frame, (0, 0), self.defocus)
         if self.noise_sigma > 0.3:
             dy, dx = self.noise_offsets[t]
-            frame += self.noise[dy : dy + height, dx : dx + width] * np.float32(self.noise_sigma)
+            noise = self.noise[dy : dy + height, dx : dx + width]
+            frame = cv2.scaleAdd(noise, float(self.noise_sigma), frame)
         image = np.clip(frame, 0, 255, out=frame).astype(np.uint8)
         if self.gamma_lut is not None:
             image = cv2.LUT(image, self.gamma_lut)
