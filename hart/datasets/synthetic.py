@@ -264,8 +264,8 @@ class _Scene:
         if length < 1:
             raise ValueError(f"length must be at least 1, got {length}")
         self.rng = rng = np.random.default_rng(seed)
-        self.length, self.frame_size, self.config = length, tuple(frame_size), config
-        height, width = self.frame_size
+        self.length, self.config = length, config
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self._plan_camera_and_target(rng)
         self._make_canvas(rng, photos)
         self.target = _make_object(
