@@ -23,6 +23,13 @@ it. A batch is fetched by one worker through :meth:`~_ClipDataset.__getitems__`,
 the old length (at most ``num_workers × prefetch_factor`` of them) — set it between epochs,
 as the curriculum does, and the next epoch is all new length. :meth:`set_epoch` works the
 same way and gives every epoch fresh clips.
+
+Workers and OpenCV
+------------------
+Each worker decodes and draws with OpenCV, whose own thread pool is as wide as the machine.
+To keep N workers from fighting over the cores, call ``cv2.setNumThreads(1)`` in the main
+process *before* the DataLoader starts its workers — not inside a worker: after a fork from a
+process that has used OpenCV's pool, ``cv2.setNumThreads`` in the child can hang.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ it is fully occluded or out of view.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hart.datasets.annotations import (
@@ -45,12 +46,19 @@ def _sequence_folders(root: Path) -> list[Path]:
     if (root / "groundtruth.txt").is_file() and (root / "img").is_dir():
         return [root]
     found = []
-    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+    for child in sorted(_subfolders(root)):
         if is_lasot_sequence(child):
             found.append(child)
         else:
-            found.extend(sorted(g for g in child.iterdir() if is_lasot_sequence(g)))
+            found.extend(sorted(g for g in _subfolders(child) if is_lasot_sequence(g)))
     return found
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    # scandir's entries know whether they are folders without a stat per file: a sequence
+    # folder of thousands of frames is skipped cheaply.
+    with os.scandir(folder) as entries:
+        return [Path(entry.path) for entry in entries if entry.is_dir()]
 
 
 def is_lasot(root: Path) -> bool:
@@ -59,10 +67,8 @@ def is_lasot(root: Path) -> bool:
         return True
     if not root.is_dir():
         return False
-    for child in root.iterdir():
-        if is_lasot_sequence(child) or (
-            child.is_dir() and any(is_lasot_sequence(g) for g in child.iterdir())
-        ):
+    for child in _subfolders(root):
+        if is_lasot_sequence(child) or any(is_lasot_sequence(g) for g in _subfolders(child)):
             return True
     return False
 

@@ -1,0 +1,151 @@
+"""Clip sampling: format, augmentations, the first-frame rule, seeding, T changes in workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from hart.datasets import Sequence, SequenceClips, SyntheticClips, load_sequences
+from hart.errors import InputError
+
+SIZE = (48, 96)
+
+
+def _frame_files(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        image = rng.integers(0, 255, (30, 40, 3), np.uint8)
+        image[:, :, 0] = (i * 20) % 256  # blue channel marks the frame number
+        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
+        paths.append(folder / f"{i:03d}.png")
+    return paths
+
+
+def _sequence(tmp_path: Path, visible: list[bool]) -> Sequence:
+    n = len(visible)
+    boxes = np.array([[1 + i, 2, 10, 12] for i in range(n)], np.float32)
+    boxes[~np.array(visible)] = np.nan
+    return Sequence("toy", _frame_files(tmp_path / "toy", n), boxes, np.array(visible))
+
+
+def test_item_format_rgb_and_scaled_boxes(shared_sequences):
+    (crossing,) = load_sequences(shared_sequences / "OTB" / "Crossing")
+    clips = SequenceClips(
+        [crossing],
+        clip_length=len(crossing),
+        frame_size=SIZE,
+        reverse_probability=0,
+        mirror_probability=0,
+    )
+    item = clips[0]
+    assert item["frames"].shape == (120, 3, *SIZE) and item["frames"].dtype == torch.float32
+    assert item["boxes"].shape == (120, 4) and item["boxes"].dtype == torch.float32
+    assert item["visible"].shape == (120,) and item["visible"].dtype == torch.bool
+    assert 0 <= float(item["frames"].min()) and float(item["frames"].max()) <= 1
+    bgr = cv2.imread(str(crossing.frames[7]))  # 360×240
+    expected = cv2.resize(bgr, SIZE[::-1], interpolation=cv2.INTER_AREA)[..., ::-1] / 255.0
+    got = item["frames"][7].permute(1, 2, 0).numpy()
+    assert np.abs(got - expected).mean() < 0.02  # RGB order; the decoder may reduce first
+    scale = np.array([SIZE[1] / 360, SIZE[0] / 240] * 2)
+    np.testing.assert_allclose(item["boxes"].numpy(), crossing.boxes * scale, rtol=1e-5)
+
+
+def test_mirror_flips_frames_and_boxes(tmp_path):
+    sequence = _sequence(tmp_path, [True] * 6)
+    plain = SequenceClips([sequence], 4, SIZE, seed=3, mirror_probability=0)
+    mirrored = SequenceClips([sequence], 4, SIZE, seed=3, mirror_probability=1)
+    for index in range(4):
+        a, b = plain[index], mirrored[index]
+        torch.testing.assert_close(b["frames"], a["frames"].flip(-1))
+        expected = a["boxes"].clone()
+        expected[:, 0] = SIZE[1] - a["boxes"][:, 0] - a["boxes"][:, 2]
+        torch.testing.assert_close(b["boxes"], expected)
+
+
+def test_reversed_clips_start_where_the_target_is_visible(tmp_path):
+    # Visible only from frame 3: no forward window of 4 starts visible, every reversed one does.
+    sequence = _sequence(tmp_path, [False, False, False, True, True, True])
+    clips = SequenceClips([sequence], 4, SIZE, reverse_probability=0.0, mirror_probability=0)
+    for index in range(6):
+        item = clips[index]
+        assert item["visible"][0]
+        # Played backwards: the blue channel (frame number × 20) decreases along the clip.
+        blue = item["frames"][:, 2].mean(dim=(1, 2))
+        assert (blue[1:] < blue[:-1]).all()
+        assert torch.isnan(item["boxes"][~item["visible"]]).all()
+
+
+def test_first_frame_always_shows_the_target(tmp_path):
+    rng = np.random.default_rng(1)
+    visible = list(rng.random(30) < 0.5)
+    visible[5] = True
+    clips = SequenceClips([_sequence(tmp_path, visible)], 5, SIZE, clips_per_epoch=60)
+    for index in range(60):
+        item = clips[index]
+        assert item["visible"][0] and torch.isfinite(item["boxes"][0]).all()
+
+
+def test_no_clip_fits_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no clip of 8 frames fits"):
+        SequenceClips([_sequence(tmp_path, [True] * 5)], clip_length=8, frame_size=SIZE)
+
+
+def test_seeded_and_the_same_with_workers(tmp_path):
+    sequence = _sequence(tmp_path, [True] * 20)
+    clips = SequenceClips([sequence], 5, SIZE, seed=11, clips_per_epoch=8)
+    again = SequenceClips([sequence], 5, SIZE, seed=11, clips_per_epoch=8)
+    other = SequenceClips([sequence], 5, SIZE, seed=12, clips_per_epoch=8)
+    torch.testing.assert_close(clips[3], again[3])
+    assert any(not torch.equal(clips[i]["boxes"], other[i]["boxes"]) for i in range(8))
+    serial = list(DataLoader(clips, batch_size=4, num_workers=0))
+    parallel = list(DataLoader(clips, batch_size=4, num_workers=2))
+    for a, b in zip(serial, parallel, strict=True):
+        torch.testing.assert_close(a, b)
+    before = [clips[i]["boxes"] for i in range(8)]
+    clips.set_epoch(1)
+    assert not all(torch.equal(before[i], clips[i]["boxes"]) for i in range(8))
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_clip_length_set_in_main_reaches_persistent_workers(tmp_path, context):
+    clips = SequenceClips([_sequence(tmp_path, [True] * 40)], 3, SIZE, clips_per_epoch=16)
+    loader = DataLoader(
+        clips, batch_size=4, num_workers=2, persistent_workers=True, multiprocessing_context=context
+    )
+    assert {batch["frames"].shape[1] for batch in loader} == {3}
+    clips.clip_length = 7  # between epochs, as the curriculum does
+    clips.set_epoch(1)
+    lengths = [batch["frames"].shape[1] for batch in loader]
+    assert lengths == [7, 7, 7, 7]
+    # Mid-epoch: prefetched batches keep the old length, later ones have the new; no batch
+    # mixes the two (the default collate would fail on that).
+    clips.clips_per_epoch = 48  # 12 batches: more than the 2 × 2 the workers prefetch
+    iterator = iter(loader)
+    first = next(iterator)["frames"].shape[1]
+    clips.clip_length = 4
+    rest = [batch["frames"].shape[1] for batch in iterator]
+    assert first == 7 and len(rest) == 11 and set(rest) <= {7, 4} and rest[-4:] == [4] * 4
+
+
+def test_synthetic_clips_format_seed_and_workers():
+    clips = SyntheticClips(clips_per_epoch=4, clip_length=3, frame_size=SIZE, seed=5)
+    item = clips[2]
+    assert item["frames"].shape == (3, 3, *SIZE) and item["frames"].dtype == torch.float32
+    assert item["visible"][0] and item["boxes"].shape == (3, 4)
+    torch.testing.assert_close(item, SyntheticClips(4, 3, SIZE, seed=5)[2])
+    assert not torch.equal(item["frames"], SyntheticClips(4, 3, SIZE, seed=6)[2]["frames"])
+    small = SyntheticClips(4, 3, SIZE, seed=5, as_uint8=True)[2]["frames"]
+    assert small.dtype == torch.uint8
+    torch.testing.assert_close(small.float() / 255, item["frames"])
+    loader = DataLoader(clips, batch_size=2, num_workers=2, persistent_workers=True)
+    batches = list(loader)
+    torch.testing.assert_close(batches[1]["frames"][0], item["frames"])
+    clips.clip_length = 2
+    assert [b["frames"].shape[:2] for b in loader] == [(2, 2), (2, 2)]

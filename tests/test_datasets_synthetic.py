@@ -1,0 +1,133 @@
+"""Synthetic sequences: deterministic, labelled right, varied, writable in every layout."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from hart.datasets import (
+    SyntheticConfig,
+    generate_sequence,
+    load_sequences,
+    write_synthetic_dataset,
+    write_synthetic_sequence,
+)
+from hart.datasets.synthetic import _Scene
+from hart.errors import InputError
+
+SIZE = (72, 160)  # small frames keep the tests fast
+
+
+def test_same_seed_same_sequence_other_seed_other_sequence():
+    a = generate_sequence(7, 6, SIZE)
+    b = generate_sequence(7, 6, SIZE)
+    c = generate_sequence(8, 6, SIZE)
+    np.testing.assert_array_equal(a.frames, b.frames)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    assert np.abs(a.frames.astype(int) - c.frames.astype(int)).mean() > 10
+    assert a.frames.shape == (6, *SIZE, 3) and a.frames.dtype == np.uint8
+    assert a.boxes.shape == (6, 4) and a.boxes.dtype == np.float32
+
+
+def test_frames_are_textured_and_the_scene_moves():
+    sequence = generate_sequence(3, 8, SIZE)
+    frames = sequence.frames.astype(np.float32)
+    # Texture: strong local contrast everywhere, not flat colour.
+    gradient = np.abs(np.diff(frames, axis=2)).mean()
+    assert gradient > 2.0
+    # Things change between frames, but frames stay alike (a video, not random images).
+    change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
+    unrelated = np.abs(frames[0] - generate_sequence(4, 1, SIZE).frames[0]).mean()
+    assert (change > 0.2).any() and (change < unrelated).all()
+
+
+def test_box_is_the_tight_box_of_the_targets_silhouette():
+    config = SyntheticConfig(blur=0.0, noise=0.0, lighting=0.0)
+    kinds = set()
+    for seed in range(60):
+        if "person" in kinds and len(kinds) >= 4:
+            break
+        scene = _Scene(seed, 5, SIZE, config, None)
+        kinds.add(scene.target_look.kind)
+        for t in range(5):
+            alone = np.zeros((*SIZE, 3), np.float32)
+            drawn = scene._draw(alone, scene.target, t)
+            frame, box, visible = scene.render(t)
+            if drawn is None or not visible:
+                continue
+            y0, x0, alpha = drawn
+            ys, xs = np.nonzero(alpha > 0.5)
+            silhouette = [x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1, y0 + ys.max() + 1]
+            corners = [box[0], box[1], box[0] + box[2], box[1] + box[3]]
+            np.testing.assert_allclose(corners, silhouette, atol=1.5)
+    assert "person" in kinds  # articulated: the box follows the pose
+
+
+def test_first_frame_visible_absence_is_nan_and_occlusion_happens():
+    absent = 0
+    for seed in range(12):
+        sequence = generate_sequence(100 + seed, 30, SIZE)
+        assert sequence.visible[0]
+        assert np.isnan(sequence.boxes[~sequence.visible]).all()
+        assert np.isfinite(sequence.boxes[sequence.visible]).all()
+        boxes = sequence.boxes[sequence.visible]
+        assert (boxes[:, :2] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= SIZE[1] + 1e-3).all()
+        absent += int((~sequence.visible).any())
+    assert 0 < absent < 12  # some sequences lose the target for a while, most do not
+
+
+def test_the_target_moves_and_changes_size():
+    moved, resized = [], []
+    for seed in range(6):
+        boxes = generate_sequence(200 + seed, 20, SIZE).boxes
+        boxes = boxes[np.isfinite(boxes).all(axis=1)]
+        centres = boxes[:, :2] + boxes[:, 2:] / 2
+        moved.append(np.linalg.norm(centres[-1] - centres[0]))
+        resized.append(np.ptp(np.log(boxes[:, 2] * boxes[:, 3])))
+    assert max(moved) > 10 and max(resized) > 0.1
+
+
+def test_written_layouts_read_back(tmp_path):
+    otb = write_synthetic_dataset(tmp_path / "otb", 2, 5, seed=1, frame_size=SIZE, layout="otb")
+    assert [p.name for p in otb] == ["synthetic-0000", "synthetic-0001"]
+    sequences = load_sequences(tmp_path / "otb")
+    assert [len(s) for s in sequences] == [5, 5]
+    first = generate_sequence(
+        int(np.random.SeedSequence(1).generate_state(2, np.uint64)[0]), 5, SIZE
+    )
+    np.testing.assert_allclose(sequences[0].boxes, first.boxes, atol=0.01, equal_nan=True)
+    image = cv2.imread(str(sequences[0].frames[2]))
+    assert np.abs(image.astype(int) - first.frames[2]).mean() < 4  # JPEG quality 95
+
+    write_synthetic_dataset(tmp_path / "got", 2, 4, seed=2, frame_size=SIZE, layout="got10k")
+    assert [s.name for s in load_sequences(tmp_path / "got", "got10k")] == [
+        "synthetic-0000",
+        "synthetic-0001",
+    ]
+
+    video = write_synthetic_sequence(tmp_path / "vid" / "sample.mp4", 5, 6, SIZE, layout="video")
+    assert video.is_file() and (tmp_path / "vid" / "sample.txt").is_file()
+    (clip,) = load_sequences(video, cache_dir=tmp_path / "cache")
+    expected = generate_sequence(5, 6, SIZE)
+    assert len(clip) == 6
+    np.testing.assert_allclose(clip.boxes, expected.boxes, atol=0.01, equal_nan=True)
+    assert not list((tmp_path / "vid").glob("*partial*"))
+
+
+def test_photos_become_backgrounds(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        # Saturated red with some texture: no procedural palette is anything like it.
+        red = np.zeros((120, 200, 3), np.uint8)
+        red[..., 2] = 150 + rng.integers(0, 100, (120, 200), np.uint8)
+        cv2.imwrite(str(photos / f"p{i}.png"), red)
+    config = SyntheticConfig(photo_probability=1.0, static_objects=(0, 0))
+    frame = generate_sequence(1, 1, SIZE, config, photos=photos).frames[0].astype(int)
+    reddish = (frame[..., 2] > frame[..., 1] + 60) & (frame[..., 2] > frame[..., 0] + 60)
+    assert reddish.mean() > 0.5
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        generate_sequence(1, 1, SIZE, photos=tmp_path / "empty")
