@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -152,6 +153,10 @@ class HARTDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset, training: bool) -> DataLoader:
         workers = self.hparams.num_workers
+        if workers > 0:
+            # One OpenCV thread per worker, set here before they fork: set inside a forked
+            # worker it can hang (see hart.datasets.clips).
+            cv2.setNumThreads(1)
         return DataLoader(
             dataset,
             batch_size=self.hparams.batch_size,
