@@ -22,39 +22,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from hart.evaluation.trackers import OPENCV_TRACKERS, opencv_tracker
 from hart.video import open_frames, parse_box
 
 DEFAULT_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "sequences" / "OTB" / "DragonBaby"
-
-OPENCV_TRACKERS: dict[str, Callable[[], object]] = {
-    "csrt": cv2.TrackerCSRT_create,
-    "kcf": cv2.TrackerKCF_create,
-    "mil": cv2.TrackerMIL_create,
-    "mosse": cv2.legacy.TrackerMOSSE_create,
-    "medianflow": cv2.legacy.TrackerMedianFlow_create,
-}
-
-
-class OpenCVTracker:
-    """An OpenCV tracker behind the init/update contract; a fresh one on every ``init``."""
-
-    def __init__(self, create: Callable[[], object]):
-        self._create = create
-
-    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
-        self._tracker = self._create()
-        self._tracker.init(frame, tuple(int(round(value)) for value in box))
-
-    def update(self, frame: np.ndarray) -> np.ndarray:
-        ok, box = self._tracker.update(frame)
-        return np.asarray(box, dtype=np.float64) if ok else np.full(4, np.nan)
-
 
 def make_tracker(name: str, checkpoint: Path | None, device: str):
     """``hart`` (the network, loaded once) or one of :data:`OPENCV_TRACKERS`."""
@@ -62,7 +38,7 @@ def make_tracker(name: str, checkpoint: Path | None, device: str):
         from hart.tracking import Tracker  # the network: torch loads only when asked for
 
         return Tracker.from_checkpoint(checkpoint, device=device)
-    return OpenCVTracker(OPENCV_TRACKERS[name])
+    return opencv_tracker(name)
 
 
 def benchmark_frames(
