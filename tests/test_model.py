@@ -250,5 +250,5 @@ def test_trains_on_a_synthetic_clip(one_thread):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
     after = evaluate()
-    assert before < 0.35
+    assert before < 0.4  # an untrained tracker is about as good as a still box (0.35)
     assert after > 0.7, f"mean IoU {before:.2f} → {after:.2f}"

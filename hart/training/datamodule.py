@@ -15,6 +15,7 @@ from hart.datasets.clips import SequenceClips, SyntheticClips
 from hart.datasets.layouts import load_sequences
 from hart.datasets.sequence import Sequence
 from hart.datasets.splits import split_in_time
+from hart.datasets.synthetic import SyntheticConfig
 from hart.errors import InputError
 
 
@@ -65,6 +66,8 @@ class HARTDataModule(pl.LightningDataModule):
         split: ``"sequence"`` or ``"time"`` (see above; data sets on disk only).
         val_fraction: share of the data kept for validation.
         photos: a folder of your own images for synthetic backgrounds and surfaces.
+        synthetic: the synthetic world's knobs (target size and speed, camera motion,
+            distractors, occluders, …; :class:`hart.datasets.synthetic.SyntheticConfig`).
         seed: makes the clips repeatable.
     """
 
@@ -82,10 +85,17 @@ class HARTDataModule(pl.LightningDataModule):
         split: Literal["sequence", "time"] = "sequence",
         val_fraction: float = 0.2,
         photos: str | None = None,
+        synthetic: SyntheticConfig | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if isinstance(synthetic, dict):  # plain values, as a checkpoint or a YAML holds them
+            synthetic = SyntheticConfig(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in synthetic.items()}
+            )
+        # Not read back from hparams: LightningCLI stores the values as given there (dicts).
+        self.synthetic = synthetic
         if root is not None and not Path(root).is_dir():
             raise InputError(f"data set folder {root} does not exist")
         if photos is not None and not Path(photos).is_dir():
@@ -112,7 +122,12 @@ class HARTDataModule(pl.LightningDataModule):
             return
         hp = self.hparams
         if hp.root is None:
-            common = {"frame_size": hp.frame_size, "photos": hp.photos, "as_uint8": True}
+            common = {
+                "frame_size": hp.frame_size,
+                "photos": hp.photos,
+                "config": self.synthetic,
+                "as_uint8": True,
+            }
             self.train_clips = SyntheticClips(
                 hp.clips_per_epoch, self._clip_length, seed=hp.seed, **common
             )
