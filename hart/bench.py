@@ -44,8 +44,16 @@ Reader = Callable[[torch.Tensor, torch.Tensor, tuple[int, int]], torch.Tensor]
 
 
 def readers() -> dict[str, Reader]:
-    """The readers compared, by column name; the last one is the baseline of the ratios."""
-    return {"gaussian": glimpse.gaussian_glimpse, "stn": glimpse.stn_glimpse}
+    """The readers compared, by column name; the last one is the baseline of the ratios.
+
+    ``dense`` is the reference Gaussian glimpse (two products over the whole frame),
+    ``gaussian`` the fast one (windows and pyramid) that hart uses, ``stn`` bilinear sampling.
+    """
+    return {
+        "dense": glimpse.gaussian_glimpse_dense,
+        "gaussian": glimpse.gaussian_glimpse,
+        "stn": glimpse.stn_glimpse,
+    }
 
 
 # --------------------------------------------------------------------------------------------
