@@ -333,18 +333,25 @@ def _blocks(first: torch.Tensor, stride: torch.Tensor, sigma: torch.Tensor, n: i
 
 
 def _window(
-    source: torch.Tensor, top: int, height: int, scale: int, left: int, right: int
+    source: torch.Tensor,
+    top: int,
+    height: int,
+    scale: int,
+    columns: tuple[int, int],
+    dtype: torch.dtype,
 ) -> list[torch.Tensor]:
     """Rows ``top … top + height - 1`` and columns ``left … right - 1`` of a frame or level
-    ``(C, H', W)``, as matrices whose rows, in order, are the window's ``C·height`` rows.
+    ``(C, H', W)`` in ``dtype``, as matrices whose rows, in order, are the window's
+    ``C·height`` rows.
 
     Each row is the sum of ``scale`` rows of ``source``; whatever lies beyond ``source`` reads
     zeros. A large window inside a frame is returned as ``C`` views ``(height, right - left)``
     of it (no copy); otherwise as one ``(C·height, right - left)`` matrix.
     """
-    channels, source_h, source_w = source.shape
+    (left, right), (channels, _, source_w) = columns, source.shape
     first_row = top * scale
     crop = source[:, first_row : first_row + height * scale, max(left, 0) : min(right, source_w)]
+    crop = crop.to(dtype)  # a copy only for half precision, which is summed in float32
     missing_rows = height * scale - crop.shape[1]
     if missing_rows or left < 0 or right > source_w:
         crop = F.pad(crop, (max(-left, 0), max(right - source_w, 0), 0, missing_rows))
@@ -369,21 +376,19 @@ def _overlap_add(blocks: torch.Tensor, rows: int, length: int, step: int) -> tor
     """The adjoint of :func:`_column_blocks`: blocks ``(n, span, R)`` summed into the columns
     ``j·step …`` of a new ``(R, length)`` matrix.
 
-    Blocks two steps apart do not overlap when ``span ≤ 2·step`` (the usual case), so the even
-    and the odd blocks each go in with one strided addition; otherwise block by block.
+    Blocks ``k = ⌈span / step⌉`` steps apart do not overlap, so each of the ``k`` phases goes
+    in with one strided addition.
     """
     count, span, _ = blocks.shape
     total = blocks.new_zeros(rows, length)
     if step == 0:
         total[:, :span] += blocks.sum(0).T
-    elif span <= 2 * step:
-        for parity in (0, 1):
-            part = blocks[parity::2]  # (n', span, R), not overlapping in `total`
-            target = total[:, parity * step :].as_strided(part.shape, (2 * step, 1, length))
-            target += part
-    else:
-        for index in range(count):
-            total[:, index * step : index * step + span] += blocks[index].T
+        return total
+    phases = min(-(-span // step), count)
+    for phase in range(phases):
+        part = blocks[phase::phases]  # (n', span, R), not overlapping in `total`
+        target = total[:, phase * step :].as_strided(part.shape, (phases * step, 1, length))
+        target += part
     return total
 
 
@@ -453,7 +458,7 @@ class _Reader:
             reads = (left, left + max(last - first - 1, 0) * step + span)
             plans.append(
                 _Plan(
-                    source.to(dtype),
+                    source,
                     scale,
                     end - begin,
                     begin,
@@ -478,7 +483,9 @@ class _Reader:
         if plan.reads_frame:
             (inside_begin, inside_end), (first, last) = plan.inside, plan.blocks_used
             height, used = inside_end - inside_begin, last - first
-            window = _window(plan.source, inside_begin, height, plan.scale, *plan.columns)
+            window = _window(
+                plan.source, inside_begin, height, plan.scale, plan.columns, self.dtype
+            )
             # Bank on the left: the backward pass then multiplies (BLOCK × C·h) by
             # (C·h × span), an orientation BLAS runs several times faster than its transpose.
             bank = bank_x[first:last, :, : plan.span[0]]
