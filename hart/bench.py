@@ -242,6 +242,8 @@ def header(names: list[str]) -> str:
     columns = ["frame H×W", "batch", "mode"]
     columns += [f"{name} ms" for name in names]
     columns += [f"{name}/{baseline}" for name in names[:-1]]
+    if {"dense", "gaussian"} <= set(names):
+        columns.append("dense/gaussian")
     columns += [f"{name} MiB" for name in names]
     return "| " + " | ".join(columns) + " |\n|" + "|".join("---" for _ in columns) + "|"
 
@@ -252,6 +254,8 @@ def format_row(row: Row) -> str:
     cells = [f"{row.frame_size[0]}×{row.frame_size[1]}", str(row.batch), row.mode]
     cells += [f"{row.seconds[name] * 1e3:.2f}" for name in names]
     cells += [f"{row.seconds[name] / baseline:.1f}×" for name in names[:-1]]
+    if {"dense", "gaussian"} <= set(names):
+        cells.append(f"{row.seconds['dense'] / row.seconds['gaussian']:.1f}×")
     cells += [f"{row.peak_bytes[name] / 2**20:.1f}" for name in names]
     return "| " + " | ".join(cells) + " |"
 

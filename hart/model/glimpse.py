@@ -11,6 +11,11 @@ Two readers share one signature, ``reader(images, boxes, size) -> glimpses``:
   points bilinearly. It is cheap (its cost grows with the glimpse, not the frame) but does not
   low-pass: shrinking a box by more than 2× aliases.
 
+:func:`gaussian_glimpse_dense` computes the Gaussian glimpse literally, with two products over
+the whole frame; :func:`gaussian_glimpse` computes the same (up to documented errors) reading
+only the pixels under the box, in blocks, with a pyramid for tall boxes (its docstring says
+how), and :func:`gaussian_glimpses_of_frame` reads several boxes of one frame.
+
 Coordinates. Pixel ``k`` covers the continuous interval ``[k, k + 1]`` (its centre is
 ``k + 0.5``), so a box ``x, y, w, h`` covers ``[x, x + w] × [y, y + h]`` and glimpse pixel ``j``
 covers ``[x + j·d, x + (j + 1)·d]`` with ``d = w / glimpse_w``. Both readers sample the centres
@@ -754,3 +759,4 @@ def stn_glimpse(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]
 
 
 GLIMPSE_READERS = {"gaussian": gaussian_glimpse, "stn": stn_glimpse}
+"""The readers by name (``gaussian_glimpse_dense`` is the reference, not a choice)."""
