@@ -229,7 +229,8 @@ def test_gradcheck(reader):
     images = torch.rand(2, 2, 20, 24, dtype=torch.float64)
     boxes = torch.tensor([[3.3, 4.1, 12.7, 9.4], [-2.2, 8.6, 9.1, 13.3]], dtype=torch.float64)
     boxes.requires_grad_()
-    assert torch.autograd.gradcheck(lambda b: reader(images, b, (5, 6)), (boxes,))
+    # The full Jacobian takes one backward pass per output: keep the outputs few.
+    assert torch.autograd.gradcheck(lambda b: reader(images[:, :1], b, (3, 4)), (boxes,))
     images.requires_grad_()  # many inputs: fast mode checks a random projection of the Jacobian
     assert torch.autograd.gradcheck(
         lambda i: reader(i, boxes.detach(), (5, 6)), (images,), fast_mode=True

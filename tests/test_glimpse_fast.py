@@ -183,7 +183,7 @@ def test_matches_dense_on_real_frames(shared_sequences):
 
 
 def test_gradcheck_with_pyramid_levels():
-    images = natural_image(64, 48).double()[None].expand(2, -1, -1, -1)
+    images = natural_image(64, 48).double()[None, :1].expand(2, -1, -1, -1)
     boxes = torch.tensor([[3.3, -2.1, 30.7, 61.4], [10.2, 5.6, 20.1, 50.3]], dtype=torch.float64)
     assert (levels_of(boxes, (2, 5)) >= 1).all()
     boxes.requires_grad_()
@@ -238,7 +238,7 @@ def test_dtypes(no_pyramid, dtype):
 def test_glimpses_of_one_frame(boxes_from):
     height, width = 240, 320
     frame = natural_image(height, width)
-    boxes = boxes_from(height, width).repeat(3, 1)  # enough boxes to share the pyramid
+    boxes = boxes_from(height, width)  # together larger than the frame: the pyramid is shared
     size = (6, 8)
     expected = gaussian_glimpse(frame.expand(len(boxes), -1, -1, -1), boxes, size)
     torch.testing.assert_close(G.gaussian_glimpses_of_frame(frame, boxes, size), expected)
