@@ -10,11 +10,11 @@ from hart.errors import InputError
 
 
 def test_bench_prints_a_row_per_configuration(capsys):
-    status = bench.main(["--sizes", "30x40,24x64", "--batches", "1,2", "--repeats", "1"])
+    status = bench.main(["--sizes", "30x40,24x64", "--batches", "2", "--repeats", "1"])
     assert status == 0
     lines = capsys.readouterr().out.splitlines()
     table = [line for line in lines if line.startswith("| ")]
-    assert len(table) == 1 + 2 * 2 * 2  # header + sizes × batches × modes
+    assert len(table) == 1 + 2 * 1 * 2  # header + sizes × batches × modes
     names = list(bench.readers())
     for name in names:
         assert f"{name} ms" in table[0] and f"{name} MiB" in table[0]
