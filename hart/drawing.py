@@ -30,7 +30,8 @@ def draw_tracking(
     :data:`PREDICTION_COLOUR`, :data:`ATTENTION_COLOUR` and :data:`GROUND_TRUTH_COLOUR` with a
     legend in the top-left corner; a NaN or missing box is not drawn. ``glimpse`` (uint8 BGR
     ``(h, w, 3)`` or ``(h, w)``, or float in ``[0, 1]``) and ``object_mask`` (float in
-    ``[0, 1]``, ``(h, w)``) are shown as insets in the bottom-right corner, a quarter of the frame's shorter side high.
+    ``[0, 1]``, ``(h, w)``) are shown as insets in the bottom-right corner, a quarter of the
+    frame's shorter side high.
     """
     canvas = frame.copy()
     height, width = canvas.shape[:2]

@@ -134,7 +134,8 @@ def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkp
     assert len(err) == 1 and "at step 3" in err[0], err
     last = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 2
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    weights = [v for v in last["state_dict"].values() if v.is_floating_point()]
+    assert all(torch.isfinite(v).all() for v in weights)
 
 
 def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum():

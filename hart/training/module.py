@@ -98,8 +98,8 @@ class HARTModule(pl.LightningModule):
         if not torch.isfinite(loss):
             # Raised before the optimiser step: the weights and every checkpoint stay good.
             raise TrainingDiverged(
-                f"the training loss became {float(loss.detach())} at step {self.global_step}; the last "
-                "good checkpoint is kept: resume from it with a smaller learning rate"
+                f"the training loss became {float(loss.detach())} at step {self.global_step}; "
+                "the last good checkpoint is kept: resume from it with a smaller learning rate"
             )
         if self.loss_weights is not None:
             weights = {f"train/weight_{k}": v for k, v in self.loss_weights.weights().items()}
