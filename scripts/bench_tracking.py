@@ -32,6 +32,7 @@ from hart.video import open_frames, parse_box
 
 DEFAULT_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "sequences" / "OTB" / "DragonBaby"
 
+
 def make_tracker(name: str, checkpoint: Path | None, device: str):
     """``hart`` (the network, loaded once) or one of :data:`OPENCV_TRACKERS`."""
     if name == "hart":
