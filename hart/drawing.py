@@ -23,6 +23,7 @@ def draw_tracking(
     glimpse: np.ndarray | None = None,
     object_mask: np.ndarray | None = None,
     ground_truth: np.ndarray | None = None,
+    legend: bool = True,
 ) -> np.ndarray:
     """A copy of the BGR uint8 ``frame`` with the tracker's state drawn on it.
 
@@ -36,17 +37,17 @@ def draw_tracking(
     canvas = frame.copy()
     height, width = canvas.shape[:2]
     thickness = max(2, min(height, width) // 200)
-    legend = []
+    entries = []
     if ground_truth is not None:
         _draw_box(canvas, ground_truth, GROUND_TRUTH_COLOUR, thickness)
-        legend.append(("truth", GROUND_TRUTH_COLOUR))
+        entries.append(("truth", GROUND_TRUTH_COLOUR))
     if attention_box is not None:
         _draw_box(canvas, attention_box, ATTENTION_COLOUR, thickness)
-        legend.append(("attention", ATTENTION_COLOUR))
+        entries.append(("attention", ATTENTION_COLOUR))
     if box is not None:
         # Drawn last: where the two boxes coincide, the prediction is the one that shows.
         _draw_box(canvas, box, PREDICTION_COLOUR, thickness)
-        legend.append(("prediction", PREDICTION_COLOUR))
+        entries.append(("prediction", PREDICTION_COLOUR))
     insets = []
     if glimpse is not None:
         insets.append(("glimpse", _as_bgr_image(glimpse), ATTENTION_COLOUR))
@@ -54,7 +55,8 @@ def draw_tracking(
         mask = _as_uint8(np.asarray(object_mask, dtype=np.float32).squeeze())
         insets.append(("mask", cv2.applyColorMap(mask, cv2.COLORMAP_VIRIDIS), _TEXT_COLOUR))
     _draw_insets(canvas, insets)
-    _draw_legend(canvas, legend)
+    if legend:
+        _draw_legend(canvas, entries)
     return canvas
 
 
@@ -153,9 +155,12 @@ def tracking_strip(
     )
     images = _as_uint8(frames.transpose(0, 2, 3, 1)[..., ::-1])  # (T, H, W, 3) BGR
     drawn = [
-        draw_tracking(np.ascontiguousarray(image), prediction, attention, ground_truth=truth)
-        for image, truth, prediction, attention in zip(
-            images, ground_truth, predictions, attention_boxes, strict=True
+        # The legend once, on the first frame: on small training frames it would hide the rest.
+        draw_tracking(
+            np.ascontiguousarray(image), prediction, attention, ground_truth=truth, legend=t == 0
+        )
+        for t, (image, truth, prediction, attention) in enumerate(
+            zip(images, ground_truth, predictions, attention_boxes, strict=True)
         )
     ]
     return np.concatenate(drawn, axis=1)[..., ::-1].copy()  # (H, T·W, 3) RGB
