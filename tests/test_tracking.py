@@ -103,3 +103,16 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(chec
     torch.save(data, wrong)
     with pytest.raises(InputError, match="does not match"):
         load_model(wrong)
+
+
+def test_the_shipped_default_model_loads_and_follows_a_real_sequence(shared_sequences):
+    import cv2
+
+    from hart.datasets import load_sequences
+
+    tracker = Tracker.from_checkpoint()  # checkpoints/default/hart.ckpt, shipped with hart
+    (crossing,) = load_sequences(shared_sequences / "OTB" / "Crossing")
+    tracker.init(cv2.imread(str(crossing.frames[0])), crossing.boxes[0])
+    boxes = np.stack([tracker.update(cv2.imread(str(path))) for path in crossing.frames[1:8]])
+    assert boxes.shape == (7, 4) and np.isfinite(boxes).all()
+    assert (boxes[:, 2:] > 0).all()
