@@ -452,19 +452,23 @@ class _Scene:
             track = self._object_track(rng, start, base, speed)
             if rng.random() >= 0.5:
                 self._aim(track, rng)
-            depth = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 1.0)
-            self.objects.append(
-                _make_object(
-                    rng,
-                    look,
-                    track,
-                    depth,
-                    photos,
-                    self.config,
-                    self._screen_side(track),
-                    ground_shadow=look.kind in ("person", "vehicle"),
-                )
+            self._add_object(rng, look, track, photos)
+
+    def _add_object(self, rng, look, track: _Track, photos) -> None:
+        """A distractor or clutter object on ``track``, in front of or behind the target."""
+        depth = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 1.0)
+        self.objects.append(
+            _make_object(
+                rng,
+                look,
+                track,
+                depth,
+                photos,
+                self.config,
+                self._screen_side(track),
+                ground_shadow=look.kind in ("person", "vehicle"),
             )
+        )
 
     def _aim(self, track: _Track, rng, parallax: float = 1.0):
         """Shift ``track`` so it crosses the target's position at a random moment (t ≥ 1)."""
@@ -494,19 +498,7 @@ class _Scene:
             )
             speed = width * self.config.max_speed * rng.uniform(0.0, 1.0)
             track = self._object_track(rng, start, base, speed)
-            depth = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 1.0)
-            self.objects.append(
-                _make_object(
-                    rng,
-                    look,
-                    track,
-                    depth,
-                    photos,
-                    self.config,
-                    self._screen_side(track),
-                    ground_shadow=look.kind in ("person", "vehicle"),
-                )
-            )
+            self._add_object(rng, look, track, photos)
 
     def _add_occluders(self, rng, photos):
         low, high = self.config.occluders
