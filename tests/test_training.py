@@ -139,13 +139,15 @@ def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkp
 
 
 def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum():
-    curriculum = Curriculum(start_length=5, max_length=12, growth=5, iou_threshold=0.5)
+    curriculum = Curriculum(max_length=12, growth=5, iou_threshold=0.5)
 
     class Trainer:
         datamodule = type("DataModule", (), {"clip_length": 5})()
         callback_metrics = {"train/iou_epoch": torch.tensor(0.4)}
 
     trainer = Trainer()
+    curriculum.on_fit_start(trainer, None)  # starts from the data module's length
+    assert curriculum.clip_length == 5
     curriculum.on_train_epoch_end(trainer, None)
     assert curriculum.clip_length == 5
     trainer.callback_metrics = {"train/iou_epoch": torch.tensor(0.6)}
@@ -154,6 +156,7 @@ def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum
     assert curriculum.clip_length == 12 and trainer.datamodule.clip_length == 12
     restored = Curriculum()
     restored.load_state_dict(curriculum.state_dict())
+    restored.on_fit_start(trainer, None)  # a restored length wins over the data module's
     assert restored.clip_length == 12
 
 

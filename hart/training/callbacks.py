@@ -21,35 +21,28 @@ class Curriculum(pl.Callback):
     length is logged as ``train/clip_length`` and saved in checkpoints, so a resumed run goes on
     with the length it had reached.
 
-    The data module must have a ``clip_length`` attribute that its training loader reads
-    (:class:`hart.training.datamodule.HARTDataModule` does, workers included).
+    It starts from the data module's ``clip_length`` (``--data.clip_length``), which its training
+    loader reads, workers included (:class:`hart.training.datamodule.HARTDataModule`).
     """
 
-    def __init__(
-        self,
-        start_length: int = 5,
-        max_length: int = 30,
-        growth: int = 5,
-        iou_threshold: float = 0.6,
-    ) -> None:
-        if not 2 <= start_length <= max_length:
-            raise ValueError(
-                f"need 2 <= start_length <= max_length, got {start_length}, {max_length}"
-            )
+    def __init__(self, max_length: int = 30, growth: int = 5, iou_threshold: float = 0.6) -> None:
         if growth < 1:
             raise ValueError(f"growth must be at least 1 frame, got {growth}")
-        self.start_length = start_length
         self.max_length = max_length
         self.growth = growth
         self.iou_threshold = iou_threshold
-        self.clip_length = start_length
+        self.clip_length: int | None = None  # the data module's, unless a checkpoint says
 
     def _apply(self, trainer: pl.Trainer) -> None:
-        datamodule = trainer.datamodule
-        if datamodule is not None and hasattr(datamodule, "clip_length"):
-            datamodule.clip_length = self.clip_length
+        trainer.datamodule.clip_length = self.clip_length
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.clip_length is None:  # not restored from a checkpoint
+            self.clip_length = int(trainer.datamodule.clip_length)
+        if not 2 <= self.clip_length <= self.max_length:
+            raise ValueError(
+                f"need 2 <= clip length <= max_length, got {self.clip_length}, {self.max_length}"
+            )
         self._apply(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
