@@ -54,7 +54,6 @@ class HARTModule(pl.LightningModule):
         config = config or HARTConfig()
         # Stored as a plain dict so that a checkpoint rebuilds the model with nothing but hart.
         self.save_hyperparameters({"config": asdict(config)} | _without_config(locals()))
-        self.config = config
         self.model = build_hart(config)
         self.loss_weights = AdaptiveLossWeights(TASK_TERMS) if adaptive_weights else None
         self.last_val_example: dict[str, torch.Tensor] | None = None
