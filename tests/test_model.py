@@ -79,9 +79,10 @@ def test_first_attention_is_the_given_box_enlarged_by_the_start_bias(attention, 
     torch.testing.assert_close(att[:, 2:], box0[:, 2:] * 1.5)
 
 
+@pytest.mark.parametrize("anchor", ["attention", "box"])
 @pytest.mark.parametrize("training", [False, True])
-def test_step_api_gives_the_same_boxes_as_forward(training):
-    model = build_hart(HARTConfig(dropout=0.25)).train(training)
+def test_step_api_gives_the_same_boxes_as_forward(training, anchor):
+    model = build_hart(HARTConfig(dropout=0.25, anchor=anchor)).train(training)
     frames, box0 = random_clip(2, 5)
     # Make the readouts move the attention and box visibly, so the test is not vacuous.
     with torch.no_grad():
@@ -103,6 +104,33 @@ def test_step_api_gives_the_same_boxes_as_forward(training):
     assert (out.attention_boxes[:, -1] - out.attention_boxes[:, 0]).abs().max() > 1.0
 
 
+def test_a_box_anchored_tracker_starts_as_a_box_that_never_moves():
+    model = build_hart(HARTConfig(anchor="box")).eval()
+    with torch.no_grad():
+        model.box_readout[-1].weight.zero_()  # the readout's bias is zero from the start
+        model.attention_readout[-1].weight.zero_()
+    frames, box0 = random_clip(2, 4)
+    with torch.no_grad():
+        out = model(frames, box0)
+    torch.testing.assert_close(out.boxes, box0[:, None].expand(-1, 4, -1))
+    # Every glimpse is centred on the box and INITIAL_SCALE (1.5) times its size.
+    attention = out.attention_boxes
+    centres = attention[..., :2] + attention[..., 2:] / 2
+    torch.testing.assert_close(centres, (box0[:, :2] + box0[:, 2:] / 2)[:, None].expand(-1, 4, -1))
+    torch.testing.assert_close(attention[..., 2:], 1.5 * box0[:, None, 2:].expand(-1, 4, -1))
+
+
+def test_a_box_anchored_step_is_bounded():
+    model = build_hart(HARTConfig(anchor="box")).eval()
+    with torch.no_grad():
+        model.box_readout[-1].bias.fill_(100.0)  # saturate: the largest step there is
+    frames, box0 = random_clip(1, 3)
+    with torch.no_grad():
+        boxes = model(frames, box0).boxes[0]  # (T, 4)
+    growth = boxes[1:, 2:] / boxes[:-1, 2:]
+    torch.testing.assert_close(growth, torch.full_like(growth, 1.5))
+
+
 def test_same_weights_run_at_any_resolution():
     model = build_hart().eval()
     with torch.no_grad():
@@ -121,9 +149,14 @@ def test_same_weights_run_at_any_resolution():
     )
 
 
-@pytest.mark.parametrize("attention,reader", VARIANTS)
-def test_every_parameter_gets_a_gradient_from_the_total_loss(attention, reader):
-    model = build_hart(HARTConfig(attention=attention, glimpse_reader=reader)).train()
+@pytest.mark.parametrize(
+    "attention,reader,anchor",
+    [(a, r, "attention") for a, r in VARIANTS]
+    + [("hart", "gaussian", "box"), ("ratm", "stn", "box")],
+)
+def test_every_parameter_gets_a_gradient_from_the_total_loss(attention, reader, anchor):
+    config = HARTConfig(attention=attention, glimpse_reader=reader, anchor=anchor)
+    model = build_hart(config).train()
     weighting = AdaptiveLossWeights()
     frames, box0 = random_clip(2, 3)
     targets = box0[:, None].repeat(1, 3, 1) + torch.tensor([0.0, 2.0, 4.0])[None, :, None]
@@ -187,6 +220,8 @@ def test_bad_inputs_raise_value_errors():
         build_hart(HARTConfig(attention="draw"))
     with pytest.raises(ValueError, match="glimpse reader must be one of"):
         build_hart(HARTConfig(glimpse_reader="nearest"))
+    with pytest.raises(ValueError, match="anchor must be one of"):
+        build_hart(HARTConfig(anchor="glimpse"))
 
 
 def test_zoneout_keeps_old_units_in_training_and_averages_at_evaluation():

@@ -41,6 +41,9 @@ from hart.model.features import (
 
 BOX_LOG_SCALE_RANGE = 1.3862943611198906  # log(4): a box is 1/4 to 4 times its attention's side
 """The box readout may scale the attention box by ``exp(±BOX_LOG_SCALE_RANGE)`` per side."""
+BOX_STEP_LOG_SCALE = 0.4054651081081644  # log(1.5)
+"""With ``anchor="box"``, a box side may change by ``exp(±BOX_STEP_LOG_SCALE)`` per frame."""
+ANCHORS = ("attention", "box")
 
 
 @dataclass
@@ -63,6 +66,13 @@ class HARTConfig:
             are flattened, so the core's FC has 1.6M weights rather than 19M (our addition).
         core_size: width of the FC between the features and the LSTM.
         readout_size: hidden width of the box and attention readout MLPs.
+        anchor: what each frame's predictions start from. ``"attention"`` (the paper's): the
+            box is read out relative to the glimpse, and the attention moves by its own
+            readout. ``"box"`` (our addition): the box is the previous box moved within the
+            glimpse and each side rescaled by at most ``exp(±BOX_STEP_LOG_SCALE)``, and the
+            next attention is centred on it (enlarged by the learned start bias, as for the
+            first frame) before its readout's step. An untrained ``"box"`` tracker is exactly
+            a box that never moves, and the attention cannot drift away from the box.
     """
 
     glimpse_size: tuple[int, int] = (56, 56)
@@ -78,6 +88,7 @@ class HARTConfig:
     core_channels: int = 32
     core_size: int = 256
     readout_size: int = 128
+    anchor: str = "attention"
 
 
 class HARTState(NamedTuple):
@@ -86,6 +97,7 @@ class HARTState(NamedTuple):
     attention: torch.Tensor  # (B, P) attention parameters, fractions of the frame
     hidden: torch.Tensor  # (B, S) LSTM output h_{t-1}, also the appearance vector
     cell: torch.Tensor  # (B, S) LSTM cell c_{t-1}
+    box: torch.Tensor  # (B, 4) xywh px, the box of the previous frame (the given one at first)
 
 
 class HARTStep(NamedTuple):
@@ -187,6 +199,19 @@ class StateInitialiser(nn.Module):
         return torch.tanh(hidden), cell
 
 
+def move_box(boxes: torch.Tensor, attention_boxes: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """The predicted box: the previous box moved and rescaled by a bounded readout.
+
+    ``(B, 4) xywh, (B, 4) xywh, (B, 4) raw → (B, 4) xywh``: the centre moves by up to half the
+    attention's side (anywhere within a glimpse centred on the box), each side scales by
+    ``exp(±BOX_STEP_LOG_SCALE)``; ``raw = 0`` keeps the box where it was.
+    """
+    bounded = torch.tanh(raw)
+    centre = boxes[:, :2] + boxes[:, 2:] / 2 + 0.5 * bounded[:, :2] * attention_boxes[:, 2:]
+    size = boxes[:, 2:] * torch.exp(BOX_STEP_LOG_SCALE * bounded[:, 2:])
+    return torch.cat([centre - size / 2, size], -1)
+
+
 def correct_box(attention_boxes: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
     """The predicted box: the attention box moved and rescaled by a bounded readout.
 
@@ -218,8 +243,12 @@ class HART(nn.Module):
         initialiser: StateInitialiser,
         box_readout: nn.Module,
         attention_readout: nn.Module,
+        anchor: str = "attention",
     ) -> None:
         super().__init__()
+        if anchor not in ANCHORS:
+            raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
+        self.anchor = anchor
         self.features = features
         self.appearance = appearance
         self.attention = attention
@@ -247,7 +276,7 @@ class HART(nn.Module):
         attention = self.attention.initial(box, frame.shape[-2:])
         features = self.features(self.attention.read(frame, attention))
         hidden, cell = self.initialiser(features)
-        return HARTState(attention, hidden, cell)
+        return HARTState(attention, hidden, cell, box)
 
     def step(self, frame: torch.Tensor, state: HARTState) -> tuple[HARTStep, HARTState]:
         """Track one frame ``(B, 3, H, W)`` RGB in [0, 1] → this frame's outputs, next state."""
@@ -261,10 +290,15 @@ class HART(nn.Module):
 
         readin = torch.cat([hidden, mask.flatten(1)], -1)  # (B, S + m·m)
         attention_box = self.attention.boxes(state.attention, frame_size)  # (B, 4) px
-        box = correct_box(attention_box, self.box_readout(readin))
-        attention = self.attention.update(state.attention, self.attention_readout(readin))
+        if self.anchor == "box":
+            box = move_box(state.box, attention_box, self.box_readout(readin))
+            base = self.attention.initial(box, frame_size)
+        else:
+            box = correct_box(attention_box, self.box_readout(readin))
+            base = state.attention
+        attention = self.attention.update(base, self.attention_readout(readin))
         out = HARTStep(box, attention_box, glimpse, mask_logits, filter_sq)
-        return out, HARTState(attention, hidden, cell)
+        return out, HARTState(attention, hidden, cell, box)
 
     def forward(self, frames: torch.Tensor, box0: torch.Tensor) -> HARTOutput:
         """Track through clips: frames ``(B, T, 3, H, W)`` RGB in [0, 1], box0 ``(B, 4)`` xywh px
@@ -294,11 +328,22 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     core = Core(FEATURE_CHANNELS, map_size, attention.num_params, config)
     initialiser = StateInitialiser(FEATURE_CHANNELS, map_size, config)
     readin = config.lstm_size + map_size[0] * map_size[1]
-    # Small last layers: at the start the attention stays put and the box is the attention box
-    # shrunk back to the given box's size (the attention starts INITIAL_SCALE times larger), so
-    # an untrained tracker already predicts as well as a box that never moves.
+    # Small last layers: at the start the attention stays put and the box stays where it was
+    # (with anchor "attention": the attention box shrunk back to the given box's size, as the
+    # attention starts INITIAL_SCALE times larger), so an untrained tracker already predicts
+    # as well as a box that never moves.
     box_readout = _mlp(readin, config.readout_size, 4, last_scale=0.1)
-    with torch.no_grad():
-        box_readout[-1].bias[2:] = math.atanh(-math.log(INITIAL_SCALE) / BOX_LOG_SCALE_RANGE)
+    if config.anchor == "attention":
+        with torch.no_grad():
+            box_readout[-1].bias[2:] = math.atanh(-math.log(INITIAL_SCALE) / BOX_LOG_SCALE_RANGE)
     attention_readout = _mlp(readin, config.readout_size, attention.num_params, last_scale=0.1)
-    return HART(features, appearance, attention, core, initialiser, box_readout, attention_readout)
+    return HART(
+        features,
+        appearance,
+        attention,
+        core,
+        initialiser,
+        box_readout,
+        attention_readout,
+        anchor=config.anchor,
+    )

@@ -37,6 +37,8 @@ class HARTModule(pl.LightningModule):
         adaptive_weights: combine the box, attention and mask losses with learned weights (as
             the paper's code does) rather than summing them.
         attention_area_weight: weight of the attention loss's area term (keeps it tight).
+        box_centre_weight: weight of a centre-distance term added to the box loss (DIoU's;
+            0 in the paper): it still pulls a box that no longer overlaps its target.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class HARTModule(pl.LightningModule):
         weight_decay: float = 1e-5,
         adaptive_weights: bool = True,
         attention_area_weight: float = 0.25,
+        box_centre_weight: float = 0.0,
     ) -> None:
         super().__init__()
         config = config or HARTConfig()
@@ -74,6 +77,7 @@ class HARTModule(pl.LightningModule):
             weighting=self.loss_weights,
             weight_decay=self.hparams.weight_decay,
             area_weight=self.hparams.attention_area_weight,
+            centre_weight=self.hparams.box_centre_weight,
         )
         # Frame 0's box is given, so it is not scored: IoU over frames 1..T-1.
         iou = mean_iou(output.boxes[:, 1:], boxes[:, 1:], visible[:, 1:])
