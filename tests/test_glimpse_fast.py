@@ -102,6 +102,19 @@ def test_matches_dense_without_pyramid(no_pyramid, size, image):
     assert_gradients_close(fast_grad, dense_grad)
 
 
+def test_windows_read_in_place_match_dense(no_pyramid, monkeypatch):
+    # The frames above are small enough that every window is copied; large frames are read in
+    # place, where blocks sticking out of the frame are multiplied separately. Force that path.
+    monkeypatch.setattr(G, "COPY_BELOW", 0)
+    height, width = FRAME
+    boxes = boxes_everywhere(height, width)
+    images = natural_image(height, width).expand(len(boxes), -1, -1, -1)
+    for size in [(56, 56), (12, 8), (2, 3)]:
+        (fast, fast_grad), (dense, dense_grad) = both(images, boxes, size)
+        assert (fast - dense).abs().max() <= TRUNCATION_BOUND
+        assert_gradients_close(fast_grad, dense_grad)
+
+
 def test_default_levels_stay_at_the_frame_for_ordinary_boxes():
     # A 56 × 56 glimpse of any box up to 770 px tall reads the frame itself.
     boxes = torch.tensor([[0.0, 0.0, 1900.0, 760.0], [5.0, 5.0, 20.0, 30.0]])

@@ -228,12 +228,14 @@ LEVEL_MIN_SIGMA = 3.0
 MAX_LEVEL = 16
 
 # The products handle the filters in blocks of this many glimpse pixels; each block multiplies
-# only the pixels its filters reach.
+# only the pixels its filters reach. (12 and 16 measured slower on a CPU: the extra multiply-adds
+# cost more than the fewer, larger products save.)
 BLOCK = 8
 
 # Windows smaller than this (elements) are copied into one matrix, which takes one product
-# instead of one per channel; larger ones are read in place.
-COPY_BELOW = 1 << 18
+# instead of one per channel; larger ones are read in place. Copying a window costs about as
+# much as the product itself (the window is read and written once more), so only tiny ones are.
+COPY_BELOW = 1 << 14
 
 
 def pyramid_level(sigma: torch.Tensor) -> torch.Tensor:
@@ -337,38 +339,6 @@ def _blocks(first: torch.Tensor, stride: torch.Tensor, sigma: torch.Tensor, n: i
     return _Blocks(n, start, step, span, edges)
 
 
-def _window(
-    source: torch.Tensor,
-    top: int,
-    height: int,
-    scale: int,
-    columns: tuple[int, int],
-    dtype: torch.dtype,
-) -> list[torch.Tensor]:
-    """Rows ``top … top + height - 1`` and columns ``left … right - 1`` of a frame or level
-    ``(C, H', W)`` in ``dtype``, as matrices whose rows, in order, are the window's
-    ``C·height`` rows.
-
-    Each row is the sum of ``scale`` rows of ``source``; whatever lies beyond ``source`` reads
-    zeros. A large window inside a frame is returned as ``C`` views ``(height, right - left)``
-    of it (no copy); otherwise as one ``(C·height, right - left)`` matrix.
-    """
-    (left, right), (channels, _, source_w) = columns, source.shape
-    first_row = top * scale
-    crop = source[:, first_row : first_row + height * scale, max(left, 0) : min(right, source_w)]
-    crop = crop.to(dtype)  # a copy only for half precision, which is summed in float32
-    missing_rows = height * scale - crop.shape[1]
-    if missing_rows or left < 0 or right > source_w:
-        crop = F.pad(crop, (max(-left, 0), max(right - source_w, 0), 0, missing_rows))
-    if scale > 1:
-        crop = crop.reshape(channels, height, scale, right - left).sum(2)
-    elif crop.numel() < COPY_BELOW:
-        crop = crop.contiguous()
-    if crop.is_contiguous():
-        return [crop.view(channels * height, right - left)]
-    return list(crop.unbind(0))
-
-
 def _column_blocks(plane: torch.Tensor, blocks: int, step: int, span: int) -> torch.Tensor:
     """Blocks of columns of a matrix ``(R, W)``, as the strided view ``(blocks, span, R)``:
     block ``j``, transposed, is columns ``j·step … j·step + span - 1``."""
@@ -402,18 +372,70 @@ class _Plan:
     """Where one glimpse reads, in integers (see :class:`_Reader`)."""
 
     source: torch.Tensor  # (C, H', W): its frame, or the shared level of the frame
-    scale: int  # frame rows summed into each row read from `source`
-    rows: int  # level rows the row blocks read, from `begin`
-    begin: int
-    inside: tuple[int, int]  # the part of them inside the frame
-    blocks_used: tuple[int, int]  # the column blocks that overlap the frame
-    columns: tuple[int, int]  # frame columns those blocks read
+    scale: int  # rows of `source` summed into each level row read
+    begin: int  # the first level row that the row blocks read
+    rows: int  # how many level rows they read
+    inside: tuple[int, int]  # the level rows [top, bottom) of those inside the frame
+    used: tuple[int, int]  # the column blocks [first, last) that overlap the frame
+    start: int  # frame column of column block 0
     step: tuple[int, int]  # between blocks: columns, rows
     span: tuple[int, int]  # pixels per block: columns, rows
 
     @property
     def reads_frame(self) -> bool:
-        return self.inside[1] > self.inside[0] and self.blocks_used[1] > self.blocks_used[0]
+        return self.inside[1] > self.inside[0] and self.used[1] > self.used[0]
+
+    def columns(self) -> tuple[int, int]:
+        """The frame columns ``[left, right)`` that the used column blocks read."""
+        (first, last), step = self.used, self.step[0]
+        left = self.start + first * step
+        return left, left + (last - first - 1) * step + self.span[0]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The frame pixels one glimpse reads: its inside rows as matrices ``planes`` (one
+    ``(C·h, width)`` matrix, or ``C`` matrices ``(h, width)``, rows in order), whose column 0 is
+    frame column ``offset``; the column blocks ``[interior)`` lie inside the planes' columns,
+    the other used ones (``edges``) only partly."""
+
+    planes: list[torch.Tensor]
+    offset: int
+    interior: tuple[int, int]
+    edges: list[int]
+
+
+def _window(plan: _Plan, dtype: torch.dtype) -> _Window:
+    """The pixels a glimpse reads: views into its frame where the window is large, otherwise
+    one small padded copy (rows summed into level rows, half precision made ``dtype``)."""
+    source, scale = plan.source, plan.scale
+    channels, source_h, width = source.shape
+    (top, bottom), (first, last) = plan.inside, plan.used
+    height = bottom - top
+    left, right = plan.columns()
+    step, span = plan.step[0], plan.span[0]
+    if scale == 1 and source.dtype == dtype and channels * height * (right - left) >= COPY_BELOW:
+        # Read in place, one matrix per channel. Blocks that stick out of the frame are
+        # multiplied separately with the part of their bank over the frame.
+        planes = list(source[:, top:bottom].unbind(0))
+        if step:
+            begin = max(first, -(plan.start // step))  # ceil(-start / step)
+            end = min(last, (width - span - plan.start) // step + 1)
+        else:
+            inside = plan.start >= 0 and plan.start + span <= width
+            begin, end = (first, last) if inside else (first, first)
+        begin = min(max(begin, first), last)
+        end = max(min(end, last), begin)
+        edges = [*range(first, begin), *range(end, last)]
+        return _Window(planes, 0, (begin, end), edges)
+    crop = source[:, top * scale : bottom * scale, max(left, 0) : min(right, width)].to(dtype)
+    missing_rows = height * scale - crop.shape[1]
+    if missing_rows or left < 0 or right > width:
+        crop = F.pad(crop, (max(-left, 0), max(right - width, 0), 0, missing_rows))
+    if scale > 1:
+        crop = crop.reshape(channels, height, scale, right - left).sum(2)  # (C, h, width)
+    crop = crop.contiguous()
+    return _Window([crop.view(channels * height, right - left)], left, (first, last), [])
 
 
 @dataclass
@@ -422,8 +444,9 @@ class _Reader:
 
     A glimpse is ``Fy · window · Fxᵀ``. The column blocks are strided views of the window
     (straight into the frame where they can), the row blocks strided views of
-    ``values = window · Fxᵀ``, each block a small product with its part of the bank; a sample
-    costs a dozen operations each way.
+    ``values = window · Fxᵀ``, each block a small product with its part of the bank. Products
+    are written straight into their destination; a sample costs a handful of operations each
+    way.
     """
 
     plans: list[_Plan]
@@ -459,86 +482,134 @@ class _Reader:
                 last = max(min(columns.blocks, -(-(frame_w - start) // step)), first)
             else:
                 first, last = 0, columns.blocks if start < frame_w and start + span > 0 else 0
-            left = start + first * step
-            reads = (left, left + max(last - first - 1, 0) * step + span)
             plans.append(
                 _Plan(
                     source,
                     scale,
-                    end - begin,
                     begin,
+                    end - begin,
                     inside,
                     (first, last),
-                    reads,
+                    start,
                     (step, rows.step[sample]),
                     (span, rows.span[sample]),
                 )
             )
         return cls(plans, rows, columns, images.shape[1], dtype)
 
+    def _column_targets(self, plan: _Plan, window: _Window, matrix: torch.Tensor):
+        """For each plane of ``window``, the part of ``matrix`` ``(blocks, BLOCK, C, rows)``
+        (values or their gradient) that its products go to: ``(blocks, BLOCK, h)`` per
+        channel, or ``(blocks, BLOCK, C·h)`` for one merged plane (then maybe a copy)."""
+        top, bottom = plan.inside[0] - plan.begin, plan.inside[1] - plan.begin
+        part = matrix[..., top:bottom]  # (blocks, BLOCK, C, h)
+        if len(window.planes) > 1:
+            return list(part.unbind(2)), None
+        if bottom - top == plan.rows:
+            return [part.flatten(2)], None
+        return [part.reshape(*part.shape[:2], -1)], part  # a copy: write back into `part`
+
     def forward(self, plan: _Plan, bank_x: torch.Tensor, bank_y: torch.Tensor, out: torch.Tensor):
         """Write one glimpse into ``out`` ``(C, h, w)``; return what backward needs.
 
-        ``bank_x``: ``(blocks, BLOCK, span)`` for the columns, ``bank_y`` for the rows.
+        ``bank_x``: ``(blocks, BLOCK, S)`` for the columns, ``bank_y`` for the rows.
         """
         channels, n_x, n_y = self.channels, self.columns.n, self.rows.n
-        # values[c, i, r]: column filter i on channel c of level row begin + r.
-        values = out.new_zeros(channels, n_x, plan.rows)
+        blocks_x = self.columns.blocks
+        # values[i, c, r]: column filter i on channel c of level row begin + r.
+        values = out.new_empty(blocks_x, BLOCK, channels, plan.rows)
         window = None
-        if plan.reads_frame:
-            (inside_begin, inside_end), (first, last) = plan.inside, plan.blocks_used
-            height, used = inside_end - inside_begin, last - first
-            window = _window(
-                plan.source, inside_begin, height, plan.scale, plan.columns, self.dtype
-            )
-            # Bank on the left: the backward pass then multiplies (BLOCK × C·h) by
-            # (C·h × span), an orientation BLAS runs several times faster than its transpose.
-            bank = bank_x[first:last, :, : plan.span[0]]
-            products = [
-                torch.bmm(bank, _column_blocks(p, used, plan.step[0], plan.span[0])) for p in window
-            ]
-            products = products[0] if len(products) == 1 else torch.cat(products, 2)
-            filters = min(last * BLOCK, n_x) - first * BLOCK
-            rows = slice(inside_begin - plan.begin, inside_end - plan.begin)
-            values[:, first * BLOCK : first * BLOCK + filters, rows] = products.view(
-                used * BLOCK, channels, height
-            )[:filters].transpose(0, 1)
-        values = values.view(channels * n_x, plan.rows)
-        blocks = _column_blocks(values, self.rows.blocks, plan.step[1], plan.span[1])
-        products = torch.bmm(bank_y[:, :, : plan.span[1]], blocks)  # (blocks, BLOCK, C·w)
-        out.copy_(products.view(-1, channels, n_x)[:n_y].transpose(0, 1))
+        if not plan.reads_frame:
+            values.zero_()
+        else:
+            (top, bottom), (first, last) = plan.inside, plan.used
+            for zeros in (
+                values[:first],
+                values[last:],
+                values[..., : top - plan.begin],
+                values[..., bottom - plan.begin :],
+            ):
+                if zeros.numel():
+                    zeros.zero_()
+            window = _window(plan, self.dtype)
+            targets, write_back = self._column_targets(plan, window, values)
+            begin, end = window.interior
+            span, step = plan.span[0], plan.step[0]
+            for plane, target in zip(window.planes, targets, strict=True):
+                if end > begin:
+                    blocks = plane.as_strided(
+                        (end - begin, span, plane.shape[0]),
+                        (step * plane.stride(1), plane.stride(1), plane.stride(0)),
+                        plane.storage_offset()
+                        + (plan.start + begin * step - window.offset) * plane.stride(1),
+                    )
+                    # Bank on the left: (BLOCK × span) · (span × rows) runs several times
+                    # faster than the transposed orientation, here and in the backward pass.
+                    torch.bmm(bank_x[begin:end, :, :span], blocks, out=target[begin:end])
+                for block in window.edges:
+                    low, high = self._edge(plan, block, plane.shape[1])
+                    bank = bank_x[block, :, low[0] : high[0]]
+                    torch.mm(bank, plane[:, low[1] : high[1]].T, out=target[block])
+            if write_back is not None:
+                write_back.copy_(targets[0].view(write_back.shape))
+        matrix = values.view(-1, plan.rows)  # (blocks·BLOCK·C, rows)
+        row_blocks = _column_blocks(matrix, self.rows.blocks, plan.step[1], plan.span[1])
+        products = torch.bmm(bank_y[:, :, : plan.span[1]], row_blocks)  # (blocks, BLOCK, F)
+        glimpse = products.view(-1, blocks_x * BLOCK, channels)[:n_y, :n_x]  # (h, w, C)
+        out.copy_(glimpse.permute(2, 0, 1))
         return window, values
+
+    def _edge(self, plan: _Plan, block: int, width: int) -> tuple[tuple[int, int], ...]:
+        """Column block ``block`` where it sticks out of the frame (planes in place, column 0
+        at frame column 0): ``(bank begin, frame begin), (bank end, frame end)``."""
+        begin = plan.start + block * plan.step[0]
+        low, high = max(begin, 0), min(begin + plan.span[0], width)
+        return (low - begin, low), (high - begin, high)
 
     def backward(self, plan, saved, bank_x, bank_y, grad_out, grad_x, grad_y):
         """Add the gradients of one glimpse to those of its banks ``grad_x``, ``grad_y``."""
         window, values = saved
         channels, n_x, n_y = self.channels, self.columns.n, self.rows.n
-        blocks_y, span_y, step_y = self.rows.blocks, plan.span[1], plan.step[1]
-        grad_products = grad_out.new_zeros(blocks_y * BLOCK, channels, n_x)
-        grad_products[:n_y] = grad_out.transpose(0, 1)
-        grad_products = grad_products.view(blocks_y, BLOCK, channels * n_x)
-        row_blocks = _column_blocks(values, blocks_y, step_y, span_y).transpose(1, 2)
-        grad_y[:, :, :span_y] = torch.bmm(grad_products, row_blocks)
+        blocks_x, blocks_y = self.columns.blocks, self.rows.blocks
+        span_y, step_y = plan.span[1], plan.step[1]
+        if n_y == blocks_y * BLOCK and n_x == blocks_x * BLOCK:
+            grad_products = grad_out.new_empty(n_y, n_x, channels)
+        else:
+            grad_products = grad_out.new_zeros(blocks_y * BLOCK, blocks_x * BLOCK, channels)
+        grad_products[:n_y, :n_x] = grad_out.permute(1, 2, 0)
+        grad_products = grad_products.view(blocks_y, BLOCK, -1)  # (blocks, BLOCK, F)
+        matrix = values.view(-1, plan.rows)  # (F, rows)
+        row_blocks = _column_blocks(matrix, blocks_y, step_y, span_y).transpose(1, 2)
+        torch.bmm(grad_products, row_blocks, out=grad_y[:, :, :span_y])
         if window is None:
             return
         grad_blocks = torch.bmm(bank_y[:, :, :span_y].transpose(1, 2), grad_products)
-        grad_values = _overlap_add(grad_blocks, channels * n_x, plan.rows, step_y)
-        (inside_begin, inside_end), (first, last) = plan.inside, plan.blocks_used
-        height, used = inside_end - inside_begin, last - first
-        filters = min(last * BLOCK, n_x) - first * BLOCK
-        rows = slice(inside_begin - plan.begin, inside_end - plan.begin)
-        grad_products = grad_values.new_zeros(used * BLOCK, channels, height)
-        grad_products[:filters] = grad_values.view(channels, n_x, plan.rows)[
-            :, first * BLOCK : first * BLOCK + filters, rows
-        ].transpose(0, 1)
-        grad_products = grad_products.view(used, BLOCK, channels * height)
+        grad_values = _overlap_add(grad_blocks, matrix.shape[0], plan.rows, step_y)
+        grad_values = grad_values.view(values.shape)  # (blocks, BLOCK, C, rows)
+        targets, _ = self._column_targets(plan, window, grad_values)
+        begin, end = window.interior
         span, step = plan.span[0], plan.step[0]
-        grad_bank = grad_x[first:last, :, :span]
-        row = 0
-        for plane in window:
-            column_blocks = _column_blocks(plane, used, step, span).transpose(1, 2)
-            grad_bank += torch.bmm(grad_products[:, :, row : row + plane.shape[0]], column_blocks)
-            row += plane.shape[0]
+        grad_bank = grad_x[:, :, :span]
+        interior = None  # (end - begin, BLOCK, span), summed over the planes
+        for plane, target in zip(window.planes, targets, strict=True):
+            if end > begin:
+                blocks = plane.as_strided(
+                    (end - begin, plane.shape[0], span),
+                    (step * plane.stride(1), plane.stride(0), plane.stride(1)),
+                    plane.storage_offset()
+                    + (plan.start + begin * step - window.offset) * plane.stride(1),
+                )
+                if interior is None:
+                    interior = torch.bmm(target[begin:end], blocks)
+                else:  # in place on a contiguous tensor: one batched product
+                    interior.baddbmm_(target[begin:end], blocks)
+            for block in window.edges:
+                low, high = self._edge(plan, block, plane.shape[1])
+                grad_bank[block, :, low[0] : high[0]].addmm_(
+                    target[block], plane[:, low[1] : high[1]]
+                )
+        if interior is not None:
+            grad_bank[begin:end] += interior
 
 
 class _BankedRead(torch.autograd.Function):
