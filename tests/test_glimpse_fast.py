@@ -156,7 +156,7 @@ def tall_boxes(height: int, width: int) -> torch.Tensor:
 @pytest.mark.parametrize("image", ["noise", "natural"])
 def test_matches_dense_with_pyramid(image):
     height, width = 240, 320
-    boxes, size = tall_boxes(height, width), (6, 8)
+    boxes, size = tall_boxes(height, width), (3, 8)
     assert (levels_of(boxes, size) >= 1).all()
     if image == "noise":
         frame = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
@@ -165,16 +165,14 @@ def test_matches_dense_with_pyramid(image):
     images = frame.expand(len(boxes), -1, -1, -1)
     (fast, fast_grad), (dense, dense_grad) = both(images, boxes, size)
     assert (fast - dense).abs().mean() <= 5e-3
-    # A pyramid level replaces the bank by its block means. On an image with structure the box
-    # gradients stay within 1% over the batch and single boxes (whose gradient may nearly
-    # cancel) within a few; on white noise, which has all its energy in the finest detail the
-    # blocks average away, a batch within a few percent.
+    # A pyramid level replaces the bank by its block means. The box gradients of a batch stay
+    # within 1%, even on white noise, which has all its energy in the finest detail the blocks
+    # average away (measured: 0.2% on noise, 0.03% on the natural image); single boxes, whose
+    # gradient may nearly cancel, within a few percent.
     batch_error = (fast_grad - dense_grad).norm() / dense_grad.norm()
+    assert batch_error <= 1e-2
     if image == "natural":
-        assert batch_error <= 1e-2
         assert_gradients_close(fast_grad, dense_grad, rtol=0.1)
-    else:
-        assert batch_error <= 5e-2
 
 
 def test_matches_dense_on_real_frames(shared_sequences):
@@ -196,8 +194,8 @@ def test_matches_dense_on_real_frames(shared_sequences):
 
 
 def test_gradcheck_with_pyramid_levels():
-    images = natural_image(64, 48).double()[None, :1].expand(2, -1, -1, -1)
-    boxes = torch.tensor([[3.3, -2.1, 30.7, 61.4], [10.2, 5.6, 20.1, 50.3]], dtype=torch.float64)
+    images = natural_image(128, 48).double()[None, :1].expand(2, -1, -1, -1)
+    boxes = torch.tensor([[3.3, -2.1, 30.7, 122.8], [10.2, 5.6, 20.1, 100.6]], dtype=torch.float64)
     assert (levels_of(boxes, (2, 5)) >= 1).all()
     boxes.requires_grad_()
     assert torch.autograd.gradcheck(lambda b: gaussian_glimpse(images, b, (2, 5)), (boxes,))
@@ -252,7 +250,7 @@ def test_glimpses_of_one_frame(boxes_from):
     height, width = 240, 320
     frame = natural_image(height, width)
     boxes = boxes_from(height, width)  # together larger than the frame: the pyramid is shared
-    size = (6, 8)
+    size = (3, 8)
     expected = gaussian_glimpse(frame.expand(len(boxes), -1, -1, -1), boxes, size)
     torch.testing.assert_close(G.gaussian_glimpses_of_frame(frame, boxes, size), expected)
     leaf = boxes.clone().requires_grad_()

@@ -223,8 +223,9 @@ TRUNCATE_SIGMAS = 5.0
 # The rows of a glimpse are read from the pyramid level 2^L (sums of 2^L frame rows) that is
 # as coarse as possible while the filters' std stays at least LEVEL_MIN_SIGMA level rows. The
 # box gradients are what limits it: over a batch of boxes they moved from the dense reader's by
-# up to 4% at 1, 1% at 2 and 0.4% at 3 (real frames and noise; single boxes a few times more).
-LEVEL_MIN_SIGMA = 3.0
+# up to 4% at 1, 1% at 2 and 0.4% at 3 on natural images, but 1.2–1.6% at 3–5 on white noise
+# (all its energy is in the detail a block averages away); at 6, 0.03–0.3% and 0.2–0.4%.
+LEVEL_MIN_SIGMA = 6.0
 MAX_LEVEL = 16
 
 # The products handle the filters in blocks of this many glimpse pixels; each block multiplies
@@ -724,11 +725,11 @@ def gaussian_glimpse(
       As each bank entry is the Gaussian's mass on a pixel, the level's bank is exactly the
       block sums of the frame's bank; all that changes is that inside each block the frame's
       bank is replaced by its block mean. ``L`` is the coarsest level with
-      ``σ / 2^L ≥ LEVEL_MIN_SIGMA``, where that moves the glimpse by about 1e-4 (mean absolute,
-      images in [0, 1]) and the gradient of a batch of boxes by about 0.4%. (With 56 rows that
-      is a box over 1100 px tall: at video sizes the pyramid serves small glimpses of large
-      boxes.) Columns stay at full resolution: summing them needs strided reads that cost more
-      than the blocks.
+      ``σ / 2^L ≥ LEVEL_MIN_SIGMA``, where that moves the glimpse by under 1e-4 (mean absolute,
+      images in [0, 1]) and the gradient of a batch of boxes by under 0.5%, white noise
+      included. (With 56 rows that is a box over 2200 px tall: the pyramid serves small
+      glimpses of large boxes.) Columns stay at full resolution: summing them needs strided
+      reads that cost more than the blocks.
     - No work for the frames' gradient: the backward pass computes only the filters' (in closed
       form through the erf bank). Frames that require a gradient go to the dense reference.
 
