@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hart.atomic import atomic_output
 from hart.errors import InputError
 from hart.model.hart import HART, HARTConfig, HARTState, build_hart
 
@@ -83,13 +84,9 @@ def export_model(checkpoint: str | Path, output: str | Path) -> Path:
         if key.startswith(_MODEL_PREFIX)
     }
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
-    torch.save(
-        {"hyper_parameters": {"config": source["hyper_parameters"]["config"]}, "state_dict": state},
-        partial,
-    )
-    partial.replace(output)
+    document = {"hyper_parameters": {"config": source["hyper_parameters"]["config"]}}
+    with atomic_output(output, make_parents=True) as temporary:
+        torch.save({**document, "state_dict": state}, temporary)
     return output
 
 

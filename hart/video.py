@@ -5,7 +5,7 @@
   container knows it) frame count known before the first frame is tracked.
 - :class:`FrameWriter` writes frames to a video file or a folder of PNG frames under a temporary
   name beside the destination and moves it into place only when complete; on any error or Ctrl-C
-  the partial output is removed. :func:`atomic_output` does the same for any file.
+  the partial output is removed (:func:`hart.atomic.atomic_output`).
 - :func:`draw_tracking` draws the predicted box, the tracker's attention box, a legend and an inset
   of the glimpse and object mask.
 - :func:`run_tracking` streams a source through any tracker with ``init(frame, box)`` /
@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -34,6 +32,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from hart.atomic import atomic_output
 from hart.drawing import draw_tracking
 from hart.errors import InputError
 
@@ -293,43 +292,9 @@ def _box_text(box: np.ndarray) -> str:
     return ",".join(np.format_float_positional(round(float(value), 2), trim="-") for value in box)
 
 
-# ----------------------------------------------------------------------------- atomic output
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, *, folder: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` when the block completes.
-
-    The temporary name is hidden (``.STEM.partial-XXXXXXXX.EXT``) and keeps the extension, so
-    writers that choose a format by extension still work. If the block raises (Ctrl-C included)
-    the temporary file or folder is removed and ``path`` is left as it was. With ``folder=True``
-    the temporary path is an empty folder; an existing ``path`` must then be an empty folder.
-    """
-    path = Path(path)
-    _check_parent(path)
-    temporary = path.parent / f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}"
-    if folder:
-        temporary.mkdir()
-    try:
-        yield temporary
-        if folder and path.is_dir():
-            path.rmdir()  # empty (checked up front); Windows cannot rename onto a folder
-        os.replace(temporary, path)
-    except BaseException:
-        _remove(temporary)
-        raise
-
-
 def _check_parent(path: Path) -> None:
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- writer

@@ -13,7 +13,6 @@ from hart.drawing import ATTENTION_COLOUR, PREDICTION_COLOUR, draw_tracking
 from hart.errors import InputError
 from hart.video import (
     FrameWriter,
-    atomic_output,
     check_box_in_frame,
     natural_sort_key,
     open_frames,
@@ -259,37 +258,6 @@ def test_box_must_lie_inside_the_frame():
         check_box_in_frame(np.array([500, 500, 10, 10]), (240, 360))
     with pytest.raises(InputError, match=r"box 5,5,0,10 has width 0"):
         check_box_in_frame(np.array([5, 5, 0, 10]), (240, 360))
-
-
-# ----------------------------------------------------------------------------- atomic output
-
-
-def test_atomic_output_appears_only_when_complete(tmp_path):
-    target = tmp_path / "boxes.txt"
-    with atomic_output(target) as temporary:
-        temporary.write_text("1,2,3,4\n")
-        assert temporary.parent == tmp_path and temporary.name.startswith(".boxes.partial-")
-        assert not target.exists()
-    assert target.read_text() == "1,2,3,4\n"
-    assert leftovers(tmp_path) == ["boxes.txt"]
-
-
-@pytest.mark.parametrize("error", [RuntimeError("crash"), KeyboardInterrupt()])
-def test_atomic_output_on_error_removes_the_temporary_and_keeps_the_old_file(tmp_path, error):
-    target = tmp_path / "boxes.txt"
-    target.write_text("previous run\n")
-    with pytest.raises(type(error)):
-        with atomic_output(target) as temporary:
-            temporary.write_text("half")
-            raise error
-    assert target.read_text() == "previous run\n"
-    assert leftovers(tmp_path) == ["boxes.txt"]
-
-
-def test_atomic_output_needs_an_existing_folder(tmp_path):
-    with pytest.raises(InputError, match=r"folder .*nowhere does not exist"):
-        with atomic_output(tmp_path / "nowhere" / "out.txt"):
-            pass
 
 
 # ----------------------------------------------------------------------------- writer

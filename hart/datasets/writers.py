@@ -3,21 +3,22 @@ plus a box file.
 
 Every writer takes the frames as an iterable of ``(frame, box, visible)`` — frame ``(H, W, 3)``
 uint8 BGR, box ``(4,)`` xywh pixels (NaN when absent) — so that long sequences stream through
-without being held in memory. Output appears complete or not at all: it is written under a
-temporary name and renamed at the end.
+without being held in memory. Output appears complete or not at all
+(:func:`hart.atomic.atomic_output`), and replaces what was there.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from hart.atomic import atomic_output, write_text
 from hart.errors import InputError
+from hart.video import FrameWriter
 
 LAYOUTS = ("otb", "got10k", "video")
 
@@ -35,75 +36,52 @@ def _write_image(path: Path, frame: np.ndarray, quality: int) -> None:
         raise InputError(f"{path}: could not write this image")
 
 
-def _replace(partial: Path, final: Path) -> None:
-    if final.is_dir():
-        shutil.rmtree(final)
-    elif final.exists():
-        final.unlink()
-    partial.rename(final)
-
-
 def write_otb_sequence(folder: str | Path, items: Iterable[Item], quality: int = 95) -> Path:
     """``folder/img/0001.jpg …`` + ``folder/groundtruth_rect.txt`` (``x,y,w,h`` per frame,
     ``NaN,NaN,NaN,NaN`` where the target is absent) → ``folder``."""
     folder = Path(folder)
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / "img").mkdir(parents=True)
-    lines = []
-    for number, (frame, box, visible) in enumerate(items, 1):
-        _write_image(partial / "img" / f"{number:04d}.jpg", frame, quality)
-        lines.append(_box_line(box, visible))
-    (partial / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
-    _replace(partial, folder)
+    with atomic_output(folder, folder=True, make_parents=True) as partial:
+        (partial / "img").mkdir()
+        lines = []
+        for number, (frame, box, visible) in enumerate(items, 1):
+            _write_image(partial / "img" / f"{number:04d}.jpg", frame, quality)
+            lines.append(_box_line(box, visible))
+        (partial / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
     return folder
 
 
 def write_got10k_sequence(folder: str | Path, items: Iterable[Item], quality: int = 95) -> Path:
     """``folder/00000001.jpg …`` + ``groundtruth.txt`` + ``absence.label`` → ``folder``."""
     folder = Path(folder)
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    lines, absence = [], []
-    for number, (frame, box, visible) in enumerate(items, 1):
-        _write_image(partial / f"{number:08d}.jpg", frame, quality)
-        lines.append(_box_line(box, visible))
-        absence.append("0" if visible else "1")
-    (partial / "groundtruth.txt").write_text("\n".join(lines) + "\n")
-    (partial / "absence.label").write_text("\n".join(absence) + "\n")
-    _replace(partial, folder)
+    with atomic_output(folder, folder=True, make_parents=True) as partial:
+        lines, absence = [], []
+        for number, (frame, box, visible) in enumerate(items, 1):
+            _write_image(partial / f"{number:08d}.jpg", frame, quality)
+            lines.append(_box_line(box, visible))
+            absence.append("0" if visible else "1")
+        (partial / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+        (partial / "absence.label").write_text("\n".join(absence) + "\n")
     return folder
 
 
 def write_video(path: str | Path, items: Iterable[Item], fps: float = 30.0) -> Path:
-    """``path`` (an .mp4 with the mp4v codec, or whatever container the suffix names) and
-    beside it ``<stem>.txt`` with one ``x,y,w,h`` line per frame → ``path``."""
+    """``path`` (a video in any format :class:`hart.video.FrameWriter` writes, by its suffix)
+    and beside it ``<stem>.txt`` with one ``x,y,w,h`` line per frame → ``path``."""
     path = Path(path)
+    if not path.suffix:
+        raise InputError(f"{path}: a video name needs an extension such as .mp4")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    writer = None
+    items = iter(items)
+    first = next(items, None)
+    if first is None:
+        raise InputError(f"{path}: no frames to write")
     lines = []
-    try:
-        for frame, box, visible in items:
-            if writer is None:
-                height, width = frame.shape[:2]
-                fourcc = cv2.VideoWriter_fourcc(
-                    *("mp4v" if path.suffix.lower() == ".mp4" else "MJPG")
-                )
-                writer = cv2.VideoWriter(str(partial), fourcc, fps, (width, height))
-                if not writer.isOpened():
-                    raise InputError(f"{path}: OpenCV cannot write a video here")
+    with FrameWriter(path, first[0].shape[:2], fps) as writer:
+        for frame, box, visible in itertools.chain([first], items):
             writer.write(frame)
             lines.append(_box_line(box, visible))
-    finally:
-        if writer is not None:
-            writer.release()
-    if not lines:
-        partial.unlink(missing_ok=True)
-        raise InputError(f"{path}: no frames to write")
-    path.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-    _replace(partial, path)
+        # Inside the writer's block: a failure here leaves no video without its boxes.
+        write_text(path.with_suffix(".txt"), "\n".join(lines) + "\n")
     return path
 
 

@@ -7,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from hart.atomic import write_text
 from hart.errors import InputError
 from hart.evaluation import plots, report
-from hart.evaluation.atomic import write_text_atomically
 from hart.evaluation.runner import evaluate
 from hart.evaluation.trackers import (
     DEFAULT_BASELINES,
@@ -146,7 +146,7 @@ def main(argv: list[str]) -> int:
     report.write_json(
         args.out / RESULTS_JSON, report.results_document(evaluation, combined, context)
     )
-    write_text_atomically(args.out / RESULTS_TABLE, table)
+    write_text(args.out / RESULTS_TABLE, table, make_parents=True)
     plots.success_plot(combined, args.out / SUCCESS_PLOT)
     plots.iou_over_time_plot(combined, args.out / IOU_OVER_TIME_PLOT)
     print(table, end="")

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hart.evaluation.atomic import write_atomically
+from hart.atomic import atomic_output
 from hart.evaluation.metrics import OTB_IOU_THRESHOLDS, OverallScores
 
 
@@ -23,7 +23,8 @@ def _colours(combined: dict[str, OverallScores]) -> dict[str, str]:
 
 def _save(figure: Figure, path: Path) -> None:
     FigureCanvasAgg(figure)
-    write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=120))
+    with atomic_output(path, make_parents=True) as temporary:
+        figure.savefig(temporary, dpi=120)
 
 
 def success_plot(combined: dict[str, OverallScores], path: Path, title: str = "") -> None:

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from hart.evaluation.atomic import write_text_atomically
+from hart.atomic import write_text
 from hart.evaluation.metrics import OTB_IOU_THRESHOLDS, OverallScores, overall_scores
 from hart.evaluation.runner import Evaluation
 
@@ -146,4 +146,4 @@ def results_document(
 
 def write_json(path: Path, document: dict) -> None:
     """Write ``document`` as indented JSON, atomically."""
-    write_text_atomically(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n", make_parents=True)

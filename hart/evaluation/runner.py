@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hart.atomic import atomic_output
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
-from hart.evaluation.atomic import write_atomically
 from hart.evaluation.metrics import SequenceScores, score_sequence
 from hart.evaluation.playback import TrackRun, track_frames, track_in_a_new_process
 from hart.evaluation.trackers import InitUpdateTracker, TrackerSpec
@@ -119,11 +119,9 @@ def write_cached(path: Path, key: str, run: TrackRun) -> None:
     rows = np.column_stack([run.boxes, run.seconds])  # (N, 5)
     header = f"{CACHE_HEADER}{key}\n# x,y,w,h,seconds (one line per frame)"
 
-    def write(temporary: Path) -> None:
-        fmt = ["%.10g"] * 4 + ["%.6e"]  # boxes to 1e-10 px; seconds to 7 digits
+    fmt = ["%.10g"] * 4 + ["%.6e"]  # boxes to 1e-10 px; seconds to 7 digits
+    with atomic_output(path, make_parents=True) as temporary:
         np.savetxt(temporary, rows, fmt=fmt, delimiter=",", header=header, comments="")
-
-    write_atomically(path, write)
 
 
 def read_cached(path: Path, key: str, frames: int) -> TrackRun | None:
