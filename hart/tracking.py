@@ -22,7 +22,7 @@ import torch
 
 from hart.atomic import atomic_output
 from hart.errors import InputError
-from hart.model.hart import HART, HARTConfig, HARTState, build_hart
+from hart.model.hart import HART, HARTConfig, HARTState, HARTStep, build_hart
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "default" / "hart.ckpt"
 """The shipped default model (see ``checkpoints/README.md`` for how it was trained)."""
@@ -141,9 +141,9 @@ class Tracker:
             )
         image = self._to_tensor(frame)
         start = torch.from_numpy(box)[None].to(self.device)
-        self._state = self.model.init_state(image, start)
         # The model's first step reads the given box's frame too (as in training).
-        self._advance(image)
+        out, self._state = self.model.start(image, start)
+        self._keep(out)
         self.box = box.copy()  # the given box is the answer for the first frame
 
     @torch.inference_mode()
@@ -151,11 +151,12 @@ class Tracker:
         """The object's box ``(4,)`` xywh px in the next ``frame`` (BGR uint8)."""
         if self._state is None:
             raise RuntimeError("call init(frame, box) before update(frame)")
-        self.box = self._advance(self._to_tensor(frame))
+        out, self._state = self.model.step(self._to_tensor(frame), self._state)
+        self.box = self._keep(out)
         return self.box.copy()
 
-    def _advance(self, image: torch.Tensor) -> np.ndarray:
-        out, self._state = self.model.step(image, self._state)
+    def _keep(self, out: HARTStep) -> np.ndarray:
+        """Keep what the tracker looked at for drawing; return the predicted box ``(4,)``."""
         self.attention_box = out.attention_box[0].float().cpu().numpy()
         glimpse = out.glimpse[0].float().clamp(0, 1).mul(255).round().byte()  # (3, h, w) RGB
         self.glimpse = glimpse.permute(1, 2, 0).flip(-1).cpu().numpy()  # (h, w, 3) BGR

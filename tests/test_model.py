@@ -94,8 +94,10 @@ def test_step_api_gives_the_same_boxes_as_forward(training, anchor):
     torch.manual_seed(1)
     boxes, attention_boxes = [], []
     with torch.no_grad():
-        state = model.init_state(frames[:, 0], box0)
-        for t in range(frames.shape[1]):
+        step, state = model.start(frames[:, 0], box0)
+        boxes.append(step.box)
+        attention_boxes.append(step.attention_box)
+        for t in range(1, frames.shape[1]):
             step, state = model.step(frames[:, t], state)
             boxes.append(step.box)
             attention_boxes.append(step.attention_box)
@@ -120,15 +122,17 @@ def test_a_box_anchored_tracker_starts_as_a_box_that_never_moves():
     torch.testing.assert_close(attention[..., 2:], 1.5 * box0[:, None, 2:].expand(-1, 4, -1))
 
 
-def test_a_box_anchored_step_is_bounded():
+def test_a_box_anchored_step_is_bounded_and_starts_from_the_given_box():
     model = build_hart(HARTConfig(anchor="box")).eval()
     with torch.no_grad():
         model.box_readout[-1].bias.fill_(100.0)  # saturate: the largest step there is
-    frames, box0 = random_clip(1, 3)
+    frames, box0 = random_clip(1, 4)
     with torch.no_grad():
-        boxes = model(frames, box0).boxes[0]  # (T, 4)
-    growth = boxes[1:, 2:] / boxes[:-1, 2:]
-    torch.testing.assert_close(growth, torch.full_like(growth, 1.5))
+        sizes = model(frames, box0).boxes[0, :, 2:]  # (T, 2)
+    # Frame 0 reads the given box as 1.5 times larger, but frame 1 steps from the given box
+    # itself (it is known), then every frame grows by the largest step, 1.5.
+    expected = box0[0, 2:] * torch.tensor([1.5, 1.5, 1.5**2, 1.5**3])[:, None]
+    torch.testing.assert_close(sizes, expected)
 
 
 def test_same_weights_run_at_any_resolution():

@@ -13,8 +13,9 @@ state ``(h_{t-1}, c_{t-1})``:
 
 At the start, the attention comes from the given box plus a learned bias, and the first glimpse's
 features initialise ``(h, c)``. ``forward`` then runs ``step`` over every frame, the first
-included (its box is the model's reading of the given box), so a streaming tracker that calls
-``init_state`` and then ``step`` frame by frame gets exactly the boxes ``forward`` gives.
+included (its box is the model's reading of the given box; with ``anchor="box"`` the next
+frame still starts from the given box, which is known). A streaming tracker calls ``start`` on
+the first frame and then ``step`` frame by frame, and gets exactly the boxes ``forward`` gives.
 
 Boxes in and out are xywh pixels of the frames given; inside, the attention is in fractions of
 the frame, so the same weights run at any resolution.
@@ -265,7 +266,8 @@ class HART(nn.Module):
     def init_state(self, frame: torch.Tensor, box: torch.Tensor) -> HARTState:
         """Start tracking: frame ``(B, 3, H, W)`` RGB in [0, 1], box ``(B, 4)`` xywh px.
 
-        Then call :meth:`step` on every frame, this first one included.
+        Then call :meth:`step` on every frame, this first one included (:meth:`start` does
+        both for the first frame).
         """
         self._check_frame(frame)
         if box.shape != (frame.shape[0], 4):
@@ -277,6 +279,18 @@ class HART(nn.Module):
         features = self.features(self.attention.read(frame, attention))
         hidden, cell = self.initialiser(features)
         return HARTState(attention, hidden, cell, box)
+
+    def start(self, frame: torch.Tensor, box: torch.Tensor) -> tuple[HARTStep, HARTState]:
+        """Start tracking and take the first frame's step: frame ``(B, 3, H, W)`` RGB in [0, 1],
+        box ``(B, 4)`` xywh px → the first frame's outputs and the state for the next frame.
+
+        With ``anchor="box"`` the state carries the given box rather than the model's reading
+        of it: the first frame's answer is known exactly.
+        """
+        out, state = self.step(frame, self.init_state(frame, box))
+        if self.anchor == "box":
+            state = state._replace(box=box.to(state.box.dtype))
+        return out, state
 
     def step(self, frame: torch.Tensor, state: HARTState) -> tuple[HARTStep, HARTState]:
         """Track one frame ``(B, 3, H, W)`` RGB in [0, 1] → this frame's outputs, next state."""
@@ -305,9 +319,9 @@ class HART(nn.Module):
         in frame 0 → :class:`HARTOutput` with ``T`` steps (frame 0 included)."""
         if frames.dim() != 5:
             raise ValueError(f"frames must be (B, T, 3, H, W), got shape {tuple(frames.shape)}")
-        state = self.init_state(frames[:, 0], box0)
-        steps = []
-        for t in range(frames.shape[1]):
+        out, state = self.start(frames[:, 0], box0)
+        steps = [out]
+        for t in range(1, frames.shape[1]):
             out, state = self.step(frames[:, t], state)
             steps.append(out)
         return HARTOutput(*(torch.stack(field, 1) for field in zip(*steps, strict=True)))
