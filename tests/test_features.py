@@ -43,6 +43,23 @@ def test_56_glimpse_gives_14x14_maps_of_384_channels():
         assert trunk(torch.rand(1, 3, *size)).shape[-2:] == feature_map_size(size)
 
 
+def test_a_narrower_trunk_scales_every_layer_and_the_network_follows(alexnet_file):
+    trunk = AlexNetTrunk(width=0.5).eval()
+    assert [conv.out_channels for conv in trunk.convolutions()] == [32, 96, 192]
+    assert trunk(torch.rand(2, 3, 56, 56)).shape == (2, 192, 14, 14)
+    model = build_hart(HARTConfig(trunk_width=0.5)).eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 3, 48, 64), torch.tensor([[8.0, 6.0, 20.0, 14.0]]))
+    assert out.boxes.shape == (1, 3, 4) and torch.isfinite(out.boxes).all()
+    full = sum(p.numel() for p in build_hart().features.parameters())
+    half = sum(p.numel() for p in model.features.parameters())
+    assert half < full / 3  # about a quarter of the weights (and of the work)
+    with pytest.raises(ValueError, match="width 1"):
+        build_feature_trunk(alexnet_file[0], width=0.5)
+    with pytest.raises(ValueError, match="positive"):
+        AlexNetTrunk(width=0.0)
+
+
 def test_loads_torchvision_alexnet_state_dict_from_a_local_file(alexnet_file):
     path, state = alexnet_file
     trunk = build_feature_trunk(weights=path)

@@ -3,7 +3,7 @@
 HART reads its glimpse with the first layers of AlexNet ("V1-like" features). The layers here have
 torchvision's AlexNet shapes (64, 192 and 384 channels; kernels 11, 5 and 3; conv1 stride 4) so
 that torchvision's ImageNet weights load unchanged, but the spatial layout is changed for a small
-glimpse:
+glimpse (``width`` scales every layer's channels, for a cheaper trunk trained from scratch):
 
 - conv1 pads by 4 instead of 2, so that a 56-pixel side gives ``(56 + 8 − 11) // 4 + 1 = 14``
   outputs, one per 4×4 block of the glimpse (its centre is half a pixel off the block's centre);
@@ -33,8 +33,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # torchvision's AlexNet `features` indices of conv1, conv2, conv3 → our layer names.
 _TORCHVISION_LAYERS = {"features.0": "conv1", "features.3": "conv2", "features.6": "conv3"}
 
-FEATURE_CHANNELS = 384
-"""Channels of the trunk's output (conv3)."""
+ALEXNET_CHANNELS = (64, 192, 384)
+"""Channels of conv1, conv2, conv3 in AlexNet (``width=1``)."""
+FEATURE_CHANNELS = ALEXNET_CHANNELS[-1]
+"""Channels of the full-width trunk's output (conv3)."""
 
 STRIDE = 4
 """Glimpse pixels per feature-map cell."""
@@ -50,14 +52,19 @@ def feature_map_size(glimpse_size: tuple[int, int]) -> tuple[int, int]:
 
 
 class AlexNetTrunk(nn.Module):
-    """AlexNet conv1–conv3 with ReLUs: ``(B, 3, h, w)`` RGB in [0, 1] → ``(B, 384, h/4, w/4)``."""
+    """AlexNet conv1–conv3 with ReLUs: ``(B, 3, h, w)`` RGB in [0, 1] → ``(B, C, h/4, w/4)``
+    with ``C = out_channels`` (384 at ``width=1``; the cost falls as ``width²``)."""
 
-    def __init__(self, batch_norm: bool = True) -> None:
+    def __init__(self, batch_norm: bool = True, width: float = 1.0) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=11, stride=STRIDE, padding=4)
-        self.conv2 = nn.Conv2d(64, 192, kernel_size=5, padding=2)
-        self.conv3 = nn.Conv2d(192, FEATURE_CHANNELS, kernel_size=3, padding=1)
-        self.norm = nn.BatchNorm2d(FEATURE_CHANNELS) if batch_norm else nn.Identity()
+        if width <= 0:
+            raise ValueError(f"trunk width must be positive, got {width}")
+        c1, c2, c3 = (max(1, round(width * channels)) for channels in ALEXNET_CHANNELS)
+        self.out_channels = c3
+        self.conv1 = nn.Conv2d(3, c1, kernel_size=11, stride=STRIDE, padding=4)
+        self.conv2 = nn.Conv2d(c1, c2, kernel_size=5, padding=2)
+        self.conv3 = nn.Conv2d(c2, c3, kernel_size=3, padding=1)
+        self.norm = nn.BatchNorm2d(c3) if batch_norm else nn.Identity()
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -127,13 +134,19 @@ def load_alexnet_weights(trunk: AlexNetTrunk, weights: str | Path) -> None:
 
 
 def build_feature_trunk(
-    weights: str | Path | None = None, frozen: bool = False, batch_norm: bool = True
+    weights: str | Path | None = None,
+    frozen: bool = False,
+    batch_norm: bool = True,
+    width: float = 1.0,
 ) -> AlexNetTrunk:
     """The trunk, with ``weights`` (``None``, ``"imagenet"`` or a state-dict path) loaded.
 
     ``frozen`` stops gradients to the three convolutions (the output batch norm still learns).
+    ``width`` scales the channels; AlexNet's weights fit only the full width, 1.
     """
-    trunk = AlexNetTrunk(batch_norm=batch_norm)
+    if weights is not None and width != 1.0:
+        raise ValueError(f"AlexNet weights fit a trunk of width 1, not {width}")
+    trunk = AlexNetTrunk(batch_norm=batch_norm, width=width)
     if weights is not None:
         load_alexnet_weights(trunk, weights)
     if frozen:

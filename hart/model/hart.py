@@ -34,7 +34,6 @@ from torch import nn
 from hart.model.appearance import DynamicMaskNet
 from hart.model.attention import ATTENTIONS, INITIAL_SCALE, SpatialAttention
 from hart.model.features import (
-    FEATURE_CHANNELS,
     AlexNetTrunk,
     build_feature_trunk,
     feature_map_size,
@@ -61,6 +60,8 @@ class HARTConfig:
         feature_weights: ``None`` (from scratch), ``"imagenet"`` (torchvision's cache) or the
             path of a torchvision AlexNet state dict.
         freeze_features: keep the trunk's convolutions fixed.
+        trunk_width: multiplies the trunk's channels (AlexNet's 64/192/384 at 1); 0.5 costs
+            about a quarter (our addition; pretrained weights need 1).
         batch_norm: batch-normalise the trunk's output.
         dropout: dropout on the masked features before the core's FC.
         core_channels: a 1×1 convolution thins the masked features (384 → this) before they
@@ -84,6 +85,7 @@ class HARTConfig:
     zoneout: float = 0.05
     feature_weights: str | None = None
     freeze_features: bool = False
+    trunk_width: float = 1.0
     batch_norm: bool = True
     dropout: float = 0.25
     core_channels: int = 32
@@ -335,12 +337,13 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     glimpse_size = (int(config.glimpse_size[0]), int(config.glimpse_size[1]))
     map_size = feature_map_size(glimpse_size)
     features = build_feature_trunk(
-        config.feature_weights, config.freeze_features, config.batch_norm
+        config.feature_weights, config.freeze_features, config.batch_norm, config.trunk_width
     )
+    channels = features.out_channels
     attention = ATTENTIONS[config.attention](glimpse_size, config.glimpse_reader)
-    appearance = DynamicMaskNet(config.lstm_size, FEATURE_CHANNELS, config.mask_channels)
-    core = Core(FEATURE_CHANNELS, map_size, attention.num_params, config)
-    initialiser = StateInitialiser(FEATURE_CHANNELS, map_size, config)
+    appearance = DynamicMaskNet(config.lstm_size, channels, config.mask_channels)
+    core = Core(channels, map_size, attention.num_params, config)
+    initialiser = StateInitialiser(channels, map_size, config)
     readin = config.lstm_size + map_size[0] * map_size[1]
     # Small last layers: at the start the attention stays put and the box stays where it was
     # (with anchor "attention": the attention box shrunk back to the given box's size, as the
