@@ -64,8 +64,13 @@ def _draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple, thickness: int
     x, y, w, h = np.asarray(box, dtype=np.float64).reshape(4)
     if not np.isfinite([x, y, w, h]).all():
         return
-    top_left = (int(round(x)), int(round(y)))
-    bottom_right = (int(round(x + w)) - 1, int(round(y + h)) - 1)  # inclusive corner
+    # Corners far outside the canvas are pulled to just outside it: the visible edges stay where
+    # they are, and OpenCV gets coordinates that fit its ints (a lost tracker's box may not).
+    height, width = canvas.shape[:2]
+    low, high = -thickness - 2, np.array([width, height]) + thickness + 2
+    x1, y1 = np.clip(np.round([x, y]), low, high).astype(int)
+    x2, y2 = np.clip(np.round([x + w, y + h]) - 1, low, high).astype(int)  # inclusive corner
+    top_left, bottom_right = (int(x1), int(y1)), (int(x2), int(y2))
     cv2.rectangle(canvas, top_left, bottom_right, colour, thickness, cv2.LINE_AA)
 
 

@@ -135,6 +135,21 @@ def test_a_box_anchored_step_is_bounded_and_starts_from_the_given_box():
     torch.testing.assert_close(sizes, expected)
 
 
+def test_a_box_anchored_box_stays_within_the_frames_reach():
+    model = build_hart(HARTConfig(anchor="box")).eval()
+    frames, box0 = random_clip(1, 30)  # 48×64 frames
+    for bias in (100.0, -100.0):  # always grow and move right-down, or shrink and move left-up
+        with torch.no_grad():
+            model.box_readout[-1].bias.fill_(bias)
+            boxes = model(frames, box0).boxes[0]  # (T, 4)
+        assert torch.isfinite(boxes).all()
+        frame = torch.tensor([64.0, 48.0])
+        sides = boxes[:, 2:] / frame
+        assert sides.min() >= 2e-3 - 1e-6 and sides.max() <= 4.0 + 1e-5
+        centres = (boxes[:, :2] + boxes[:, 2:] / 2) / frame
+        assert centres.min() >= -0.5 - 1e-6 and centres.max() <= 1.5 + 1e-6
+
+
 def test_same_weights_run_at_any_resolution():
     model = build_hart().eval()
     with torch.no_grad():

@@ -368,6 +368,15 @@ def test_draw_tracking_skips_a_lost_box():
     np.testing.assert_array_equal(drawn[below_legend], frame[below_legend])
 
 
+def test_draw_tracking_draws_the_visible_edges_of_a_box_far_beyond_the_frame():
+    frame = np.full((120, 160, 3), 128, np.uint8)
+    # Left and top edges inside the frame; the right and bottom ones beyond any int32.
+    drawn = draw_tracking(frame, np.array([40.0, 60.0, 1e12, 1e12]), legend=False)
+    assert (drawn[60:, 40] == PREDICTION_COLOUR).all(-1).any()  # the left edge
+    assert (drawn[60, 40:] == PREDICTION_COLOUR).all(-1).any()  # the top edge
+    assert (drawn[:55] == 128).all()  # nothing above the box
+
+
 # ----------------------------------------------------------------------------- tracking loop
 
 

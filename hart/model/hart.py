@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hart.model.appearance import DynamicMaskNet
-from hart.model.attention import ATTENTIONS, INITIAL_SCALE, SpatialAttention
+from hart.model.attention import ATTENTIONS, INITIAL_SCALE, MAX_SIZE, MIN_SIZE, SpatialAttention
 from hart.model.features import (
     AlexNetTrunk,
     build_feature_trunk,
@@ -202,16 +202,26 @@ class StateInitialiser(nn.Module):
         return torch.tanh(hidden), cell
 
 
-def move_box(boxes: torch.Tensor, attention_boxes: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+def move_box(
+    boxes: torch.Tensor,
+    attention_boxes: torch.Tensor,
+    raw: torch.Tensor,
+    frame_size: tuple[int, int],
+) -> torch.Tensor:
     """The predicted box: the previous box moved and rescaled by a bounded readout.
 
     ``(B, 4) xywh, (B, 4) xywh, (B, 4) raw → (B, 4) xywh``: the centre moves by up to half the
     attention's side (anywhere within a glimpse centred on the box), each side scales by
-    ``exp(±BOX_STEP_LOG_SCALE)``; ``raw = 0`` keeps the box where it was.
+    ``exp(±BOX_STEP_LOG_SCALE)``; ``raw = 0`` keeps the box where it was. As for the attention,
+    sides stay within ``[MIN_SIZE, MAX_SIZE]`` of the frame's and the centre within
+    ``[-0.5, 1.5]`` of it, so a lost tracker's box cannot shrink to nothing or grow without end.
     """
     bounded = torch.tanh(raw)
+    frame = boxes.new_tensor([frame_size[1], frame_size[0]])  # (W, H) px
     centre = boxes[:, :2] + boxes[:, 2:] / 2 + 0.5 * bounded[:, :2] * attention_boxes[:, 2:]
     size = boxes[:, 2:] * torch.exp(BOX_STEP_LOG_SCALE * bounded[:, 2:])
+    centre = torch.clamp(centre, -0.5 * frame, 1.5 * frame)
+    size = torch.clamp(size, MIN_SIZE * frame, MAX_SIZE * frame)
     return torch.cat([centre - size / 2, size], -1)
 
 
@@ -307,7 +317,7 @@ class HART(nn.Module):
         readin = torch.cat([hidden, mask.flatten(1)], -1)  # (B, S + m·m)
         attention_box = self.attention.boxes(state.attention, frame_size)  # (B, 4) px
         if self.anchor == "box":
-            box = move_box(state.box, attention_box, self.box_readout(readin))
+            box = move_box(state.box, attention_box, self.box_readout(readin), frame_size)
             base = self.attention.initial(box, frame_size)
         else:
             box = correct_box(attention_box, self.box_readout(readin))
