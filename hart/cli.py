@@ -1,4 +1,4 @@
-"""The ``hart`` command: ``hart train | track | evaluate | bench``.
+"""The ``hart`` command: ``hart train | track | evaluate | export | sample | photos | bench``.
 
 Each sub-command parses its arguments here and calls one function of the package; ``train`` hands
 its arguments to LightningCLI. Errors a user can cause (:class:`hart.errors.HartError`, a missing
@@ -86,6 +86,29 @@ def sample_command(argv: list[str]) -> int:
         args.output, args.seed, args.frames, (height, width), "video", fps=args.fps
     )
     print(f"wrote {path} and {path.with_suffix('.txt')}")
+    return 0
+
+
+@command("photos")
+def photos_command(argv: list[str]) -> int:
+    """``hart photos OUT``: real photos for synthetic training (``--data.photos OUT/train``)."""
+    from hart.datasets.photo_sets import SCIKIT_IMAGE_VERSION, write_scikit_image_photos
+
+    parser = argparse.ArgumentParser(
+        prog="hart photos",
+        description="Write a folder of real photos and textures for the synthetic world "
+        f"(`hart train --data.photos OUT/train`): the images bundled in scikit-image "
+        f"{SCIKIT_IMAGE_VERSION}'s wheel, which pip downloads from the package index (nothing "
+        "is installed). OUT/train holds the twelve the default model was trained with, "
+        "OUT/held_out three more for validation.",
+    )
+    parser.add_argument("output", type=Path, help="the folder to write (replaced if it exists)")
+    parser.add_argument(
+        "--wheel", type=Path, help="a scikit-image wheel already on disk (no download)"
+    )
+    args = parser.parse_args(argv)
+    path = write_scikit_image_photos(args.output, args.wheel)
+    print(f"wrote {path}/train and {path}/held_out")
     return 0
 
 

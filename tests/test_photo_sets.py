@@ -1,0 +1,64 @@
+"""hart photos: real photos for the synthetic world, taken from a scikit-image wheel on disk
+(the test writes a small stand-in wheel; nothing is downloaded)."""
+
+from __future__ import annotations
+
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from hart.cli import main
+from hart.datasets import PhotoLibrary, SyntheticClips
+from hart.datasets.photo_sets import HELD_OUT_PHOTOS, SCIKIT_IMAGE_DATA, TRAINING_PHOTOS
+
+
+def make_wheel(path, names):
+    """A zip laid out like scikit-image's wheel, holding a distinct 40×60 image per name."""
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("skimage/__init__.py", "")
+        for name in names:
+            image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+            ok, data = cv2.imencode("." + name.rsplit(".", 1)[1], image)
+            assert ok
+            archive.writestr(SCIKIT_IMAGE_DATA + name, data.tobytes())
+    return path
+
+
+def test_photos_writes_train_and_held_out_folders_that_training_reads(tmp_path, capsys):
+    wheel = make_wheel(tmp_path / "scikit_image-0.26.0-py3-none-any.whl", [
+        *TRAINING_PHOTOS, *HELD_OUT_PHOTOS, "text.png"
+    ])  # fmt: skip
+    out = tmp_path / "photos"
+    assert main(["photos", str(out), "--wheel", str(wheel)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "train").iterdir()) == sorted(TRAINING_PHOTOS)
+    assert sorted(p.name for p in (out / "held_out").iterdir()) == sorted(HELD_OUT_PHOTOS)
+    assert not set(TRAINING_PHOTOS) & set(HELD_OUT_PHOTOS)
+    library = PhotoLibrary(out / "train")
+    assert len(library.paths) == len(TRAINING_PHOTOS)
+    patch = library.crop(np.random.default_rng(1), (20, 30))
+    assert patch.shape == (20, 30, 3) and patch.dtype == np.uint8
+    clips = SyntheticClips(2, 3, (48, 64), seed=0, photos=out / "held_out")
+    assert clips[0]["frames"].shape == (3, 3, 48, 64)
+
+
+@pytest.mark.parametrize("problem", ["missing photo", "not a zip", "no file"])
+def test_bad_wheel_is_one_line_and_leaves_nothing(tmp_path, capsys, problem):
+    wheel = tmp_path / "scikit_image.whl"
+    if problem == "missing photo":
+        make_wheel(wheel, TRAINING_PHOTOS)  # no held-out ones
+    elif problem == "not a zip":
+        wheel.write_text("not a wheel")
+    out = tmp_path / "photos"
+    assert main(["photos", str(out), "--wheel", str(wheel)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("hart photos: error:") and "\n" not in error
+    assert {"missing photo": "coffee.png", "not a zip": "not a wheel", "no file": "does not"}[
+        problem
+    ] in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        [] if problem == "no file" else ["scikit_image.whl"]
+    )
