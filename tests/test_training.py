@@ -89,6 +89,14 @@ def test_resuming_from_a_checkpoint_continues_from_its_step_and_curriculum(tmp_p
     assert resumed["optimizer_states"][0]["state"], "the optimiser state was not restored"
 
 
+def test_last_checkpoint_is_the_final_step_when_training_ends_between_saves(tmp_path):
+    # Saved every 2 steps, stopped after 5: Lightning alone would leave step 4 in last.ckpt.
+    args = ["--trainer.max_steps=5", "--last_checkpoint.every_n_train_steps=2"]
+    assert _train(tmp_path, *args) == 0
+    last = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 5
+
+
 @pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_parses(config, capsys):
     with pytest.raises(SystemExit) as exit_info:

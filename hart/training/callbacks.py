@@ -1,4 +1,5 @@
-"""Training callbacks: the clip-length curriculum and what TensorBoard shows of tracking."""
+"""Training callbacks: the clip-length curriculum, ``last.ckpt`` at the end of training, and
+what TensorBoard shows of tracking."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from hart.drawing import tracking_strip
 
@@ -63,6 +65,21 @@ class Curriculum(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.clip_length = int(state_dict["clip_length"])
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every ``every_n_train_steps`` steps, and once more when training ends.
+
+    Lightning's ``save_last`` writes it at the end of training only if nothing was saved during
+    the run, so a run stopped by ``--trainer.max_time`` (or ``max_steps``) would leave a
+    ``last.ckpt`` up to ``every_n_train_steps`` steps old, and resuming it would repeat those
+    steps. A crash or Ctrl-C does not reach ``on_train_end``: the last periodic save stays.
+    """
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.save_last and trainer.global_step != self._last_global_step_saved:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            self._last_global_step_saved = trainer.global_step
 
 
 class TrackingImages(pl.Callback):

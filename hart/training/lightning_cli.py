@@ -17,7 +17,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from hart.errors import InputError
-from hart.training.callbacks import Curriculum, TrackingImages
+from hart.training.callbacks import Curriculum, LastCheckpoint, TrackingImages
 from hart.training.datamodule import HARTDataModule
 from hart.training.module import HARTModule
 
@@ -40,7 +40,8 @@ class HARTCLI(LightningCLI):
 
     - ``checkpoint``: the best model by ``val/iou``, saved when a validation finds it;
     - ``last_checkpoint``: ``last.ckpt``, refreshed every 200 steps, so that a crash loses at
-      most 200 steps (``--last_checkpoint.every_n_train_steps``); resume with ``--ckpt_path``;
+      most 200 steps (``--last_checkpoint.every_n_train_steps``), and when training ends;
+      resume with ``--ckpt_path``;
     - ``curriculum``: clip lengths from 5 to 30 (``--curriculum.iou_threshold`` …);
     - ``images``: tracking pictures in TensorBoard (``--images.every_n_validations`` …).
     """
@@ -55,7 +56,7 @@ class HARTCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
-        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.set_defaults(
             {
                 "last_checkpoint.save_top_k": 0,
