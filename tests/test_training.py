@@ -97,6 +97,29 @@ def test_last_checkpoint_is_the_final_step_when_training_ends_between_saves(tmp_
     assert last["global_step"] == 5
 
 
+def test_init_weights_starts_a_fresh_run_from_an_exported_model(tmp_path, capsys):
+    assert _train(tmp_path, "--trainer.max_steps=2") == 0
+    exported = tmp_path / "model.ckpt"
+    assert (
+        main(["export", str(_run_dir(tmp_path) / "checkpoints" / "last.ckpt"), str(exported)]) == 0
+    )
+    source = torch.load(exported, weights_only=True)["state_dict"]
+    # lr 0: the weights stay where they started, so they must equal the exported ones.
+    args = ["--trainer.max_steps=2", "--model.lr=0", "--model.init_weights", str(exported)]
+    assert _train(tmp_path, *args) == 0
+    tuned = torch.load(_run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert tuned["global_step"] == 2  # a new run: step 0, fresh optimiser
+    parameters = [k for k, v in tuned["state_dict"].items() if "weight" in k and v.dim() > 1]
+    assert parameters
+    for key in parameters:
+        assert torch.equal(tuned["state_dict"][key], source[key].float()), key
+    capsys.readouterr()
+    # A network of another shape: one line, exit 2.
+    status = _train(tmp_path, *args, "--model.config.lstm_size=17")
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and "\n" not in error and "does not fit" in error, error
+
+
 @pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_parses(config, capsys):
     with pytest.raises(SystemExit) as exit_info:

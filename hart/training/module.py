@@ -10,9 +10,10 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import grad_norm
 
-from hart.errors import TrainingDiverged
+from hart.errors import InputError, TrainingDiverged
 from hart.model.hart import HARTConfig, build_hart
 from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
+from hart.tracking import load_model
 
 Optimizer = Literal["rmsprop", "adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine"]
@@ -39,6 +40,10 @@ class HARTModule(pl.LightningModule):
         attention_area_weight: weight of the attention loss's area term (keeps it tight).
         box_centre_weight: weight of a centre-distance term added to the box loss (DIoU's;
             0 in the paper): it still pulls a box that no longer overlaps its target.
+        init_weights: a hart checkpoint or exported model (``checkpoints/default/hart.ckpt``)
+            whose network weights this run starts from, with a fresh optimiser and step 0:
+            fine-tuning. Its network must have this config's shapes. A run resumed with
+            ``--ckpt_path`` continues from its own weights instead.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class HARTModule(pl.LightningModule):
         adaptive_weights: bool = True,
         attention_area_weight: float = 0.25,
         box_centre_weight: float = 0.0,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         config = config or HARTConfig()
@@ -60,6 +66,21 @@ class HARTModule(pl.LightningModule):
         self.model = build_hart(config)
         self.loss_weights = AdaptiveLossWeights(TASK_TERMS) if adaptive_weights else None
         self.last_val_example: dict[str, torch.Tensor] | None = None
+
+    def setup(self, stage: str) -> None:
+        # Here rather than in __init__: a checkpoint rebuilt for tracking never reads the file
+        # again. Lightning restores a --ckpt_path after setup, so a resumed run's own weights
+        # replace these.
+        path = self.hparams.get("init_weights")
+        if stage == "fit" and path is not None:
+            weights = load_model(path).state_dict()
+            try:
+                self.model.load_state_dict(weights)
+            except RuntimeError as error:
+                first = str(error).strip().splitlines()[0]
+                raise InputError(
+                    f"--model.init_weights {path} does not fit this run's model config: {first}"
+                ) from None
 
     def forward(self, frames: torch.Tensor, box0: torch.Tensor):
         return self.model(frames, box0)
