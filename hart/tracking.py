@@ -67,12 +67,18 @@ def load_model(path: str | Path | None = None) -> HART:
         for key, value in checkpoint["state_dict"].items()
         if key.startswith(_MODEL_PREFIX)
     }
+    load_weights(model, weights, f"{path} does not match the HART network it describes")
+    return model.eval()
+
+
+def load_weights(model: HART, weights: dict[str, torch.Tensor], mismatch: str) -> None:
+    """``model.load_state_dict(weights)``; weights that do not fit are an :class:`InputError`
+    reading ``"{mismatch}: {PyTorch's first line}"``."""
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
-        raise InputError(f"{path} does not match the HART network it describes: {first}") from None
-    return model.eval()
+        raise InputError(f"{mismatch}: {first}") from None
 
 
 def export_model(checkpoint: str | Path, output: str | Path) -> Path:

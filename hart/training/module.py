@@ -10,10 +10,10 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import grad_norm
 
-from hart.errors import InputError, TrainingDiverged
+from hart.errors import TrainingDiverged
 from hart.model.hart import HARTConfig, build_hart
 from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
-from hart.tracking import load_model
+from hart.tracking import load_model, load_weights
 
 Optimizer = Literal["rmsprop", "adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine"]
@@ -73,14 +73,8 @@ class HARTModule(pl.LightningModule):
         # replace these.
         path = self.hparams.get("init_weights")
         if stage == "fit" and path is not None:
-            weights = load_model(path).state_dict()
-            try:
-                self.model.load_state_dict(weights)
-            except RuntimeError as error:
-                first = str(error).strip().splitlines()[0]
-                raise InputError(
-                    f"--model.init_weights {path} does not fit this run's model config: {first}"
-                ) from None
+            mismatch = f"--model.init_weights {path} does not fit this run's model config"
+            load_weights(self.model, load_model(path).state_dict(), mismatch)
 
     def forward(self, frames: torch.Tensor, box0: torch.Tensor):
         return self.model(frames, box0)
