@@ -12,9 +12,9 @@ Two readers share one signature, ``reader(images, boxes, size) -> glimpses``:
   low-pass: shrinking a box by more than 2× aliases.
 
 :func:`gaussian_glimpse_dense` computes the Gaussian glimpse literally, with two products over
-the whole frame; :func:`gaussian_glimpse` computes the same (up to documented errors) reading
-only the pixels under the box, in blocks, with a pyramid for tall boxes (its docstring says
-how), and :func:`gaussian_glimpses_of_frame` reads several boxes of one frame.
+the whole frame; :func:`gaussian_glimpse` computes the same (up to a documented truncation)
+reading only the pixels its filters reach, in a compiled kernel (its docstring says how), and
+:func:`gaussian_glimpses_of_frame` reads several boxes of one frame, sharing a pyramid.
 
 Coordinates. Pixel ``k`` covers the continuous interval ``[k, k + 1]`` (its centre is
 ``k + 0.5``), so a box ``x, y, w, h`` covers ``[x, x + w] × [y, y + h]`` and glimpse pixel ``j``
@@ -41,10 +41,11 @@ Outside this module boxes are ``x, y, w, h`` pixels (see :mod:`hart.boxes`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from hart.model import kernel
 
 # The std of the filters never falls below this (pixels). It keeps the bank smooth, and the
 # glimpse differentiable in the box, when a glimpse magnifies a box smaller than itself.
@@ -211,7 +212,7 @@ def box_filterbanks(
 
 
 # --------------------------------------------------------------------------------------------
-# the fast Gaussian reader: windows, blocks of filters, a pyramid of row sums
+# the fast Gaussian reader: windows, a compiled kernel, a pyramid of row sums
 
 # Every filter is read to ±TRUNCATE_SIGMAS σ around its centre; the mass beyond is dropped.
 # Each 1-D row then keeps at least 1 - ε of the weight the dense bank gives the frame, with
@@ -220,23 +221,14 @@ def box_filterbanks(
 # weigh the tails more: at 4σ they were up to 1% off for boxes under a pixel; at 5σ, 2e-5.)
 TRUNCATE_SIGMAS = 5.0
 
-# The rows of a glimpse are read from the pyramid level 2^L (sums of 2^L frame rows) that is
-# as coarse as possible while the filters' std stays at least LEVEL_MIN_SIGMA level rows. The
-# box gradients are what limits it: over a batch of boxes they moved from the dense reader's by
-# up to 4% at 1, 1% at 2 and 0.4% at 3 on natural images, but 1.2–1.6% at 3–5 on white noise
-# (all its energy is in the detail a block averages away); at 6, 0.03–0.3% and 0.2–0.4%.
+# gaussian_glimpses_of_frame reads the rows of a glimpse from the pyramid level 2^L (sums of
+# 2^L frame rows) that is as coarse as possible while the filters' std stays at least
+# LEVEL_MIN_SIGMA level rows. The box gradients are what limits it: over a batch of boxes they
+# moved from the dense reader's by up to 4% at 1, 1% at 2 and 0.4% at 3 on natural images, but
+# 1.2–1.6% at 3–5 on white noise (all its energy is in the detail a block averages away); at
+# 6, 0.03–0.3% and 0.2–0.4%.
 LEVEL_MIN_SIGMA = 6.0
 MAX_LEVEL = 16
-
-# The products handle the filters in blocks of this many glimpse pixels; each block multiplies
-# only the pixels its filters reach. (12 and 16 measured slower on a CPU: the extra multiply-adds
-# cost more than the fewer, larger products save.)
-BLOCK = 8
-
-# Windows smaller than this (elements) are copied into one matrix, which takes one product
-# instead of one per channel; larger ones are read in place. Copying a window costs about as
-# much as the product itself (the window is read and written once more), so only tiny ones are.
-COPY_BELOW = 1 << 14
 
 
 def pyramid_level(sigma: torch.Tensor) -> torch.Tensor:
@@ -260,401 +252,112 @@ def row_sums(frame: torch.Tensor, level: int) -> torch.Tensor:
     return padded.view(channels, -1, scale, width).sum(2)
 
 
-@dataclass(frozen=True)
-class _Blocks:
-    """Where the filters of one axis of a batch of glimpses read, in blocks of ``BLOCK``.
-
-    Block ``j`` of sample ``b`` holds filters ``j·BLOCK …`` and reads ``span[b]`` pixels from
-    ``start[b] + j·step[b]``; a uniform step per sample makes a sample's blocks a strided view
-    of its window. Pixels may lie outside the frame (they read zeros). ``edges``:
-    ``(B, blocks, max span + 1)`` pixel borders of each block, as floats.
-    """
-
-    n: int
-    start: list[int]
-    step: list[int]
-    span: list[int]
-    edges: torch.Tensor
-
-    @property
-    def blocks(self) -> int:
-        return self.edges.shape[1]
-
-    def extent(self, sample: int) -> tuple[int, int]:
-        """The pixels ``[begin, end)`` that the blocks of ``sample`` read."""
-        begin = self.start[sample]
-        return begin, begin + (self.blocks - 1) * self.step[sample] + self.span[sample]
-
-    def bank(self, first, stride, sigma) -> tuple[torch.Tensor, torch.Tensor]:
-        """The filters' masses on the pixels each block reads, ``(B, blocks, BLOCK, S)``, and
-        ``z = (edge - centre) / (σ√2)`` at every edge, ``(B, blocks, BLOCK, S+1)``.
-
-        ``z`` is clamped to ±6, where erf is ±1 to double precision: this keeps the backward
-        pass off ``exp(-z²)`` for large ``z``, whose denormal results are slow to compute.
-        """
-        filters = torch.arange(self.blocks * BLOCK, device=first.device, dtype=first.dtype)
-        centres = (first[:, None] + stride[:, None] * filters).view(-1, self.blocks, BLOCK)
-        scale = (sigma * math.sqrt(2.0))[:, None, None, None]
-        z = ((self.edges[:, :, None, :] - centres[..., None]) / scale).clamp_(-6.0, 6.0)
-        cdf = 0.5 * torch.erf(z)
-        return cdf[..., 1:] - cdf[..., :-1], z
-
-    @staticmethod
-    def bank_backward(z, sigma, grad_bank) -> tuple[torch.Tensor, ...]:
-        """Gradients ``(B,)`` of the filters' ``first``, ``stride`` and ``sigma`` from the
-        bank's, given the ``z`` that :meth:`bank` returned.
-
-        With ``mass_k = Φ(z_{k+1}) - Φ(z_k)``, ``z = (e - c) / (σ√2)``, ``Φ = erf / 2``:
-        ``∂L/∂c = Σ_e φ_e D_e / (σ√2)`` and ``∂L/∂σ = Σ_e z_e φ_e D_e / σ``, where
-        ``φ = exp(-z²)/√π`` and ``D_e = G_e - G_{e-1}`` (``G`` the bank's gradient, zero
-        beyond its ends); a centre is ``c_i = first + i·stride``. (Where ``z`` was clamped
-        the true derivative is below ``1e-16`` of the largest; φ(6) stands in for it.)
-        """
-        difference = F.pad(grad_bank, (0, 1)) - F.pad(grad_bank, (1, 0))  # D_e
-        weighted = torch.exp(-z * z).mul_(difference)  # √π · φ_e D_e
-        grad_sigma = (weighted * z).sum((1, 2, 3)) / (sigma * math.sqrt(math.pi))
-        grad_centre = weighted.sum(-1).flatten(1) / (sigma * math.sqrt(2.0 * math.pi))[:, None]
-        filters = torch.arange(grad_centre.shape[1], device=z.device, dtype=z.dtype)
-        return grad_centre.sum(1), grad_centre @ filters, grad_sigma
+def _filters(
+    boxes: torch.Tensor,
+    size: tuple[int, int],
+    sigma_offset: torch.Tensor | float,
+    levels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Where each glimpse's filters lie: ``(B, 4) xywh → (B, 7)`` float64
+    ``first_x, stride_x, sigma_x, first_y, stride_y, sigma_y, gain`` (differentiable in the
+    boxes and ``sigma_offset``). With ``levels``, the rows are in rows of that pyramid level
+    (``2^L`` frame rows each) and ``gain = 2^-L`` turns its row sums into means."""
+    glimpse_h, glimpse_w = size
+    x, y, w, h = boxes.to(torch.float64).unbind(-1)
+    d_x, d_y = w / glimpse_w, h / glimpse_h
+    sigma_x, sigma_y = sigma_for_stride(d_x, sigma_offset), sigma_for_stride(d_y, sigma_offset)
+    gain = torch.ones_like(x) if levels is None else torch.pow(0.5, levels.to(torch.float64))
+    first_y = y + d_y / 2
+    return torch.stack(
+        [x + d_x / 2, d_x, sigma_x, first_y * gain, d_y * gain, sigma_y * gain, gain], 1
+    )
 
 
-def _blocks(first: torch.Tensor, stride: torch.Tensor, sigma: torch.Tensor, n: int) -> _Blocks:
-    """Place the blocks of the filters ``first + i·stride`` (std ``sigma``; ``(B,)`` px).
-
-    With ``step = ⌊BLOCK · stride⌋`` no block starts right of its first filter's ``-Kσ`` point
-    (``K = TRUNCATE_SIGMAS``); ``span`` reaches the last filter's ``+Kσ`` in every block.
-    """
-    blocks = -(-n // BLOCK)  # ceil
-    device, dtype = first.device, first.dtype
-    reach = TRUNCATE_SIGMAS * sigma
-    start = torch.floor(first - reach)  # (B,)
-    step = torch.floor(BLOCK * stride).clamp(min=0)  # (B,)
-    index = torch.arange(blocks, device=device, dtype=dtype)
-    block_start = start[:, None] + index * step[:, None]  # (B, blocks)
-    last = (index * BLOCK + BLOCK - 1).clamp(max=n - 1)  # the last filter of each block
-    end = torch.ceil(first[:, None] + last * stride[:, None] + reach[:, None])
-    span = (end - block_start).amax(1).clamp(min=1)  # (B,)
-    pixels = torch.arange(int(span.max()) + 1, device=device, dtype=dtype)
-    edges = block_start[..., None] + pixels  # (B, blocks, span+1)
-    start, step, span = (t.long().tolist() for t in (start, step, span))
-    return _Blocks(n, start, step, span, edges)
+def _frames(sources: list[torch.Tensor]) -> torch.Tensor:
+    """What the kernel needs to find each sample's ``(C, H, W)`` frame: ``(B, 6)`` int64
+    ``address, height, width, stride_c, stride_y, stride_x`` (sizes and strides in elements)."""
+    return torch.tensor(
+        [[source.data_ptr(), *source.shape[1:], *source.stride()] for source in sources],
+        dtype=torch.int64,
+    )
 
 
-def _column_blocks(plane: torch.Tensor, blocks: int, step: int, span: int) -> torch.Tensor:
-    """Blocks of columns of a matrix ``(R, W)``, as the strided view ``(blocks, span, R)``:
-    block ``j``, transposed, is columns ``j·step … j·step + span - 1``."""
-    row_stride, column_stride = plane.stride()
-    size, stride = (blocks, span, plane.shape[0]), (step * column_stride, column_stride, row_stride)
-    return plane.as_strided(size, stride)
+class _KernelRead(torch.autograd.Function):
+    """Glimpses ``(B, C, h, w)`` from the compiled kernel (glimpse_kernel.c), differentiable in
+    the filters ``(B, 7)`` (not in the frames).
 
-
-def _overlap_add(blocks: torch.Tensor, rows: int, length: int, step: int) -> torch.Tensor:
-    """The adjoint of :func:`_column_blocks`: blocks ``(n, span, R)`` summed into the columns
-    ``j·step …`` of a new ``(R, length)`` matrix.
-
-    Blocks ``k = ⌈span / step⌉`` steps apart do not overlap, so each of the ``k`` phases goes
-    in with one strided addition.
-    """
-    count, span, _ = blocks.shape
-    total = blocks.new_zeros(rows, length)
-    if step == 0:
-        total[:, :span] += blocks.sum(0).T
-        return total
-    phases = min(-(-span // step), count)
-    for phase in range(phases):
-        part = blocks[phase::phases]  # (n', span, R), not overlapping in `total`
-        target = total[:, phase * step :].as_strided(part.shape, (phases * step, 1, length))
-        target += part
-    return total
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Where one glimpse reads, in integers (see :class:`_Reader`)."""
-
-    source: torch.Tensor  # (C, H', W): its frame, or the shared level of the frame
-    scale: int  # rows of `source` summed into each level row read
-    begin: int  # the first level row that the row blocks read
-    rows: int  # how many level rows they read
-    inside: tuple[int, int]  # the level rows [top, bottom) of those inside the frame
-    used: tuple[int, int]  # the column blocks [first, last) that overlap the frame
-    start: int  # frame column of column block 0
-    step: tuple[int, int]  # between blocks: columns, rows
-    span: tuple[int, int]  # pixels per block: columns, rows
-
-    @property
-    def reads_frame(self) -> bool:
-        return self.inside[1] > self.inside[0] and self.used[1] > self.used[0]
-
-    def columns(self) -> tuple[int, int]:
-        """The frame columns ``[left, right)`` that the used column blocks read."""
-        (first, last), step = self.used, self.step[0]
-        left = self.start + first * step
-        return left, left + (last - first - 1) * step + self.span[0]
-
-
-@dataclass(frozen=True)
-class _Window:
-    """The frame pixels one glimpse reads: its inside rows as matrices ``planes`` (one
-    ``(C·h, width)`` matrix, or ``C`` matrices ``(h, width)``, rows in order), whose column 0 is
-    frame column ``offset``; the column blocks ``[interior)`` lie inside the planes' columns,
-    the other used ones (``edges``) only partly."""
-
-    planes: list[torch.Tensor]
-    offset: int
-    interior: tuple[int, int]
-    edges: list[int]
-
-
-def _window(plan: _Plan, dtype: torch.dtype) -> _Window:
-    """The pixels a glimpse reads: views into its frame where the window is large, otherwise
-    one small padded copy (rows summed into level rows, half precision made ``dtype``)."""
-    source, scale = plan.source, plan.scale
-    channels, source_h, width = source.shape
-    (top, bottom), (first, last) = plan.inside, plan.used
-    height = bottom - top
-    left, right = plan.columns()
-    step, span = plan.step[0], plan.span[0]
-    if scale == 1 and source.dtype == dtype and channels * height * (right - left) >= COPY_BELOW:
-        # Read in place, one matrix per channel. Blocks that stick out of the frame are
-        # multiplied separately with the part of their bank over the frame.
-        planes = list(source[:, top:bottom].unbind(0))
-        if step:
-            begin = max(first, -(plan.start // step))  # ceil(-start / step)
-            end = min(last, (width - span - plan.start) // step + 1)
-        else:
-            inside = plan.start >= 0 and plan.start + span <= width
-            begin, end = (first, last) if inside else (first, first)
-        begin = min(max(begin, first), last)
-        end = max(min(end, last), begin)
-        edges = [*range(first, begin), *range(end, last)]
-        return _Window(planes, 0, (begin, end), edges)
-    crop = source[:, top * scale : bottom * scale, max(left, 0) : min(right, width)].to(dtype)
-    missing_rows = height * scale - crop.shape[1]
-    if missing_rows or left < 0 or right > width:
-        crop = F.pad(crop, (max(-left, 0), max(right - width, 0), 0, missing_rows))
-    if scale > 1:
-        crop = crop.reshape(channels, height, scale, right - left).sum(2)  # (C, h, width)
-    crop = crop.contiguous()
-    return _Window([crop.view(channels * height, right - left)], left, (first, last), [])
-
-
-@dataclass
-class _Reader:
-    """The glimpses of a batch given their banks, one sample at a time.
-
-    A glimpse is ``Fy · window · Fxᵀ``. The column blocks are strided views of the window
-    (straight into the frame where they can), the row blocks strided views of
-    ``values = window · Fxᵀ``, each block a small product with its part of the bank. Products
-    are written straight into their destination; a sample costs a handful of operations each
-    way.
-    """
-
-    plans: list[_Plan]
-    rows: _Blocks
-    columns: _Blocks
-    channels: int
-    dtype: torch.dtype  # of windows and products
-
-    @classmethod
-    def plan(
-        cls,
-        images: torch.Tensor,
-        shared_levels: dict[int, torch.Tensor] | None,
-        levels: list[int],
-        rows: _Blocks,
-        columns: _Blocks,
-        dtype: torch.dtype,
-    ) -> _Reader:
-        frame_h, frame_w = images.shape[-2:]
-        plans = []
-        for sample, level in enumerate(levels):
-            if shared_levels is not None:
-                source, scale = shared_levels[level], 1
-            else:
-                source, scale = images[sample], 2**level
-            begin, end = rows.extent(sample)
-            level_h = -(-frame_h // 2**level)  # ceil
-            inside = (min(max(begin, 0), level_h), min(max(end, 0), level_h))
-            start, step = columns.start[sample], columns.step[sample]
-            span = columns.span[sample]
-            if step:  # the blocks that overlap the frame
-                first = min(max(0, -(start + span) // step + 1), columns.blocks)
-                last = max(min(columns.blocks, -(-(frame_w - start) // step)), first)
-            else:
-                first, last = 0, columns.blocks if start < frame_w and start + span > 0 else 0
-            plans.append(
-                _Plan(
-                    source,
-                    scale,
-                    begin,
-                    end - begin,
-                    inside,
-                    (first, last),
-                    start,
-                    (step, rows.step[sample]),
-                    (span, rows.span[sample]),
-                )
-            )
-        return cls(plans, rows, columns, images.shape[1], dtype)
-
-    def _column_targets(self, plan: _Plan, window: _Window, matrix: torch.Tensor):
-        """For each plane of ``window``, the part of ``matrix`` ``(blocks, BLOCK, C, rows)``
-        (values or their gradient) that its products go to: ``(blocks, BLOCK, h)`` per
-        channel, or ``(blocks, BLOCK, C·h)`` for one merged plane (then maybe a copy)."""
-        top, bottom = plan.inside[0] - plan.begin, plan.inside[1] - plan.begin
-        part = matrix[..., top:bottom]  # (blocks, BLOCK, C, h)
-        if len(window.planes) > 1:
-            return list(part.unbind(2)), None
-        if bottom - top == plan.rows:
-            return [part.flatten(2)], None
-        return [part.reshape(*part.shape[:2], -1)], part  # a copy: write back into `part`
-
-    def forward(self, plan: _Plan, bank_x: torch.Tensor, bank_y: torch.Tensor, out: torch.Tensor):
-        """Write one glimpse into ``out`` ``(C, h, w)``; return what backward needs.
-
-        ``bank_x``: ``(blocks, BLOCK, S)`` for the columns, ``bank_y`` for the rows.
-        """
-        channels, n_x, n_y = self.channels, self.columns.n, self.rows.n
-        blocks_x = self.columns.blocks
-        # values[i, c, r]: column filter i on channel c of level row begin + r.
-        values = out.new_empty(blocks_x, BLOCK, channels, plan.rows)
-        window = None
-        if not plan.reads_frame:
-            values.zero_()
-        else:
-            (top, bottom), (first, last) = plan.inside, plan.used
-            for zeros in (
-                values[:first],
-                values[last:],
-                values[..., : top - plan.begin],
-                values[..., bottom - plan.begin :],
-            ):
-                if zeros.numel():
-                    zeros.zero_()
-            window = _window(plan, self.dtype)
-            targets, write_back = self._column_targets(plan, window, values)
-            begin, end = window.interior
-            span, step = plan.span[0], plan.step[0]
-            for plane, target in zip(window.planes, targets, strict=True):
-                if end > begin:
-                    blocks = plane.as_strided(
-                        (end - begin, span, plane.shape[0]),
-                        (step * plane.stride(1), plane.stride(1), plane.stride(0)),
-                        plane.storage_offset()
-                        + (plan.start + begin * step - window.offset) * plane.stride(1),
-                    )
-                    # Bank on the left: (BLOCK × span) · (span × rows) runs several times
-                    # faster than the transposed orientation, here and in the backward pass.
-                    torch.bmm(bank_x[begin:end, :, :span], blocks, out=target[begin:end])
-                for block in window.edges:
-                    low, high = self._edge(plan, block, plane.shape[1])
-                    bank = bank_x[block, :, low[0] : high[0]]
-                    torch.mm(bank, plane[:, low[1] : high[1]].T, out=target[block])
-            if write_back is not None:
-                write_back.copy_(targets[0].view(write_back.shape))
-        matrix = values.view(-1, plan.rows)  # (blocks·BLOCK·C, rows)
-        row_blocks = _column_blocks(matrix, self.rows.blocks, plan.step[1], plan.span[1])
-        products = torch.bmm(bank_y[:, :, : plan.span[1]], row_blocks)  # (blocks, BLOCK, F)
-        glimpse = products.view(-1, blocks_x * BLOCK, channels)[:n_y, :n_x]  # (h, w, C)
-        out.copy_(glimpse.permute(2, 0, 1))
-        return window, values
-
-    def _edge(self, plan: _Plan, block: int, width: int) -> tuple[tuple[int, int], ...]:
-        """Column block ``block`` where it sticks out of the frame (planes in place, column 0
-        at frame column 0): ``(bank begin, frame begin), (bank end, frame end)``."""
-        begin = plan.start + block * plan.step[0]
-        low, high = max(begin, 0), min(begin + plan.span[0], width)
-        return (low - begin, low), (high - begin, high)
-
-    def backward(self, plan, saved, bank_x, bank_y, grad_out, grad_x, grad_y):
-        """Add the gradients of one glimpse to those of its banks ``grad_x``, ``grad_y``."""
-        window, values = saved
-        channels, n_x, n_y = self.channels, self.columns.n, self.rows.n
-        blocks_x, blocks_y = self.columns.blocks, self.rows.blocks
-        span_y, step_y = plan.span[1], plan.step[1]
-        if n_y == blocks_y * BLOCK and n_x == blocks_x * BLOCK:
-            grad_products = grad_out.new_empty(n_y, n_x, channels)
-        else:
-            grad_products = grad_out.new_zeros(blocks_y * BLOCK, blocks_x * BLOCK, channels)
-        grad_products[:n_y, :n_x] = grad_out.permute(1, 2, 0)
-        grad_products = grad_products.view(blocks_y, BLOCK, -1)  # (blocks, BLOCK, F)
-        matrix = values.view(-1, plan.rows)  # (F, rows)
-        row_blocks = _column_blocks(matrix, blocks_y, step_y, span_y).transpose(1, 2)
-        torch.bmm(grad_products, row_blocks, out=grad_y[:, :, :span_y])
-        if window is None:
-            return
-        grad_blocks = torch.bmm(bank_y[:, :, :span_y].transpose(1, 2), grad_products)
-        grad_values = _overlap_add(grad_blocks, matrix.shape[0], plan.rows, step_y)
-        grad_values = grad_values.view(values.shape)  # (blocks, BLOCK, C, rows)
-        targets, _ = self._column_targets(plan, window, grad_values)
-        begin, end = window.interior
-        span, step = plan.span[0], plan.step[0]
-        grad_bank = grad_x[:, :, :span]
-        interior = None  # (end - begin, BLOCK, span), summed over the planes
-        for plane, target in zip(window.planes, targets, strict=True):
-            if end > begin:
-                blocks = plane.as_strided(
-                    (end - begin, plane.shape[0], span),
-                    (step * plane.stride(1), plane.stride(0), plane.stride(1)),
-                    plane.storage_offset()
-                    + (plan.start + begin * step - window.offset) * plane.stride(1),
-                )
-                if interior is None:
-                    interior = torch.bmm(target[begin:end], blocks)
-                else:  # in place on a contiguous tensor: one batched product
-                    interior.baddbmm_(target[begin:end], blocks)
-            for block in window.edges:
-                low, high = self._edge(plan, block, plane.shape[1])
-                grad_bank[block, :, low[0] : high[0]].addmm_(
-                    target[block], plane[:, low[1] : high[1]]
-                )
-        if interior is not None:
-            grad_bank[begin:end] += interior
-
-
-class _BankedRead(torch.autograd.Function):
-    """The fast glimpses ``(B, C, h, w)`` from the filters' ``first, stride, sigma`` per axis
-    (``(B,)`` each, columns in frame pixels, rows in pixels of their level), differentiable in
-    those six: the gradient of each bank entry goes to the filter parameters in closed form."""
+    With gradients wanted, the forward pass also returns, per sample and channel, four
+    products of the frame with the banks' derivatives (see the kernel); the backward pass then
+    only sums them against the glimpses' gradient, without reading the frames again."""
 
     @staticmethod
-    def forward(ctx, first_x, stride_x, sigma_x, first_y, stride_y, sigma_y, reader, factor):  # noqa: D102
-        bank_x, z_x = reader.columns.bank(first_x, stride_x, sigma_x)
-        bank_y, z_y = reader.rows.bank(first_y, stride_y, sigma_y)
-        bank_x = bank_x.to(reader.dtype)
-        bank_y = bank_y.to(reader.dtype) * factor[:, None, None, None]  # row sums → means
-        batch = len(reader.plans)
-        glimpses = bank_x.new_empty(batch, reader.channels, reader.rows.n, reader.columns.n)
-        ctx.saved = [
-            reader.forward(plan, x, y, out)
-            for plan, x, y, out in zip(reader.plans, bank_x, bank_y, glimpses, strict=True)
-        ]
-        ctx.reader, ctx.banks = reader, (bank_x, bank_y)
-        ctx.save_for_backward(sigma_x, sigma_y, z_x, z_y, factor)
+    def forward(ctx, filters, sources, size, kernel):  # noqa: D102
+        batch, channels, dtype = len(sources), sources[0].shape[0], sources[0].dtype
+        glimpse_h, glimpse_w = size
+        frames = _frames(sources)
+        filters = filters.detach().contiguous()
+        glimpses = sources[0].new_empty(batch, channels, glimpse_h, glimpse_w)
+        products = None
+        if ctx.needs_input_grad[0]:
+            products = sources[0].new_empty(batch, channels, 4, glimpse_w, glimpse_h)
+        status = kernel.forward(dtype)(
+            batch,
+            channels,
+            frames.data_ptr(),
+            filters.data_ptr(),
+            glimpse_w,
+            glimpse_h,
+            TRUNCATE_SIGMAS,
+            glimpses.data_ptr(),
+            None if products is None else products.data_ptr(),
+            torch.get_num_threads(),
+        )
+        if status:
+            raise MemoryError("the glimpse kernel ran out of memory")
+        ctx.save_for_backward(products)
+        ctx.kernel = kernel
         return glimpses
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_glimpses):  # noqa: D102
-        sigma_x, sigma_y, z_x, z_y, factor = ctx.saved_tensors
-        reader, (bank_x, bank_y) = ctx.reader, ctx.banks
-        grad_x, grad_y = torch.zeros_like(bank_x), torch.zeros_like(bank_y)
-        grad_glimpses = grad_glimpses.to(reader.dtype)
-        for sample, (plan, saved) in enumerate(zip(reader.plans, ctx.saved, strict=True)):
-            reader.backward(
-                plan,
-                saved,
-                bank_x[sample],
-                bank_y[sample],
-                grad_glimpses[sample],
-                grad_x[sample],
-                grad_y[sample],
-            )
-        grad_y = grad_y * factor[:, None, None, None]
-        grads_x = _Blocks.bank_backward(z_x, sigma_x, grad_x.to(z_x.dtype))
-        grads_y = _Blocks.bank_backward(z_y, sigma_y, grad_y.to(z_y.dtype))
-        return (*grads_x, *grads_y, None, None)
+        (products,) = ctx.saved_tensors  # (B, C, 4, w, h)
+        batch, channels, _, glimpse_w, glimpse_h = products.shape
+        grad_glimpses = grad_glimpses.to(products.dtype).contiguous()
+        grad_filters = grad_glimpses.new_empty(batch, 7, dtype=torch.float64)
+        ctx.kernel.backward(products.dtype)(
+            batch,
+            channels,
+            glimpse_w,
+            glimpse_h,
+            products.data_ptr(),
+            grad_glimpses.data_ptr(),
+            grad_filters.data_ptr(),
+            torch.get_num_threads(),
+        )
+        return grad_filters, None, None, None
+
+
+def _torch_read(filters: torch.Tensor, sources: list[torch.Tensor], size) -> torch.Tensor:
+    """What :class:`_KernelRead` computes, in PyTorch operations (where no C compiler is):
+    per sample, the dense banks over the window its filters reach, ``Fy · window · Fxᵀ``."""
+    glimpse_h, glimpse_w = size
+    glimpses = []
+    for params, source in zip(filters, sources, strict=True):
+        first_x, stride_x, sigma_x, first_y, stride_y, sigma_y, gain = params[:, None].unbind()
+        height, width = source.shape[1:]
+        with torch.no_grad():
+            reach_x, reach_y = TRUNCATE_SIGMAS * sigma_x, TRUNCATE_SIGMAS * sigma_y
+            left = int((first_x - reach_x).floor().clamp(0, width))
+            right = int((first_x + (glimpse_w - 1) * stride_x + reach_x).ceil().clamp(left, width))
+            top = int((first_y - reach_y).floor().clamp(0, height))
+            bottom = int((first_y + (glimpse_h - 1) * stride_y + reach_y).ceil().clamp(top, height))
+        window = source[None, :, top:bottom, left:right].to(filters.dtype)
+        start_x, start_y = torch.tensor([left]), torch.tensor([top])
+        fx = gaussian_filterbank(first_x, stride_x, sigma_x, glimpse_w, right - left, start_x)
+        fy = gaussian_filterbank(first_y, stride_y, sigma_y, glimpse_h, bottom - top, start_y)
+        glimpses.append(read_with_filterbanks(window, fy * gain, fx)[0])
+    return torch.stack(glimpses).to(sources[0].dtype)
 
 
 def _windowed_glimpse(
@@ -666,29 +369,24 @@ def _windowed_glimpse(
 ) -> torch.Tensor:
     """The fast reader behind :func:`gaussian_glimpse` and :func:`gaussian_glimpses_of_frame`.
 
-    ``shared_levels``: ``{L: row_sums(frame, L)}`` of the one frame all glimpses read.
+    ``shared_levels``: ``{L: row_sums(frame, L)}`` of the one frame all glimpses read; each
+    glimpse reads the level :func:`pyramid_level` gives its rows.
     """
-    glimpse_h, glimpse_w = size
-    dtype = torch.float64 if boxes.dtype == torch.float64 else torch.float32
-    x, y, w, h = boxes.to(dtype).unbind(-1)
-    d_x, d_y = w / glimpse_w, h / glimpse_h
-    sigma_x, sigma_y = sigma_for_stride(d_x, sigma_offset), sigma_for_stride(d_y, sigma_offset)
-    # Rows in rows of their pyramid level. A level row is the sum of 2^L frame rows, and the
-    # mass of N(u, σ²) on a block of rows is the sum of its masses on the block's rows, so the
-    # level's bank is exactly the block sums of the frame's bank: the glimpse differs from the
-    # dense one only where the image varies inside a block (see gaussian_glimpse).
-    level = pyramid_level(sigma_y)
-    scale = torch.pow(2.0, level).to(dtype)  # exact powers of two
-    params_x = (x + d_x / 2, d_x, sigma_x.to(dtype))
-    params_y = ((y + d_y / 2) / scale, d_y / scale, sigma_y.to(dtype) / scale)
-    with torch.no_grad():
-        columns = _blocks(*params_x, glimpse_w)
-        rows = _blocks(*params_y, glimpse_h)
-    # Half precision is summed and multiplied in float32 (the windows are small).
+    # Half precision is read in float32 (the kernel's multiply-adds are float32 or float64).
     work = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
-    reader = _Reader.plan(images, shared_levels, level.tolist(), rows, columns, work)
-    factor = (1.0 / scale).to(work)
-    glimpses = _BankedRead.apply(*params_x, *params_y, reader, factor)
+    if shared_levels is None:
+        levels = None
+        sources = list(images.to(work).unbind(0))
+    else:
+        sigma_y = sigma_for_stride(boxes[:, 3].detach() / size[0], sigma_offset)
+        levels = pyramid_level(sigma_y)
+        sources = [shared_levels[level] for level in levels.tolist()]
+    filters = _filters(boxes, size, sigma_offset, levels)
+    compiled = kernel.load()
+    if compiled is None:
+        glimpses = _torch_read(filters, sources, size)
+    else:
+        glimpses = _KernelRead.apply(filters, sources, size, compiled)
     return glimpses.to(images.dtype)
 
 
@@ -709,31 +407,27 @@ def gaussian_glimpse(
     filters. Differentiable in ``boxes``, ``sigma_offset`` and ``images``.
 
     Computes what :func:`gaussian_glimpse_dense` computes (the reference), at a cost that
-    grows with the box rather than the frame:
+    grows with the box rather than the frame, in a small C kernel (``glimpse_kernel.c``,
+    built on first use by :mod:`hart.model.kernel`):
 
-    - Window: a glimpse reads only the frame pixels within ``TRUNCATE_SIGMAS`` σ of its
-      filters; what that drops changes the result by at most ``1.2e-6 · max|image|``.
-    - Blocks: the filters go in blocks of ``BLOCK`` consecutive glimpse pixels, and each block
-      multiplies only the pixels its filters reach, a strided view of the frame (no copy).
-      A product then costs about ``BLOCK + 2`` multiply-adds per pixel under the box, instead
-      of ``w`` per pixel of the frame.
-    - Order: columns first, at full resolution and straight from the frame's rows (contiguous
-      memory); then rows, on the small intermediate ``(rows, C · w)``. Rows first would have to
-      copy the window and then run the second product over the window's full width.
-    - Pyramid: the rows of a tall box are read from a level of row sums (``2^L`` frame rows per
-      level row, summed in one pass), with the rows' centres, stride and σ divided by ``2^L``.
-      As each bank entry is the Gaussian's mass on a pixel, the level's bank is exactly the
-      block sums of the frame's bank; all that changes is that inside each block the frame's
-      bank is replaced by its block mean. ``L`` is the coarsest level with
-      ``σ / 2^L ≥ LEVEL_MIN_SIGMA``, where that moves the glimpse by under 1e-4 (mean absolute,
-      images in [0, 1]) and the gradient of a batch of boxes by under 0.5%, white noise
-      included. (With 56 rows that is a box over 2200 px tall: the pyramid serves small
-      glimpses of large boxes.) Columns stay at full resolution: summing them needs strided
-      reads that cost more than the blocks.
-    - No work for the frames' gradient: the backward pass computes only the filters' (in closed
-      form through the erf bank). Frames that require a gradient go to the dense reference.
+    - Window: every filter reads only the pixels within ``TRUNCATE_SIGMAS`` σ of its centre;
+      what that drops changes the result by at most ``1.2e-6 · max|image|``.
+    - Banded products: rows first, straight from the frame's rows (contiguous memory), each
+      filter over its own support, then columns on the small intermediate ``(h, columns)``.
+      A ±5σ support spans about 2.9 strides (σ ≈ stride/√12), so each product costs about 2.9
+      multiply-adds per pixel it reads, at any stride: the dense products cost ``w`` per pixel
+      of the frame, a block of 8 filters (the previous reader) 11.
+    - No pyramid: building a level costs a pass over the pixels under the box, which is what
+      the banded products cost, so a level per glimpse would only add error. Levels pay when
+      several glimpses of one frame share them (:func:`gaussian_glimpses_of_frame`).
+    - Gradients in one pass: with the boxes requiring a gradient, the rows also sum the frame
+      with the derivatives of their bank (centre and σ) and the kernel returns four small
+      products per glimpse, from which the backward pass gets the boxes' gradient without
+      reading the frame again. No work for the frames' gradient: frames that require one go to
+      the dense reference.
 
-    :func:`gaussian_glimpses_of_frame` shares the pyramid between glimpses of one frame.
+    Where no C compiler is, the same windows are read with dense banks in PyTorch operations
+    (several times slower; :mod:`hart.model.kernel` warns once).
     """
     _check_images_and_boxes(images, boxes)
     size = _check_size(size)
@@ -752,9 +446,15 @@ def gaussian_glimpses_of_frame(
     """Several glimpses of one frame: ``(C, H, W), (K, 4) xywh px, (h, w) → (K, C, h, w)``.
 
     The same as ``gaussian_glimpse(frame.expand(K, …), boxes, size)``, for several objects or
-    attention steps in one frame. When the boxes read from pyramid levels cover more than the
-    frame, the levels are summed once for the frame and every glimpse slices its rows from
-    them; otherwise each glimpse sums only the rows under its own window.
+    attention steps in one frame, except where the boxes are so tall that reading their rows
+    from pyramid levels, summed once for the frame, reads less than reading each box's window
+    (together more than the frame per level). A glimpse then reads its rows from the level
+    ``2^L`` (:func:`pyramid_level`) with its rows' centres, stride and σ divided by ``2^L``. As
+    each bank entry is the Gaussian's mass on a pixel, the level's bank is exactly the block sums
+    of the frame's bank; all that changes is that inside each block the frame's bank is
+    replaced by its block mean. At ``σ / 2^L ≥ LEVEL_MIN_SIGMA`` that moves the glimpse by under
+    1e-4 (mean absolute, images in [0, 1]) and the gradient of a batch of boxes by under 0.5%,
+    white noise included.
     """
     if frame.dim() != 3:
         raise ValueError(f"frame must be (C, H, W), got shape {tuple(frame.shape)}")
@@ -764,8 +464,9 @@ def gaussian_glimpses_of_frame(
     with torch.no_grad():
         sigma_y = sigma_for_stride(boxes[:, 3] / size[0], sigma_offset)
         levels = pyramid_level(sigma_y)
-        # A glimpse on level L > 0 sums the rows under its window (its box and Kσ around it);
-        # the pyramid sums the frame once per level. Use it where that reads less.
+        # Each glimpse reads its window (its box and Kσ around it) once; a level is summed from
+        # the whole frame once and then read 2^L times faster. Share levels where the windows
+        # of the glimpses that would use them cover more than the frame per level.
         reads = (boxes[:, 2] + 2 * TRUNCATE_SIGMAS * sigma_y) * (
             boxes[:, 3] + 2 * TRUNCATE_SIGMAS * sigma_y
         )

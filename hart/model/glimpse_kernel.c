@@ -1,0 +1,441 @@
+/* The fast Gaussian glimpse on the CPU: a batch of glimpses and what their gradients need.
+ *
+ * Compiled and loaded by hart/model/kernel.py and called by glimpse.py (_KernelRead), which
+ * says what a glimpse is. Per sample, the filters of each axis are Gaussians of std σ centred
+ * at first + i·stride. Filter i reads the `span` pixels from start[i] that lie within
+ * `truncate` σ of its centre, with weights equal to the Gaussian's mass on each pixel (a
+ * difference of two error functions), times `gain` for the rows. Per channel:
+ *
+ *   U[i, k] = Σ_s bank_y[i, s] · frame[start_y[i] + s, k]     rows first, over the window
+ *   G[i, j] = Σ_s bank_x[j, s] · U[i, start_x[j] + s]         then columns, on U
+ *
+ * Pixels outside the frame are zeros, so each product runs over the part of a filter's
+ * support inside the frame, and U holds only the frame columns that a column filter reads.
+ * Each product costs about 2.9 multiply-adds per pixel it reads (a ±5σ support spans 2.9
+ * strides when σ ≈ stride / √12), whatever the stride.
+ *
+ * Gradients. When asked for, the rows also sum the frame with the derivatives of bank_y with
+ * respect to each filter's centre and σ (U_c, U_σ), and the columns return, besides G,
+ *
+ *   U·∂bank_xᵀ (centres and σ of the column filters),  U_c·bank_xᵀ,  U_σ·bank_xᵀ
+ *
+ * so that for an upstream gradient D of G the gradient of column filter j's centre is
+ * Σ_i D[i, j]·(U·∂_c bank_xᵀ)[i, j], of row filter i's centre Σ_j D[i, j]·(U_c·bank_xᵀ)[i, j],
+ * and of σ the same summed over all filters. glimpse.py does those sums; the frame is read
+ * once. With z = (e - c) / (σ√2) at each pixel edge e and φ(z) = exp(-z²) / √π, a mass
+ * Φ(z₁) - Φ(z₀) (Φ = erf / 2) has ∂/∂c = -(φ(z₁) - φ(z₀)) / (σ√2) and
+ * ∂/∂σ = -(z₁φ(z₁) - z₀φ(z₀)) / σ.
+ *
+ * Every sample has its own frame (address, size and strides in elements), so frames may be
+ * views, expanded, channels-last or shared pyramid levels.
+ *
+ * The file is compiled twice, with REAL=float and NAME(f)=f##_f32 and with REAL=double and
+ * NAME(f)=f##_f64 (see kernel.py), into one library.
+ */
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef REAL real;
+
+#define ROOT_2 1.4142135623730950488
+#define ROOT_PI 1.7724538509055160273
+
+/* The frame a sample reads (a CHW tensor). */
+typedef struct {
+    int64_t address, height, width, stride_c, stride_y, stride_x;
+} Frame;
+
+/* Where a sample's filters lie, in pixels of its frame, and the gain of its rows. */
+typedef struct {
+    double first_x, stride_x, sigma_x, first_y, stride_y, sigma_y, gain;
+} Filters;
+
+/* The filters of one axis: n of them, span pixels each from start[i]; the pixels
+ * [lo, lo + count) of the frame are those any of them reads. */
+typedef struct {
+    int64_t n, span, lo, count;
+    int64_t *start;
+    double first, stride, sigma;
+} Axis;
+
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static void plan_axis(Axis *axis, double first, double stride, double sigma, int64_t n,
+                      int64_t length, double truncate) {
+    double reach = truncate * sigma;
+    axis->n = n, axis->first = first, axis->stride = stride, axis->sigma = sigma;
+    axis->start = malloc((size_t)n * sizeof(int64_t));
+    axis->span = (int64_t)ceil(2.0 * reach) + 1; /* ceil(c + r) - floor(c - r) ≤ ⌈2r⌉ + 1 */
+    for (int64_t i = 0; i < n; i++)
+        axis->start[i] = (int64_t)floor(first + (double)i * stride - reach);
+    int64_t lo = max64(axis->start[0], 0), hi = min64(axis->start[n - 1] + axis->span, length);
+    axis->lo = hi > lo ? lo : 0;
+    axis->count = max64(hi - lo, 0);
+}
+
+/* The part [lo, hi) of filter i's support inside the pixels read. */
+static inline void support(const Axis *axis, int64_t i, int64_t *lo, int64_t *hi) {
+    *lo = max64(axis->start[i], axis->lo);
+    *hi = min64(axis->start[i] + axis->span, axis->lo + axis->count);
+}
+
+/* erf and exp in the precision of `real` (float's are several times faster; a mass is then
+ * off by about 1e-7, below float's own rounding of the glimpse). */
+static inline real NAME(erf_)(real z) { return sizeof(real) == sizeof(float) ? erff(z) : erf(z); }
+static inline real NAME(exp_)(real z) { return sizeof(real) == sizeof(float) ? expf(z) : exp(z); }
+
+/* z = (edge - centre) / (σ√2), clamped to ±6, where erf is ±1 to double precision: masses and
+ * derivatives beyond are zeros rather than denormal numbers, which are slow to multiply. */
+static inline real NAME(z_at)(double edge, double centre, double scale) {
+    double z = (edge - centre) / scale;
+    return (real)(z < -6.0 ? -6.0 : z > 6.0 ? 6.0 : z);
+}
+
+/* The bank (n × span, times gain) and, where asked for, its derivatives with respect to each
+ * filter's centre and σ. */
+static void NAME(banks)(const Axis *axis, double gain, real *bank, real *d_centre,
+                        real *d_sigma) {
+    double scale = axis->sigma * ROOT_2;
+    real g = (real)gain, g_centre = (real)(-gain / scale), g_sigma = (real)(-gain / axis->sigma);
+    for (int64_t i = 0; i < axis->n; i++) {
+        double centre = axis->first + (double)i * axis->stride;
+        real z0 = NAME(z_at)((double)axis->start[i], centre, scale);
+        real cdf0 = NAME(erf_)(z0) / 2, phi0 = d_centre ? NAME(exp_)(-z0 * z0) / (real)ROOT_PI : 0;
+        for (int64_t s = 0; s < axis->span; s++) {
+            real z1 = NAME(z_at)((double)(axis->start[i] + s + 1), centre, scale);
+            real cdf1 = NAME(erf_)(z1) / 2;
+            int64_t entry = i * axis->span + s;
+            bank[entry] = g * (cdf1 - cdf0);
+            if (d_centre) {
+                real phi1 = NAME(exp_)(-z1 * z1) / (real)ROOT_PI;
+                d_centre[entry] = g_centre * (phi1 - phi0);
+                d_sigma[entry] = g_sigma * (z1 * phi1 - z0 * phi0);
+                phi0 = phi1;
+            }
+            z0 = z1, cdf0 = cdf1;
+        }
+    }
+}
+
+/* A sample: its axes, banks and, for gradients, their derivatives. */
+typedef struct {
+    Axis x, y;
+    real *bank_x, *bank_y;
+    real *d_x, *d_y; /* centre then σ derivatives, 2 × (n × span) per axis, or NULL */
+} Sample;
+
+static void NAME(sample_init)(Sample *s, const Frame *f, const Filters *p, int64_t n_x,
+                              int64_t n_y, double truncate, int derivatives) {
+    plan_axis(&s->x, p->first_x, p->stride_x, p->sigma_x, n_x, f->width, truncate);
+    plan_axis(&s->y, p->first_y, p->stride_y, p->sigma_y, n_y, f->height, truncate);
+    int64_t size_x = n_x * s->x.span, size_y = n_y * s->y.span;
+    s->bank_x = malloc((size_t)size_x * sizeof(real));
+    s->bank_y = malloc((size_t)size_y * sizeof(real));
+    s->d_x = derivatives ? malloc((size_t)(2 * size_x) * sizeof(real)) : NULL;
+    s->d_y = derivatives ? malloc((size_t)(2 * size_y) * sizeof(real)) : NULL;
+    NAME(banks)(&s->x, 1.0, s->bank_x, s->d_x, derivatives ? s->d_x + size_x : NULL);
+    NAME(banks)(&s->y, p->gain, s->bank_y, s->d_y, derivatives ? s->d_y + size_y : NULL);
+}
+
+static void NAME(sample_free)(Sample *s) {
+    free(s->x.start), free(s->y.start);
+    free(s->bank_x), free(s->bank_y);
+    free(s->d_x), free(s->d_y);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * rows */
+
+/* A vector of LANES values (64 bytes: one AVX-512 register; compilers split it where
+ * registers are narrower), and the same type for loads from addresses that are not 64-byte
+ * aligned. A strip is four vectors of contiguous columns. */
+#define LANES (64 / (int64_t)sizeof(real))
+#define STRIP (4 * LANES)
+typedef real vector __attribute__((vector_size(64)));
+typedef real loose_vector __attribute__((vector_size(64), aligned(sizeof(real))));
+
+/* Filters summed before their strips go into Uᵀ: a tile of GROUP filters × STRIP columns is
+ * written with contiguous stores, where one filter's strip would take STRIP stores to as many
+ * cache lines. */
+#define GROUP 16
+
+/* Filter i's sums over its rows of the strip at `pixels`, in registers: U and, with d_centre,
+ * U_c and U_σ, written to tile_u, tile_c, tile_s (STRIP values each). */
+static void NAME(strip)(const real *pixels, int64_t stride_y, const Axis *y, int64_t i,
+                        const real *bank, const real *d_centre, const real *d_sigma,
+                        real *tile_u, real *tile_c, real *tile_s) {
+    vector s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    vector c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+    vector g0 = {0}, g1 = {0}, g2 = {0}, g3 = {0};
+    int64_t lo, hi;
+    support(y, i, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t entry = i * y->span + r - y->start[i];
+        const loose_vector *p = (const loose_vector *)(pixels + r * stride_y);
+        vector p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
+        vector w = (vector){0} + bank[entry];
+        s0 += w * p0, s1 += w * p1, s2 += w * p2, s3 += w * p3;
+        if (d_centre) {
+            vector wc = (vector){0} + d_centre[entry], ws = (vector){0} + d_sigma[entry];
+            c0 += wc * p0, c1 += wc * p1, c2 += wc * p2, c3 += wc * p3;
+            g0 += ws * p0, g1 += ws * p1, g2 += ws * p2, g3 += ws * p3;
+        }
+    }
+    loose_vector *out = (loose_vector *)tile_u;
+    out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
+    if (d_centre) {
+        loose_vector *out_c = (loose_vector *)tile_c, *out_s = (loose_vector *)tile_s;
+        out_c[0] = c0, out_c[1] = c1, out_c[2] = c2, out_c[3] = c3;
+        out_s[0] = g0, out_s[1] = g1, out_s[2] = g2, out_s[3] = g3;
+    }
+}
+
+/* Brings the window's rows into the cache ahead of their use, a few cache lines at a time
+ * between sums: the window is short runs of pixels far apart in memory, which the hardware
+ * prefetcher learns too late, and asking for many rows at once would overflow the queue of
+ * pending reads. `row`, `line`: the next line to ask for; rows up to `end` are wanted. */
+typedef struct {
+    const char *window;
+    int64_t stride, lines, row, line, end;
+} Prefetcher;
+
+static inline void prefetch_ahead(Prefetcher *p, int64_t count) {
+    for (; count > 0 && p->row < p->end; count--) {
+        __builtin_prefetch(p->window + p->row * p->stride + p->line * 64);
+        if (++p->line == p->lines) p->line = 0, p->row++;
+    }
+}
+
+/* Rows of contiguous frames, GROUP filters at a time, strip by strip of the window: the rows
+ * the filters read stay in the cache for the next filters, which overlap them, and the rows
+ * the next group adds are fetched while this one is summed. The last strip ends at the
+ * window's edge and may overlap the one before (columns written twice, with the same sums). */
+static void NAME(rows_in_strips)(const real *window, const Frame *f, const Axis *y,
+                                 int64_t cols, const real *bank, const real *d_centre,
+                                 const real *d_sigma, int64_t pitch, real *u_t, real *u_c_t,
+                                 real *u_s_t) {
+    int64_t n = y->n, lo, hi, strips = (cols + STRIP - 1) / STRIP;
+    real tiles[3][GROUP][STRIP];
+    Prefetcher ahead = {(const char *)window, f->stride_y * (int64_t)sizeof(real),
+                        (cols * (int64_t)sizeof(real) + 63) / 64, y->lo, 0, 0};
+    support(y, min64(GROUP, n) - 1, &lo, &ahead.end);
+    prefetch_ahead(&ahead, (ahead.end - y->lo) * ahead.lines);
+    for (int64_t first = 0; first < n; first += GROUP) {
+        int64_t count = min64(GROUP, n - first);
+        support(y, min64(first + 2 * GROUP, n) - 1, &lo, &ahead.end);
+        int64_t per_strip = ((ahead.end - ahead.row) * ahead.lines) / (count * strips) + 1;
+        for (int64_t q = 0; q < cols; q += STRIP) {
+            int64_t at = min64(q, cols - STRIP);
+            for (int64_t l = 0; l < count; l++) {
+                NAME(strip)(window + at, f->stride_y, y, first + l, bank, d_centre, d_sigma,
+                            tiles[0][l], tiles[1][l], tiles[2][l]);
+                prefetch_ahead(&ahead, per_strip);
+            }
+            for (int64_t t = 0; t < STRIP; t++) {
+                real *out = u_t + (at + t) * pitch + first;
+                for (int64_t l = 0; l < count; l++) out[l] = tiles[0][l][t];
+            }
+            if (!d_centre) continue;
+            for (int64_t t = 0; t < STRIP; t++) {
+                real *out_c = u_c_t + (at + t) * pitch + first;
+                real *out_s = u_s_t + (at + t) * pitch + first;
+                for (int64_t l = 0; l < count; l++)
+                    out_c[l] = tiles[1][l][t], out_s[l] = tiles[2][l][t];
+            }
+        }
+    }
+}
+
+/* Rows of windows narrower than a strip, or of frames whose columns are not contiguous
+ * (channels-last): the same sums, kept in memory. */
+static void NAME(rows_one_by_one)(const real *window, const Frame *f, const Axis *y,
+                                  int64_t cols, const real *bank, const real *d_centre,
+                                  const real *d_sigma, int64_t pitch, real *u_t, real *u_c_t,
+                                  real *u_s_t) {
+    int64_t n = y->n, step = f->stride_x;
+    for (int64_t q = 0; q < cols; q += STRIP) {
+        int64_t width = min64(STRIP, cols - q);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t lo, hi;
+            support(y, i, &lo, &hi);
+            real sum[STRIP] = {0}, sum_c[STRIP] = {0}, sum_s[STRIP] = {0};
+            for (int64_t r = lo; r < hi; r++) {
+                int64_t entry = i * y->span + r - y->start[i];
+                real w = bank[entry];
+                real wc = d_centre ? d_centre[entry] : 0, ws = d_centre ? d_sigma[entry] : 0;
+                const real *pixels = window + r * f->stride_y + q * step;
+                if (step == 1) {
+#pragma omp simd
+                    for (int64_t t = 0; t < width; t++) {
+                        sum[t] += w * pixels[t], sum_c[t] += wc * pixels[t];
+                        sum_s[t] += ws * pixels[t];
+                    }
+                } else {
+                    for (int64_t t = 0; t < width; t++) {
+                        real pixel = pixels[t * step];
+                        sum[t] += w * pixel, sum_c[t] += wc * pixel, sum_s[t] += ws * pixel;
+                    }
+                }
+            }
+            for (int64_t t = 0; t < width; t++) {
+                u_t[(q + t) * pitch + i] = sum[t];
+                if (d_centre)
+                    u_c_t[(q + t) * pitch + i] = sum_c[t], u_s_t[(q + t) * pitch + i] = sum_s[t];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * columns */
+
+/* Columns, on Uᵀ (cols × pitch, rows padded with zeros to a multiple of 2·LANES) of one
+ * channel: the glimpse (n_y × n_x) and, with `products`, the four products of the header,
+ * each transposed (n_x × n_y): U·∂_c bank_xᵀ, U·∂_σ bank_xᵀ, U_c·bank_xᵀ, U_σ·bank_xᵀ. For each
+ * column filter, two vectors of rows at a time are summed over its support in registers,
+ * into `sums` (5 · n_x · pitch values). */
+static void NAME(columns)(const real *u_t, const real *u_c_t, const real *u_s_t,
+                          const Axis *x, int64_t n_y, int64_t pitch, const real *bank,
+                          const real *d_centre, const real *d_sigma, real *sums, real *glimpse,
+                          real *products) {
+    int64_t n_x = x->n, size = n_x * pitch;
+    for (int64_t j = 0; j < n_x; j++) {
+        int64_t lo, hi;
+        support(x, j, &lo, &hi);
+        for (int64_t i = 0; i < pitch; i += 2 * LANES) {
+            vector a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0};
+            vector d0 = {0}, d1 = {0}, e0 = {0}, e1 = {0};
+            for (int64_t k = lo; k < hi; k++) {
+                int64_t entry = j * x->span + k - x->start[j], at = (k - x->lo) * pitch + i;
+                const loose_vector *u = (const loose_vector *)(u_t + at);
+                vector w = (vector){0} + bank[entry];
+                a0 += w * u[0], a1 += w * u[1];
+                if (products) {
+                    const loose_vector *u_c = (const loose_vector *)(u_c_t + at);
+                    const loose_vector *u_s = (const loose_vector *)(u_s_t + at);
+                    vector wc = (vector){0} + d_centre[entry], ws = (vector){0} + d_sigma[entry];
+                    b0 += wc * u[0], b1 += wc * u[1], c0 += ws * u[0], c1 += ws * u[1];
+                    d0 += w * u_c[0], d1 += w * u_c[1], e0 += w * u_s[0], e1 += w * u_s[1];
+                }
+            }
+            loose_vector *out = (loose_vector *)(sums + j * pitch + i);
+            out[0] = a0, out[1] = a1;
+            if (products) {
+                out = (loose_vector *)(sums + size + j * pitch + i);
+                out[0] = b0, out[1] = b1;
+                out = (loose_vector *)(sums + 2 * size + j * pitch + i);
+                out[0] = c0, out[1] = c1;
+                out = (loose_vector *)(sums + 3 * size + j * pitch + i);
+                out[0] = d0, out[1] = d1;
+                out = (loose_vector *)(sums + 4 * size + j * pitch + i);
+                out[0] = e0, out[1] = e1;
+            }
+        }
+    }
+    for (int64_t i = 0; i < n_y; i++)
+        for (int64_t j = 0; j < n_x; j++) glimpse[i * n_x + j] = sums[j * pitch + i];
+    for (int64_t m = 0; products && m < 4; m++)
+        for (int64_t j = 0; j < n_x; j++)
+            memcpy(products + (m * n_x + j) * n_y, sums + (m + 1) * size + j * pitch,
+                   (size_t)n_y * sizeof(real));
+}
+
+/* ------------------------------------------------------------------------------------------
+ * the batch */
+
+/* Scratch memory of the calling thread, kept between calls and grown when too small: freeing
+ * and asking again for blocks this size would map fresh pages on every call. */
+static real *NAME(scratch)(size_t count) {
+    static _Thread_local real *memory = NULL;
+    static _Thread_local size_t capacity = 0;
+    if (count > capacity) {
+        free(memory);
+        memory = malloc(count * sizeof(real));
+        capacity = memory ? count : 0;
+    }
+    return memory;
+}
+
+/* Glimpses (B, C, n_y, n_x) and, where `products` is given, (B, C, 4, n_x, n_y): the four
+ * products of the header per sample and channel. Returns 0, or -1 if memory ran out. */
+int NAME(glimpse_forward)(int64_t batch, int64_t channels, const Frame *frames,
+                          const Filters *filters, int64_t n_x, int64_t n_y, double truncate,
+                          real *glimpses, real *products, int threads) {
+    int64_t size = n_x * n_y;
+    int failed = 0;
+    Sample *samples = malloc((size_t)batch * sizeof(Sample));
+    if (!samples) return -1;
+#pragma omp parallel for num_threads(threads)
+    for (int64_t b = 0; b < batch; b++)
+        NAME(sample_init)(&samples[b], &frames[b], &filters[b], n_x, n_y, truncate,
+                          products != NULL);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
+    for (int64_t task = 0; task < batch * channels; task++) {
+        const Frame *f = &frames[task / channels];
+        const Sample *s = &samples[task / channels];
+        int64_t cols = s->y.count > 0 ? s->x.count : 0;
+        int64_t size_x = n_x * s->x.span, size_y = n_y * s->y.span;
+        real *glimpse = glimpses + task * size, *out = products ? products + task * 4 * size : NULL;
+        memset(glimpse, 0, (size_t)size * sizeof(real));
+        if (out) memset(out, 0, (size_t)(4 * size) * sizeof(real));
+        if (cols == 0) continue;
+        int64_t pitch = (n_y + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
+        real *u_t = NAME(scratch)((size_t)((3 * cols + 5 * n_x) * pitch));
+        if (!u_t) {
+            failed = 1;
+            continue;
+        }
+        real *u_c_t = u_t + cols * pitch, *u_s_t = u_c_t + cols * pitch;
+        real *sums = u_s_t + cols * pitch;
+        for (int64_t k = 0; k < 3 * cols; k++) /* the padding rows: zeros, not garbage */
+            memset(u_t + k * pitch + n_y, 0, (size_t)(pitch - n_y) * sizeof(real));
+        const real *window = (const real *)(intptr_t)f->address +
+                             (task % channels) * f->stride_c + s->x.lo * f->stride_x;
+        const real *d_centre = s->d_y, *d_sigma = s->d_y ? s->d_y + size_y : NULL;
+        if (f->stride_x == 1 && cols >= STRIP)
+            NAME(rows_in_strips)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch,
+                                 u_t, u_c_t, u_s_t);
+        else
+            NAME(rows_one_by_one)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch,
+                                  u_t, u_c_t, u_s_t);
+        NAME(columns)(u_t, u_c_t, u_s_t, &s->x, n_y, pitch, s->bank_x, s->d_x,
+                      s->d_x ? s->d_x + size_x : NULL, sums, glimpse, out);
+    }
+    for (int64_t b = 0; b < batch; b++) NAME(sample_free)(&samples[b]);
+    free(samples);
+    return failed ? -1 : 0;
+}
+
+/* The gradients (B, 7) of the Filters from those of the glimpses (B, C, n_y, n_x) and the
+ * products (B, C, 4, n_x, n_y) that glimpse_forward returned (the gain gets none). */
+void NAME(glimpse_backward)(int64_t batch, int64_t channels, int64_t n_x, int64_t n_y,
+                            const real *products, const real *grad_glimpses,
+                            double *grad_filters, int threads) {
+    int64_t size = n_x * n_y;
+#pragma omp parallel for num_threads(threads)
+    for (int64_t b = 0; b < batch; b++) {
+        double *grad = grad_filters + 7 * b;
+        memset(grad, 0, 7 * sizeof(double));
+        for (int64_t c = 0; c < channels; c++) {
+            const real *product = products + (b * channels + c) * 4 * size;
+            const real *grad_glimpse = grad_glimpses + (b * channels + c) * size;
+            for (int64_t j = 0; j < n_x; j++) {
+                real centre_x = 0, sigma_x = 0;
+                for (int64_t i = 0; i < n_y; i++) {
+                    real d = grad_glimpse[i * n_x + j];
+                    real centre_y = d * product[2 * size + j * n_y + i];
+                    centre_x += d * product[j * n_y + i];
+                    sigma_x += d * product[size + j * n_y + i];
+                    grad[3] += (double)centre_y, grad[4] += (double)(i * centre_y);
+                    grad[5] += (double)(d * product[3 * size + j * n_y + i]);
+                }
+                grad[0] += (double)centre_x, grad[1] += (double)(j * centre_x);
+                grad[2] += (double)sigma_x;
+            }
+        }
+    }
+}
