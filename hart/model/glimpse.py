@@ -261,25 +261,34 @@ def _filters(
     """Where each glimpse's filters lie: ``(B, 4) xywh → (B, 7)`` float64
     ``first_x, stride_x, sigma_x, first_y, stride_y, sigma_y, gain`` (differentiable in the
     boxes and ``sigma_offset``). With ``levels``, the rows are in rows of that pyramid level
-    (``2^L`` frame rows each) and ``gain = 2^-L`` turns its row sums into means."""
-    glimpse_h, glimpse_w = size
-    x, y, w, h = boxes.to(torch.float64).unbind(-1)
-    d_x, d_y = w / glimpse_w, h / glimpse_h
-    sigma_x, sigma_y = sigma_for_stride(d_x, sigma_offset), sigma_for_stride(d_y, sigma_offset)
-    gain = torch.ones_like(x) if levels is None else torch.pow(0.5, levels.to(torch.float64))
-    first_y = y + d_y / 2
-    return torch.stack(
-        [x + d_x / 2, d_x, sigma_x, first_y * gain, d_y * gain, sigma_y * gain, gain], 1
+    (``2^L`` frame rows each) and ``gain = 2^-L`` turns its row sums into means.
+
+    Both axes go through each operation together: this runs on every glimpse, where a dozen
+    small operations cost as much as the kernel's work on a small box."""
+    boxes = boxes.to(torch.float64)
+    if torch.is_tensor(sigma_offset) and sigma_offset.dim() == 1:
+        sigma_offset = sigma_offset[:, None]  # one per box, for both axes
+    stride = boxes[:, 2:] / boxes.new_tensor(size[::-1])  # (B, 2): x, y
+    axes = torch.stack(
+        [boxes[:, :2] + stride / 2, stride, sigma_for_stride(stride, sigma_offset)], 2
     )
+    if levels is None:
+        gain = torch.ones_like(boxes[:, :1])
+    else:
+        gain = torch.pow(0.5, levels.to(torch.float64))[:, None]  # (B, 1)
+        axes = axes * torch.cat([torch.ones_like(gain), gain], 1)[..., None]  # rows in level rows
+    return torch.cat([axes.flatten(1), gain], 1)
 
 
-def _frames(sources: list[torch.Tensor]) -> torch.Tensor:
-    """What the kernel needs to find each sample's ``(C, H, W)`` frame: ``(B, 6)`` int64
-    ``address, height, width, stride_c, stride_y, stride_x`` (sizes and strides in elements)."""
-    return torch.tensor(
-        [[source.data_ptr(), *source.shape[1:], *source.stride()] for source in sources],
-        dtype=torch.int64,
-    )
+def _frames(frames: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """Where the kernel finds each sample's ``(C, H, W)`` frame, from a batch ``(B, C, H, W)``
+    or a list of frames: ``(B, 6)`` int64 ``address, height, width, stride_c, stride_y,
+    stride_x`` (sizes and strides in elements)."""
+    if isinstance(frames, torch.Tensor):
+        step = frames.stride(0) * frames.element_size()
+        first, rest = frames.data_ptr(), [*frames.shape[2:], *frames.stride()[1:]]
+        return torch.tensor([[first + b * step, *rest] for b in range(len(frames))])
+    return torch.tensor([[frame.data_ptr(), *frame.shape[1:], *frame.stride()] for frame in frames])
 
 
 class _KernelRead(torch.autograd.Function):
@@ -292,14 +301,16 @@ class _KernelRead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, filters, sources, size, kernel):  # noqa: D102
-        batch, channels, dtype = len(sources), sources[0].shape[0], sources[0].dtype
+        # sources: the batch (B, C, H, W) or a list of B frames (C, H, W), float32 or float64.
+        first = sources[0]
+        batch, channels, dtype = len(sources), first.shape[0], first.dtype
         glimpse_h, glimpse_w = size
         frames = _frames(sources)
         filters = filters.detach().contiguous()
-        glimpses = sources[0].new_empty(batch, channels, glimpse_h, glimpse_w)
+        glimpses = first.new_empty(batch, channels, glimpse_h, glimpse_w)
         products = None
         if ctx.needs_input_grad[0]:
-            products = sources[0].new_empty(batch, channels, 4, glimpse_w, glimpse_h)
+            products = first.new_empty(batch, channels, 4, glimpse_w, glimpse_h)
         status = kernel.forward(dtype)(
             batch,
             channels,
@@ -338,7 +349,7 @@ class _KernelRead(torch.autograd.Function):
         return grad_filters, None, None, None
 
 
-def _torch_read(filters: torch.Tensor, sources: list[torch.Tensor], size) -> torch.Tensor:
+def _torch_read(filters: torch.Tensor, sources, size) -> torch.Tensor:
     """What :class:`_KernelRead` computes, in PyTorch operations (where no C compiler is):
     per sample, the dense banks over the window its filters reach, ``Fy · window · Fxᵀ``."""
     glimpse_h, glimpse_w = size
@@ -376,7 +387,7 @@ def _windowed_glimpse(
     work = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
     if shared_levels is None:
         levels = None
-        sources = list(images.to(work).unbind(0))
+        sources = images.to(work)
     else:
         sigma_y = sigma_for_stride(boxes[:, 3].detach() / size[0], sigma_offset)
         levels = pyramid_level(sigma_y)

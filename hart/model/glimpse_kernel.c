@@ -158,6 +158,16 @@ static void NAME(sample_free)(Sample *s) {
 typedef real vector __attribute__((vector_size(64)));
 typedef real loose_vector __attribute__((vector_size(64), aligned(sizeof(real))));
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+/* Uᵀ[at + t][first + l] = tile[l][t] for t < STRIP and l < count: the transposition of a
+ * tile. With AVX-512, a full tile of floats goes in 16 × 16 blocks transposed in registers;
+ * otherwise one value at a time (as slow as the sums themselves on large windows). */
+static inline void NAME(untile)(real *u_t, int64_t pitch, int64_t at, int64_t first,
+                                int64_t count, real tile[][STRIP]);
+
 /* Filters summed before their strips go into Uᵀ: a tile of GROUP filters × STRIP columns is
  * written with contiguous stores, where one filter's strip would take STRIP stores to as many
  * cache lines. */
@@ -194,10 +204,11 @@ static void NAME(strip)(const real *pixels, int64_t stride_y, const Axis *y, int
     }
 }
 
-/* Brings the window's rows into the cache ahead of their use, a few cache lines at a time
- * between sums: the window is short runs of pixels far apart in memory, which the hardware
- * prefetcher learns too late, and asking for many rows at once would overflow the queue of
- * pending reads. `row`, `line`: the next line to ask for; rows up to `end` are wanted. */
+/* Brings the window's rows into the (level 2) cache ahead of their use, a few cache lines at a
+ * time between sums: the window is short runs of pixels far apart in memory, which the
+ * hardware prefetcher learns too late, and asking for many rows at once would overflow the
+ * queue of pending reads. (Into level 1 measured 10-15% slower: the lines push out the rows
+ * being summed.) `row`, `line`: the next line to ask for; rows up to `end` are wanted. */
 typedef struct {
     const char *window;
     int64_t stride, lines, row, line, end;
@@ -205,8 +216,56 @@ typedef struct {
 
 static inline void prefetch_ahead(Prefetcher *p, int64_t count) {
     for (; count > 0 && p->row < p->end; count--) {
-        __builtin_prefetch(p->window + p->row * p->stride + p->line * 64);
+        __builtin_prefetch(p->window + p->row * p->stride + p->line * 64, 0, 1);
         if (++p->line == p->lines) p->line = 0, p->row++;
+    }
+}
+
+#if defined(__AVX512F__)
+/* out[c][r] = in[r][c] for a 16 × 16 block of floats (row strides in floats), in registers:
+ * pairs of rows interleaved by 1, 2, 4 and 8 values. */
+static inline void transpose_16(const float *in, int64_t stride_in, float *out,
+                                int64_t stride_out) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(in + i * stride_in);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        for (int j = 0; j < 2; j++) {
+            __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
+            r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    }
+    for (int i = 0; i < 16; i += 8) {
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(out + i * stride_out, r[i]);
+}
+#endif
+
+static inline void NAME(untile)(real *u_t, int64_t pitch, int64_t at, int64_t first,
+                                int64_t count, real tile[][STRIP]) {
+#if defined(__AVX512F__)
+    if (sizeof(real) == sizeof(float) && count == 16) {
+        for (int64_t t = 0; t < STRIP; t += 16)
+            transpose_16((const float *)&tile[0][t], STRIP, (float *)(u_t + (at + t) * pitch + first),
+                         pitch);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < STRIP; t++) {
+        real *out = u_t + (at + t) * pitch + first;
+        for (int64_t l = 0; l < count; l++) out[l] = tile[l][t];
     }
 }
 
@@ -235,17 +294,10 @@ static void NAME(rows_in_strips)(const real *window, const Frame *f, const Axis 
                             tiles[0][l], tiles[1][l], tiles[2][l]);
                 prefetch_ahead(&ahead, per_strip);
             }
-            for (int64_t t = 0; t < STRIP; t++) {
-                real *out = u_t + (at + t) * pitch + first;
-                for (int64_t l = 0; l < count; l++) out[l] = tiles[0][l][t];
-            }
+            NAME(untile)(u_t, pitch, at, first, count, tiles[0]);
             if (!d_centre) continue;
-            for (int64_t t = 0; t < STRIP; t++) {
-                real *out_c = u_c_t + (at + t) * pitch + first;
-                real *out_s = u_s_t + (at + t) * pitch + first;
-                for (int64_t l = 0; l < count; l++)
-                    out_c[l] = tiles[1][l][t], out_s[l] = tiles[2][l][t];
-            }
+            NAME(untile)(u_c_t, pitch, at, first, count, tiles[1]);
+            NAME(untile)(u_s_t, pitch, at, first, count, tiles[2]);
         }
     }
 }
