@@ -94,3 +94,37 @@ def test_threads_match_one_thread():
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(one, two)
+
+
+def _glimpse_in_child(queue):
+    # As in a DataLoader worker: PyTorch's own OpenMP is down to one thread after a fork (its
+    # threads are gone too), while the kernel is asked for two.
+    torch.set_num_threads(1)
+    torch.get_num_threads = lambda: 2
+    images = torch.rand(4, 3, 120, 200)
+    boxes = torch.tensor([[10.0, 5.0, 150.0, 100.0]] * 4)
+    queue.put(float(glimpse.gaussian_glimpse(images, boxes, (56, 56)).sum()))
+
+
+def test_a_forked_child_can_read_glimpses():
+    # OpenMP's threads do not survive fork(): a child of a process whose kernel used them must
+    # still read glimpses, serially, instead of waiting for them forever.
+    import multiprocessing
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        images, boxes = torch.rand(4, 3, 120, 200), torch.tensor([[1.0, 2, 90, 60]] * 4)
+        glimpse.gaussian_glimpse(images, boxes, (56, 56))
+    finally:
+        torch.set_num_threads(threads)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_glimpse_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung in the glimpse kernel")
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) > 0

@@ -350,8 +350,9 @@ class _KernelRead(torch.autograd.Function):
 
 
 def _torch_read(filters: torch.Tensor, sources, size) -> torch.Tensor:
-    """What :class:`_KernelRead` computes, in PyTorch operations (where no C compiler is):
-    per sample, the dense banks over the window its filters reach, ``Fy · window · Fxᵀ``."""
+    """What :class:`_KernelRead` computes, in PyTorch operations, for frames not on the CPU and
+    where no C compiler is: per sample, the dense banks over the window its filters reach,
+    ``Fy · window · Fxᵀ`` (autograd differentiates the banks)."""
     glimpse_h, glimpse_w = size
     glimpses = []
     for params, source in zip(filters, sources, strict=True):
@@ -363,8 +364,9 @@ def _torch_read(filters: torch.Tensor, sources, size) -> torch.Tensor:
             right = int((first_x + (glimpse_w - 1) * stride_x + reach_x).ceil().clamp(left, width))
             top = int((first_y - reach_y).floor().clamp(0, height))
             bottom = int((first_y + (glimpse_h - 1) * stride_y + reach_y).ceil().clamp(top, height))
-        window = source[None, :, top:bottom, left:right].to(filters.dtype)
-        start_x, start_y = torch.tensor([left]), torch.tensor([top])
+        window = source[None, :, top:bottom, left:right]
+        start_x = torch.tensor([left], device=filters.device)
+        start_y = torch.tensor([top], device=filters.device)
         fx = gaussian_filterbank(first_x, stride_x, sigma_x, glimpse_w, right - left, start_x)
         fy = gaussian_filterbank(first_y, stride_y, sigma_y, glimpse_h, bottom - top, start_y)
         glimpses.append(read_with_filterbanks(window, fy * gain, fx)[0])
@@ -393,7 +395,7 @@ def _windowed_glimpse(
         levels = pyramid_level(sigma_y)
         sources = [shared_levels[level] for level in levels.tolist()]
     filters = _filters(boxes, size, sigma_offset, levels)
-    compiled = kernel.load()
+    compiled = kernel.load() if images.device.type == "cpu" else None
     if compiled is None:
         glimpses = _torch_read(filters, sources, size)
     else:

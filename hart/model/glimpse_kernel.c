@@ -40,6 +40,16 @@
 
 typedef REAL real;
 
+/* Set in a child process made by fork(): GNU OpenMP's threads do not survive a fork, and a
+ * parallel region in the child would wait for them forever, so a forked child runs serially
+ * (as PyTorch does with its own OpenMP). Each of the two compiled halves has its own flag. */
+#include <pthread.h>
+static int forked = 0;
+static void NAME(mark_forked)(void) { forked = 1; }
+__attribute__((constructor)) static void NAME(watch_forks)(void) {
+    pthread_atfork(NULL, NULL, NAME(mark_forked));
+}
+
 #define ROOT_2 1.4142135623730950488
 #define ROOT_PI 1.7724538509055160273
 
@@ -412,50 +422,58 @@ static real *NAME(scratch)(size_t count) {
     return memory;
 }
 
+/* One sample and channel: its glimpse and, with `out`, its four products. Returns 0, or -1
+ * if memory ran out. */
+static int NAME(forward_task)(const Frame *f, const Sample *s, int64_t channel, int64_t n_x,
+                              int64_t n_y, real *glimpse, real *out) {
+    int64_t cols = s->y.count > 0 ? s->x.count : 0;
+    int64_t size = n_x * n_y, size_x = n_x * s->x.span, size_y = n_y * s->y.span;
+    if (cols == 0) { /* the glimpse sees nothing of the frame */
+        memset(glimpse, 0, (size_t)size * sizeof(real));
+        if (out) memset(out, 0, (size_t)(4 * size) * sizeof(real));
+        return 0;
+    }
+    int64_t pitch = (n_y + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
+    real *u_t = NAME(scratch)((size_t)((3 * cols + 5 * n_x) * pitch));
+    if (!u_t) return -1;
+    real *u_c_t = u_t + cols * pitch, *u_s_t = u_c_t + cols * pitch;
+    real *sums = u_s_t + cols * pitch;
+    for (int64_t k = 0; k < 3 * cols; k++) /* the padding rows: zeros, not garbage */
+        memset(u_t + k * pitch + n_y, 0, (size_t)(pitch - n_y) * sizeof(real));
+    const real *window =
+        (const real *)(intptr_t)f->address + channel * f->stride_c + s->x.lo * f->stride_x;
+    const real *d_centre = s->d_y, *d_sigma = s->d_y ? s->d_y + size_y : NULL;
+    if (f->stride_x == 1 && cols >= STRIP)
+        NAME(rows_in_strips)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch, u_t,
+                             u_c_t, u_s_t);
+    else
+        NAME(rows_one_by_one)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch, u_t,
+                              u_c_t, u_s_t);
+    NAME(columns)(u_t, u_c_t, u_s_t, &s->x, n_y, pitch, s->bank_x, s->d_x,
+                  s->d_x ? s->d_x + size_x : NULL, sums, glimpse, out);
+    return 0;
+}
+
 /* Glimpses (B, C, n_y, n_x) and, where `products` is given, (B, C, 4, n_x, n_y): the four
- * products of the header per sample and channel. Returns 0, or -1 if memory ran out. */
+ * products of the header per sample and channel. Samples and channels are shared among
+ * `threads` OpenMP threads. Returns 0, or -1 if memory ran out. */
 int NAME(glimpse_forward)(int64_t batch, int64_t channels, const Frame *frames,
                           const Filters *filters, int64_t n_x, int64_t n_y, double truncate,
                           real *glimpses, real *products, int threads) {
     int64_t size = n_x * n_y;
-    int failed = 0;
+    int failed = 0, parallel = threads > 1 && !forked;
     Sample *samples = malloc((size_t)batch * sizeof(Sample));
     if (!samples) return -1;
-#pragma omp parallel for num_threads(threads)
+#pragma omp parallel for num_threads(threads) if (parallel)
     for (int64_t b = 0; b < batch; b++)
         NAME(sample_init)(&samples[b], &frames[b], &filters[b], n_x, n_y, truncate,
                           products != NULL);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed) if (parallel)
     for (int64_t task = 0; task < batch * channels; task++) {
-        const Frame *f = &frames[task / channels];
-        const Sample *s = &samples[task / channels];
-        int64_t cols = s->y.count > 0 ? s->x.count : 0;
-        int64_t size_x = n_x * s->x.span, size_y = n_y * s->y.span;
-        real *glimpse = glimpses + task * size, *out = products ? products + task * 4 * size : NULL;
-        memset(glimpse, 0, (size_t)size * sizeof(real));
-        if (out) memset(out, 0, (size_t)(4 * size) * sizeof(real));
-        if (cols == 0) continue;
-        int64_t pitch = (n_y + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
-        real *u_t = NAME(scratch)((size_t)((3 * cols + 5 * n_x) * pitch));
-        if (!u_t) {
-            failed = 1;
-            continue;
-        }
-        real *u_c_t = u_t + cols * pitch, *u_s_t = u_c_t + cols * pitch;
-        real *sums = u_s_t + cols * pitch;
-        for (int64_t k = 0; k < 3 * cols; k++) /* the padding rows: zeros, not garbage */
-            memset(u_t + k * pitch + n_y, 0, (size_t)(pitch - n_y) * sizeof(real));
-        const real *window = (const real *)(intptr_t)f->address +
-                             (task % channels) * f->stride_c + s->x.lo * f->stride_x;
-        const real *d_centre = s->d_y, *d_sigma = s->d_y ? s->d_y + size_y : NULL;
-        if (f->stride_x == 1 && cols >= STRIP)
-            NAME(rows_in_strips)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch,
-                                 u_t, u_c_t, u_s_t);
-        else
-            NAME(rows_one_by_one)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch,
-                                  u_t, u_c_t, u_s_t);
-        NAME(columns)(u_t, u_c_t, u_s_t, &s->x, n_y, pitch, s->bank_x, s->d_x,
-                      s->d_x ? s->d_x + size_x : NULL, sums, glimpse, out);
+        int64_t b = task / channels;
+        failed |= NAME(forward_task)(&frames[b], &samples[b], task % channels, n_x, n_y,
+                                     glimpses + task * size,
+                                     products ? products + task * 4 * size : NULL);
     }
     for (int64_t b = 0; b < batch; b++) NAME(sample_free)(&samples[b]);
     free(samples);
@@ -468,7 +486,7 @@ void NAME(glimpse_backward)(int64_t batch, int64_t channels, int64_t n_x, int64_
                             const real *products, const real *grad_glimpses,
                             double *grad_filters, int threads) {
     int64_t size = n_x * n_y;
-#pragma omp parallel for num_threads(threads)
+#pragma omp parallel for num_threads(threads) if (threads > 1 && !forked)
     for (int64_t b = 0; b < batch; b++) {
         double *grad = grad_filters + 7 * b;
         memset(grad, 0, 7 * sizeof(double));
