@@ -1,14 +1,21 @@
 """``hart bench``: time the glimpse readers side by side and measure the memory each needs.
 
-For every frame size and batch size the same frames and boxes go to every reader, in one process,
-interleaved, so that the ratios in the table are fair even when the machine is noisy (the
-absolute milliseconds are not). Two modes per configuration:
+For every frame size and batch size the same frames and boxes go to every reader, in one process.
+The readers compared (the fast Gaussian and the Spatial Transformer) are interleaved, so that
+their ratio is fair even when the machine is noisy (the absolute milliseconds are not). The dense
+reference is timed on its own just before them: each of its calls reads every frame whole (up to
+250 MB at 1080×1920, batch 10) and leaves the caches cold and the memory busy for whatever runs
+next, which slowed the reader after it by up to 1.7× when it was interleaved too. Two modes per
+configuration:
 
 - ``fwd``: a forward pass under ``torch.no_grad()``, as when tracking;
 - ``fwd+bwd``: forward and backward with respect to the boxes only (frames never need a
   gradient in hart), as when training.
 
-Time is the median of ``--repeats`` calls after warm-up calls. Memory is the peak of the bytes
+Time is the median of ``--repeats`` calls after warm-up calls, each started with cold caches: the
+frames are read from memory, as a new batch from a data loader is (otherwise the pixels a fast
+reader reads, 18 MB at 1080×1920 and batch 10, would stay in the last-level cache between
+repeats). Memory is the peak of the bytes
 held by tensors created during one call (outputs of every ATen op, including what autograd saves
 and the gradients), above what existed before the call: on CUDA ``torch.cuda.max_memory_allocated``,
 on CPU the same quantity counted by a dispatch mode (:class:`TensorMemory`), because the CPU
@@ -50,10 +57,14 @@ def readers() -> dict[str, Reader]:
     ``gaussian`` the fast one (windows and pyramid) that hart uses, ``stn`` bilinear sampling.
     """
     return {
-        "dense": glimpse.gaussian_glimpse_dense,
+        REFERENCE: glimpse.gaussian_glimpse_dense,
         "gaussian": glimpse.gaussian_glimpse,
         "stn": glimpse.stn_glimpse,
     }
+
+
+REFERENCE = "dense"
+"""The reader timed on its own (see the module docstring)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,16 +176,41 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# Read before every timed call: more than any last-level cache holds (up to 96 MB on CPUs with
+# stacked cache, 50 MB on an H100).
+FLUSH_BYTES = 128 << 20
+
+
+def flush_caches(device: torch.device) -> None:
+    """Reads ``FLUSH_BYTES`` of other data, so that the next call finds none of its frames in
+    the caches, as with a new batch from a data loader. Reading (not writing) leaves no dirty
+    lines for the next call to write back."""
+    buffer = _flush_buffers.get(device)
+    if buffer is None:
+        buffer = _flush_buffers[device] = torch.ones(FLUSH_BYTES // 4, device=device)
+    buffer.sum()
+
+
+_flush_buffers: dict[torch.device, torch.Tensor] = {}
+
+
 def time_calls(
-    calls: dict[str, Callable[[], None]], repeats: int, warmup: int, device: torch.device
+    calls: dict[str, Callable[[], None]],
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+    cold: bool = True,
 ) -> dict[str, float]:
-    """Median seconds per call of each call; calls are interleaved so drift hits all alike."""
+    """Median seconds per call of each call; calls are interleaved so drift hits all alike,
+    and with ``cold`` each starts with cold caches (:func:`flush_caches`)."""
     for call in calls.values():
         for _ in range(warmup):
             call()
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
+            if cold:
+                flush_caches(device)
             _synchronize(device)
             start = time.perf_counter()
             call()
@@ -210,8 +246,10 @@ def run(
     device: torch.device,
     box_scale: tuple[float, float],
     report: Callable[[Row], None] = lambda row: None,
+    cold: bool = True,
 ) -> list[Row]:
-    """Time and measure every reader for each frame size × batch × mode."""
+    """Time and measure every reader for each frame size × batch × mode (``cold``: see
+    :func:`time_calls`)."""
     warm_up_once(device)
     rows = []
     for frame_size in sizes:
@@ -225,7 +263,10 @@ def run(
                     name: make_call(reader, frames, boxes, backward)
                     for name, reader in readers().items()
                 }
-                seconds = time_calls(calls, repeats, warmup, device)
+                reference = {REFERENCE: calls.pop(REFERENCE)}
+                seconds = time_calls(reference, repeats, warmup, device, cold)
+                seconds |= time_calls(calls, repeats, warmup, device, cold)
+                calls = reference | calls
                 peaks = {name: peak_memory(call, device) for name, call in calls.items()}
                 row = Row(frame_size, batch, mode, seconds, peaks)
                 report(row)
@@ -304,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--box-scale", default="0.1,0.4", help="box side as a fraction of the frame's: LOW,HIGH"
     )
     parser.add_argument(
+        "--warm-caches",
+        action="store_true",
+        help="do not flush the caches before each call (frames read again and again stay in "
+        "the last-level cache, as a frame just decoded does when tracking)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="two frame sizes, 3 repeats, 1 warm-up: a smoke run"
     )
     return parser
@@ -341,11 +388,13 @@ def main(argv: list[str]) -> int:
         f"glimpse readers on {device} ({torch.get_num_threads()} CPU threads), "
         f"glimpse {GLIMPSE_SIZE[0]}×{GLIMPSE_SIZE[1]}, {CHANNELS} channels float32, "
         f"box sides {box_scale[0]:g}–{box_scale[1]:g} of the frame's; "
-        f"median of {repeats} after {warmup} warm-up; memory: peak tensor bytes per call"
+        f"median of {repeats} after {warmup} warm-up, "
+        f"{'warm caches' if args.warm_caches else 'cold caches'}; "
+        "memory: peak tensor bytes per call"
     )
     print(header(names), flush=True)
     run(
         sizes, batches, repeats, warmup, device, box_scale,
-        report=lambda row: print(format_row(row), flush=True),
+        report=lambda row: print(format_row(row), flush=True), cold=not args.warm_caches,
     )  # fmt: skip
     return 0

@@ -19,6 +19,23 @@ def test_bench_prints_a_row_per_configuration(capsys):
     for name in names:
         assert f"{name} ms" in table[0] and f"{name} MiB" in table[0]
     assert "| 24×64 | 2 | fwd+bwd |" in table[-1]
+    assert "cold caches" in lines[0]
+
+
+def test_caches_are_flushed_before_each_timed_call_unless_asked(monkeypatch):
+    flushes = []
+    monkeypatch.setattr(bench, "flush_caches", lambda device: flushes.append(device))
+    calls = {"a": lambda: None, "b": lambda: None}
+    bench.time_calls(calls, repeats=3, warmup=1, device=torch.device("cpu"))
+    assert len(flushes) == 3 * 2
+    bench.time_calls(calls, repeats=3, warmup=1, device=torch.device("cpu"), cold=False)
+    assert len(flushes) == 3 * 2
+
+
+def test_warm_caches_option(capsys):
+    argv = ["--sizes", "30x40", "--batches", "1", "--repeats", "1", "--warm-caches"]
+    assert bench.main(argv) == 0
+    assert "warm caches" in capsys.readouterr().out.splitlines()[0]
 
 
 @pytest.mark.parametrize(
