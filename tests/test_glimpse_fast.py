@@ -309,6 +309,11 @@ def test_glimpses_of_one_frame_without_levels_are_gaussian_glimpse(backend):
     torch.testing.assert_close(G.gaussian_glimpses_of_frame(frame, boxes, (56, 56)), expected)
 
 
+def test_an_empty_batch_gives_no_glimpses(backend):
+    glimpses = gaussian_glimpse(torch.rand(0, 3, 20, 30), torch.zeros(0, 4), (8, 6))
+    assert glimpses.shape == (0, 3, 8, 6)
+
+
 def test_glimpses_of_one_frame_checks_its_input():
     with pytest.raises(ValueError, match=r"frame must be \(C, H, W\)"):
         G.gaussian_glimpses_of_frame(torch.rand(1, 3, 10, 10), torch.rand(2, 4) + 1, (4, 4))

@@ -385,6 +385,8 @@ def _windowed_glimpse(
     ``shared_levels``: ``{L: row_sums(frame, L)}`` of the one frame all glimpses read; each
     glimpse reads the level :func:`pyramid_level` gives its rows.
     """
+    if len(boxes) == 0:
+        return images.new_zeros(0, images.shape[1], *size)
     # Half precision is read in float32 (the kernel's multiply-adds are float32 or float64).
     work = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
     if shared_levels is None:

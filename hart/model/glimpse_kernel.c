@@ -295,7 +295,7 @@ static void NAME(rows_in_strips)(const real *window, const Frame *f, const Axis 
                                  int64_t cols, const real *bank, const real *d_centre,
                                  const real *d_sigma, int64_t pitch, real *u_t, real *u_c_t,
                                  real *u_s_t) {
-    int64_t n = y->n, lo, hi, strips = (cols + STRIP - 1) / STRIP;
+    int64_t n = y->n, lo, strips = (cols + STRIP - 1) / STRIP;
     real tiles[3][GROUP][STRIP];
     Prefetcher ahead = {(const char *)window, f->stride_y * (int64_t)sizeof(real),
                         (cols * (int64_t)sizeof(real) + 63) / 64, y->lo, 0, 0};
