@@ -378,23 +378,22 @@ def _windowed_glimpse(
     boxes: torch.Tensor,
     size: tuple[int, int],
     sigma_offset: torch.Tensor | float,
-    shared_levels: dict[int, torch.Tensor] | None = None,
+    pyramid: tuple[torch.Tensor, dict[int, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """The fast reader behind :func:`gaussian_glimpse` and :func:`gaussian_glimpses_of_frame`.
 
-    ``shared_levels``: ``{L: row_sums(frame, L)}`` of the one frame all glimpses read; each
-    glimpse reads the level :func:`pyramid_level` gives its rows.
+    ``pyramid``: each glimpse's level ``(B,)`` and ``{L: row_sums(frame, L)}`` of the one frame
+    all glimpses read; each glimpse then reads the rows of its level.
     """
     if len(boxes) == 0:
         return images.new_zeros(0, images.shape[1], *size)
     # Half precision is read in float32 (the kernel's multiply-adds are float32 or float64).
     work = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
-    if shared_levels is None:
+    if pyramid is None:
         levels = None
         sources = images.to(work)
     else:
-        sigma_y = sigma_for_stride(boxes[:, 3].detach() / size[0], sigma_offset)
-        levels = pyramid_level(sigma_y)
+        levels, shared_levels = pyramid
         sources = [shared_levels[level] for level in levels.tolist()]
     filters = _filters(boxes, size, sigma_offset, levels)
     compiled = kernel.load() if images.device.type == "cpu" else None
@@ -493,7 +492,7 @@ def gaussian_glimpses_of_frame(
         source = frame.to(dtype)
         shared_levels = {level: row_sums(source, level) for level in pooled}
         shared_levels[0] = source
-        return _windowed_glimpse(images, boxes, size, sigma_offset, shared_levels)
+        return _windowed_glimpse(images, boxes, size, sigma_offset, (levels, shared_levels))
     return gaussian_glimpse(images, boxes, size, sigma_offset)
 
 

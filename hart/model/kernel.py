@@ -107,17 +107,23 @@ def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> str | None:
             obj = Path(scratch) / f"{suffix}.o"
             defines = [f"-DREAL={real}", f"-DNAME(f)=f##_{suffix}"]
             command = [compiler, *compile_flags, *defines, "-c", str(SOURCE), "-o", str(obj)]
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode:
-                return result.stderr.strip().splitlines()[-1] if result.stderr else "failed"
+            if complaint := _run(command):
+                return complaint
             objects.append(str(obj))
         partial = Path(scratch) / target.name
-        command = [compiler, *flags, "-shared", *objects, "-lm", "-o", str(partial)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode:
-            return result.stderr.strip().splitlines()[-1] if result.stderr else "failed"
+        if complaint := _run([compiler, *flags, "-shared", *objects, "-lm", "-o", str(partial)]):
+            return complaint
         os.replace(partial, target)
     return None
+
+
+def _run(command: list[str]) -> str | None:
+    """Run a compiler command; its last line of complaint if it fails, else None."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"
 
 
 @functools.cache
