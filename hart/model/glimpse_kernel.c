@@ -21,8 +21,8 @@
  *
  * so that for an upstream gradient D of G the gradient of column filter j's centre is
  * Σ_i D[i, j]·(U·∂_c bank_xᵀ)[i, j], of row filter i's centre Σ_j D[i, j]·(U_c·bank_xᵀ)[i, j],
- * and of σ the same summed over all filters. glimpse.py does those sums; the frame is read
- * once. With z = (e - c) / (σ√2) at each pixel edge e and φ(z) = exp(-z²) / √π, a mass
+ * and of σ the same summed over all filters. glimpse_backward does those sums; the frame is
+ * read once. With z = (e - c) / (σ√2) at each pixel edge e and φ(z) = exp(-z²) / √π, a mass
  * Φ(z₁) - Φ(z₀) (Φ = erf / 2) has ∂/∂c = -(φ(z₁) - φ(z₀)) / (σ√2) and
  * ∂/∂σ = -(z₁φ(z₁) - z₀φ(z₀)) / σ.
  *
@@ -180,12 +180,6 @@ typedef real loose_vector __attribute__((vector_size(64), aligned(sizeof(real)))
 #include <immintrin.h>
 #endif
 
-/* Uᵀ[at + t][first + l] = tile[l][t] for t < STRIP and l < count: the transposition of a
- * tile. With AVX-512, a full tile of floats goes in 16 × 16 blocks transposed in registers;
- * otherwise one value at a time (as slow as the sums themselves on large windows). */
-static inline void NAME(untile)(real *u_t, int64_t pitch, int64_t at, int64_t first,
-                                int64_t count, real tile[][STRIP]);
-
 /* Filters summed before their strips go into Uᵀ: a tile of GROUP filters × STRIP columns is
  * written with contiguous stores, where one filter's strip would take STRIP stores to as many
  * cache lines. */
@@ -271,6 +265,9 @@ static inline void transpose_16(const float *in, int64_t stride_in, float *out,
 }
 #endif
 
+/* Uᵀ[at + t][first + l] = tile[l][t] for t < STRIP and l < count: the transposition of a
+ * tile. With AVX-512, a full tile of floats goes in 16 × 16 blocks transposed in registers;
+ * otherwise one value at a time (as slow as the sums themselves on large windows). */
 static inline void NAME(untile)(real *u_t, int64_t pitch, int64_t at, int64_t first,
                                 int64_t count, real tile[][STRIP]) {
 #if defined(__AVX512F__)
@@ -446,7 +443,8 @@ static int NAME(forward_task)(const Frame *f, const Sample *s, int64_t channel, 
     if (!u_t) return -1;
     real *u_c_t = u_t + cols * pitch, *u_s_t = u_c_t + cols * pitch;
     real *sums = u_s_t + cols * pitch;
-    for (int64_t k = 0; k < 3 * cols; k++) /* the padding rows: zeros, not garbage */
+    /* The padding rows: zeros, not garbage (U_c and U_σ only where they are read). */
+    for (int64_t k = 0; k < (out ? 3 : 1) * cols; k++)
         memset(u_t + k * pitch + n_y, 0, (size_t)(pitch - n_y) * sizeof(real));
     const real *window =
         (const real *)(intptr_t)f->address + channel * f->stride_c + s->x.lo * f->stride_x;
