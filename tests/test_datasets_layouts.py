@@ -10,6 +10,7 @@ import pytest
 
 from hart.datasets import detect_layout, load_sequences, split_in_time
 from hart.datasets.layouts import LAYOUTS
+from hart.datasets.video import read_box_file
 from hart.errors import InputError
 
 NAN = float("nan")
@@ -74,6 +75,80 @@ def test_malformed_line_names_file_and_line(tmp_path):
     _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\n1,2,3\n1,2,3,4\n")
     with pytest.raises(InputError, match=r"groundtruth_rect.txt:2: expected 4 numbers, got 3"):
         load_sequences(tmp_path)
+
+
+_TINY_JPEG = cv2.imencode(".jpg", np.zeros((2, 2, 3), np.uint8))[1].tobytes()
+
+
+def _numbered(folder: Path, numbers, name="{:04d}.jpg") -> None:
+    """Tiny frames named with the given numbers, as benchmarks name theirs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in numbers:
+        (folder / name.format(number)).write_bytes(_TINY_JPEG)
+
+
+def _numbered_rows(first, last) -> str:
+    """One distinct box per frame number, so that a test sees which frame a row went to."""
+    return "".join(f"{n},{n % 97},5,6\n" for n in range(first, last + 1))
+
+
+def test_otb_frames_are_chosen_by_the_numbers_in_their_names(tmp_path):
+    # David as OTB ships it (0001-0770, ground truth from 300) and as re-hosted (0300-0770).
+    _numbered(tmp_path / "full" / "David" / "img", range(1, 771))
+    _numbered(tmp_path / "trimmed" / "David" / "img", range(300, 771))
+    # BlurCar1 ships frames 247-988 only; Board's names have five digits; Diving stops early.
+    _numbered(tmp_path / "trimmed" / "BlurCar1" / "img", range(247, 989))
+    _numbered(tmp_path / "full" / "Board" / "img", range(1, 699), "{:05d}.jpg")
+    _numbered(tmp_path / "full" / "Diving" / "img", range(1, 232))
+    for tree in ("full", "trimmed"):
+        _write(tmp_path / tree / "David" / "groundtruth_rect.txt", _numbered_rows(300, 770))
+    _write(tmp_path / "trimmed" / "BlurCar1" / "groundtruth_rect.txt", _numbered_rows(247, 988))
+    _write(tmp_path / "full" / "Board" / "groundtruth_rect.txt", _numbered_rows(1, 698))
+    _write(tmp_path / "full" / "Diving" / "groundtruth_rect.txt", _numbered_rows(1, 215))
+    for tree in ("full", "trimmed"):
+        for sequence in load_sequences(tmp_path / tree, "otb"):
+            numbers = [int(p.stem) for p in sequence.frames]
+            # Each frame carries the box of its own number.
+            np.testing.assert_array_equal(sequence.boxes[:, 0], numbers, err_msg=sequence.name)
+    full = {s.name: s for s in load_sequences(tmp_path / "full", "otb")}
+    assert [full["David"].frames[i].name for i in (0, -1)] == ["0300.jpg", "0770.jpg"]
+    assert len(full["Diving"]) == 215 and full["Board"].frames[-1].name == "00698.jpg"
+
+
+def test_otb_tiger1_is_scored_from_frame_6_and_a_missing_frame_is_named(tmp_path):
+    _numbered(tmp_path / "Tiger1" / "img", range(1, 355))
+    _write(tmp_path / "Tiger1" / "groundtruth_rect.txt", _numbered_rows(1, 354))
+    (tiger,) = load_sequences(tmp_path / "Tiger1")
+    assert len(tiger) == 349 and tiger.frames[0].name == "0006.jpg"
+    assert tiger.boxes[0, 0] == 6
+    _numbered(tmp_path / "David" / "img", [*range(1, 500), *range(501, 771)])
+    _write(tmp_path / "David" / "groundtruth_rect.txt", _numbered_rows(300, 770))
+    with pytest.raises(InputError, match=r"frames 300–770, but .*img has no frame numbered 500"):
+        load_sequences(tmp_path / "David")
+
+
+def test_otb_empty_second_ground_truth_is_skipped(tmp_path):
+    # OTB's Human4 annotates its second target only: groundtruth_rect.1.txt is empty.
+    _frames(tmp_path / "Human4" / "img", 3)
+    _write(tmp_path / "Human4" / "groundtruth_rect.1.txt", "")
+    _write(tmp_path / "Human4" / "groundtruth_rect.2.txt", _lines(_boxes(3)))
+    (sequence,) = load_sequences(tmp_path)
+    assert sequence.attributes["ground_truth"].endswith("groundtruth_rect.2.txt")
+
+
+@pytest.mark.parametrize("row", ["10,20,-5,6", "10\t20\t5\t-6"])
+def test_a_negative_width_or_height_names_file_and_line(tmp_path, row):
+    _frames(tmp_path / "Car" / "img", 3)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", f"1,2,3,4\n{row}\n1,2,3,4\n")
+    with pytest.raises(InputError, match=r"Car/groundtruth_rect.txt:2: negative width or height"):
+        load_sequences(tmp_path)
+    # A video's box file, in both of its forms.
+    boxes = _write(tmp_path / "clip.txt", f"1,2,3,4\n{row}\n")
+    with pytest.raises(InputError, match=r"clip.txt:2: negative width or height"):
+        read_box_file(boxes)
+    _write(boxes, f"1,1,2,3,4\n3,{row}\n")
+    with pytest.raises(InputError, match=r"clip.txt:2: negative width or height"):
+        read_box_file(boxes)
 
 
 # --- VOT --------------------------------------------------------------------------------------
@@ -147,6 +222,55 @@ def test_uav123_built_in_sub_sequence_table(tmp_path):
     _write(root / "anno" / "UAV123" / "car1_1.txt", _lines(_boxes(751)))
     (sequence,) = load_sequences(root, "uav123")
     assert len(sequence) == 751 and sequence.frames[-1].name == "000751.jpg"
+
+
+def test_uav123_10fps_tree_by_path_and_by_the_frame_numbers_present(tmp_path):
+    # The 10 fps release: group3_2 is frames 523-943 there (1567-2827 at 30 fps).
+    root = tmp_path / "UAV123_10fps"
+    _numbered(root / "data_seq" / "UAV123_10fps" / "group3", range(1, 944), "{:06d}.jpg")
+    _write(root / "anno" / "UAV123_10fps" / "group3_2.txt", _numbered_rows(523, 943))
+    (sequence,) = load_sequences(root)
+    assert sequence.name == "UAV123_10fps-group3_2" and len(sequence) == 421
+    assert [sequence.frames[i].name for i in (0, -1)] == ["000523.jpg", "000943.jpg"]
+    # The same frames where no folder says 10 fps: the row count and frame numbers decide.
+    plain = tmp_path / "plain"
+    _numbered(plain / "data_seq" / "UAV123" / "truck4", range(1, 422), "{:06d}.jpg")
+    _write(plain / "anno" / "UAV123" / "truck4_2.txt", _numbered_rows(193, 421))
+    (truck,) = load_sequences(plain, "uav123")
+    np.testing.assert_array_equal(truck.boxes[:, 0], [int(p.stem) for p in truck.frames])
+    assert truck.frames[0].name == "000193.jpg"
+    # A folder holding only the sub-sequence's frames reads by their numbers too.
+    only = tmp_path / "only"
+    _numbered(only / "data_seq" / "UAV123" / "truck4", range(577, 1262), "{:06d}.jpg")
+    _write(only / "anno" / "UAV123" / "truck4_2.txt", _numbered_rows(577, 1261))
+    (truck,) = load_sequences(only, "uav123")
+    assert len(truck) == 685 and truck.frames[0].name == "000577.jpg"
+
+
+def test_uav20l_long_sequences_cover_the_first_frames(tmp_path):
+    _numbered(tmp_path / "data_seq" / "UAV123" / "person20", range(1, 1801), "{:06d}.jpg")
+    _write(tmp_path / "anno" / "UAV20L" / "person20.txt", _numbered_rows(1, 1783))
+    (sequence,) = load_sequences(tmp_path, "uav123")
+    assert sequence.name == "UAV20L-person20"
+    assert len(sequence) == 1783 and sequence.frames[-1].name == "001783.jpg"
+
+
+def test_uav123_tables_agree():
+    from hart.datasets.uav123 import (
+        UAV20L_LAST_FRAMES,
+        UAV123_10FPS_SUBSEQUENCES,
+        UAV123_SUBSEQUENCES,
+    )
+
+    # The 10 fps release keeps every third frame: frame f at 30 fps is (f - 1) // 3 + 1.
+    assert UAV123_SUBSEQUENCES.keys() == UAV123_10FPS_SUBSEQUENCES.keys()
+    for name, (first, last) in UAV123_SUBSEQUENCES.items():
+        expected = ((first - 1) // 3 + 1, (last - 1) // 3 + 1)
+        assert UAV123_10FPS_SUBSEQUENCES[name] == expected, name
+    # UAV20L's long sequences end where their last UAV123 sub-sequence does.
+    for name, last in UAV20L_LAST_FRAMES.items():
+        parts = [r for n, r in UAV123_SUBSEQUENCES.items() if n.rsplit("_", 1)[0] == name]
+        assert not parts or max(end for _, end in parts) == last, name
 
 
 # --- GOT-10k ----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,42 @@ def test_a_benchmark_folder_reads_all_its_sequences(shared_sequences):
         "DragonBaby",
     ]
     assert [s.name for s in load_sequences(shared_sequences / "VOT")] == ["bag", "ball1"]
+
+
+def _copy_frames(source: list, folder, name, first: int) -> None:
+    folder.mkdir(parents=True)
+    for number, path in enumerate(source, first):
+        shutil.copyfile(path, folder / name.format(number))
+
+
+def test_a_trimmed_otb_folder_reads_by_its_frame_numbers(shared_sequences, tmp_path):
+    # Crossing re-hosted with only frames 31-120 (as David often is, 300-770), its ground
+    # truth starting at frame 31.
+    crossing = shared_sequences / "OTB" / "Crossing"
+    truth = (crossing / "groundtruth_rect.txt").read_text().splitlines()
+    frames = sorted((crossing / "img").glob("*.jpg"))
+    for tree, kept in (("trimmed", frames[30:]), ("full", frames)):
+        folder = tmp_path / tree / "Crossing"
+        _copy_frames(kept, folder / "img", "{:04d}.jpg", 121 - len(kept))
+        (folder / "groundtruth_rect.txt").write_text("\n".join(truth[30:]) + "\n")
+        (sequence,) = load_sequences(folder, start_frames={"Crossing": 31})
+        (original,) = load_sequences(crossing)
+        assert [p.name for p in sequence.frames] == [p.name for p in original.frames[30:]]
+        np.testing.assert_array_equal(sequence.boxes, original.boxes[30:])
+
+
+@pytest.mark.parametrize("release", ["UAV123_10fps", "UAV123"])
+def test_a_uav123_10fps_tree_of_real_frames(shared_sequences, tmp_path, release):
+    # Crossing's 120 frames as UAV123_10fps' bird1, whose sub-sequence bird1_1 is frames 1-85
+    # there (1-253 at 30 fps): chosen by the path, or by the row count and frames present.
+    crossing = shared_sequences / "OTB" / "Crossing"
+    (original,) = load_sequences(crossing)
+    root = tmp_path / release
+    _copy_frames(original.frames, root / "data_seq" / release / "bird1", "{:06d}.jpg", 1)
+    rows = [",".join(f"{v:g}" for v in box) for box in original.boxes[:85]]
+    annotation = root / "anno" / release / "bird1_1.txt"
+    annotation.parent.mkdir(parents=True)
+    annotation.write_text("\n".join(rows) + "\n")
+    (sequence,) = load_sequences(root)
+    assert len(sequence) == 85 and sequence.frames[-1].name == "000085.jpg"
+    np.testing.assert_array_equal(sequence.boxes, original.boxes[:85])

@@ -90,9 +90,32 @@ def read_rows(path: Path, widths: tuple[int, ...] = (4,)) -> tuple[list[list[flo
 
 
 def read_boxes(path: Path) -> np.ndarray:
-    """An ``x, y, w, h`` file (one row per frame) → ``(N, 4)`` float32; NaN rows stay NaN."""
-    rows, _ = read_rows(path, (4,))
-    return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+    """An ``x, y, w, h`` file (one row per frame) → ``(N, 4)`` float32; NaN rows stay NaN.
+
+    A row with a negative width or height is an error naming its line (see
+    :func:`check_box_sizes`).
+    """
+    rows, lines = read_rows(path, (4,))
+    boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+    check_box_sizes(boxes, lines, path)
+    return boxes
+
+
+def check_box_sizes(boxes: np.ndarray, lines: list[int], path: Path) -> None:
+    """Raise naming ``path:line`` for the first ``(N, 4)`` row with a negative width or height.
+
+    Benchmarks mark an absent target with NaN or zeros, never with a negative size: such a row
+    is a broken file (corners written where sizes belong, say), and reading it as "absent"
+    would silently drop the target from every frame it covers.
+    """
+    with np.errstate(invalid="ignore"):
+        negative = np.flatnonzero((boxes[:, 2] < 0) | (boxes[:, 3] < 0))
+    if len(negative):
+        row = int(negative[0])
+        raise InputError(
+            f"{path}:{lines[row]}: negative width or height in {boxes[row].tolist()} "
+            "(expected x, y, w, h; an absent target is NaN,NaN,NaN,NaN or 0,0,0,0)"
+        )
 
 
 def read_flags(path: Path) -> np.ndarray:
@@ -125,6 +148,49 @@ def absent_as_nan(boxes: np.ndarray, visible: np.ndarray) -> np.ndarray:
     boxes = np.array(boxes, dtype=np.float32, copy=True).reshape(-1, 4)
     boxes[~np.asarray(visible, dtype=bool)] = np.nan
     return boxes
+
+
+def frame_number(path: Path) -> int | None:
+    """The frame number a file name carries: its last run of digits (``img0042.jpg`` → 42)."""
+    numbers = _DIGITS.findall(Path(path).stem)
+    return int(numbers[-1]) if numbers else None
+
+
+def select_frames(
+    frames: list[Path], first: int, last: int, annotation: Path, folder: Path
+) -> list[Path]:
+    """The frames an annotation's rows cover: those numbered ``first``…``last`` (inclusive).
+
+    Re-hosted benchmark folders often hold only the annotated frames (OTB's ``David`` as
+    ``img/0300.jpg``–``0770.jpg``), the full download holds them all; the numbers in the file
+    names say which is which. A folder holding exactly as many frames as the range are taken
+    in order, whatever their names. Otherwise every number of the range must name one frame;
+    an error names the first that does not.
+    """
+    count = last - first + 1
+    if len(frames) == count:
+        return list(frames)
+    by_number: dict[int, Path] = {}
+    for path in frames:
+        number = frame_number(path)
+        if number is None:
+            continue
+        if number in by_number and first <= number <= last:
+            raise InputError(
+                f"{folder}: two frames are numbered {number} ({by_number[number].name}, "
+                f"{path.name}); keep one"
+            )
+        by_number.setdefault(number, path)
+    missing = [n for n in range(first, last + 1) if n not in by_number]
+    if missing:
+        present = f"numbered {min(by_number)}–{max(by_number)}" if by_number else "unnumbered"
+        raise InputError(
+            f"{annotation}: its {count} rows cover frames {first}–{last}, but {folder} has no "
+            f"frame numbered {missing[0]}"
+            + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f"; it holds {len(frames)} frames, {present}"
+        )
+    return [by_number[n] for n in range(first, last + 1)]
 
 
 def check_count(path: Path, rows: int, frames: int, frame_source: Path, what: str = "rows") -> None:

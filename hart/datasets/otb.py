@@ -11,10 +11,13 @@
         groundtruth_rect.1.txt      two targets → sequences "Jogging-1" and "Jogging-2"
         groundtruth_rect.2.txt
 
-A few OTB sequences annotate only part of their frames (OTB's own configuration lists the
-range): David starts at frame 300; Diving, Football1, Freeman3 and Freeman4 stop early. Those
-are known here; any other row/frame mismatch is an error, unless ``start_frames`` says where the
-ground truth starts.
+Which frames a ground-truth file covers comes from OTB's own configuration: the first and last
+annotated frame of each of the 100 sequences (:data:`OTB_FRAME_RANGES`; David's ground truth
+starts at frame 300, Diving's and Football1's stop early, BlurCar1 ships only frames 247–988).
+Frames are then chosen by the numbers in their file names, so the full download and a folder
+re-hosted with only the annotated frames (``David/img/0300.jpg``…) read the same; a folder
+holding exactly as many frames as there are rows is taken in order. A sequence the table does not
+know must have one row per frame, unless ``start_frames`` says where its ground truth starts.
 """
 
 from __future__ import annotations
@@ -29,15 +32,44 @@ from hart.datasets.annotations import (
     has_frames,
     list_frames,
     read_boxes,
+    read_lines,
+    select_frames,
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
 
-# First annotated frame (1-based) of OTB sequences whose ground truth does not start at frame 1;
-# sequences whose ground truth only stops early need no entry (the first rows frames are used).
-OTB_START_FRAMES = {"david": 300}
-# Sequences known to have more frames than ground-truth rows, annotated from their first frame.
-OTB_TRUNCATED = {"diving", "football1", "freeman3", "freeman4"}
+# First and last annotated frame (1-based, inclusive) of every OTB-100 sequence, from OTB's
+# configuration (configSeqs.m; the got10k toolkit and others list the same). Every target of a
+# sequence (Jogging's two, Skating2's two, Human4's second) shares its range. Tiger1's ground
+# truth has a row for every frame from 1, but OTB scores it from frame 6 (the first five are
+# dropped, as OTB's toolkit does).
+OTB_FRAME_RANGES: dict[str, tuple[int, int]] = {
+    "basketball": (1, 725), "biker": (1, 142), "bird1": (1, 408), "bird2": (1, 99),
+    "blurbody": (1, 334), "blurcar1": (247, 988), "blurcar2": (1, 585), "blurcar3": (3, 359),
+    "blurcar4": (18, 397), "blurface": (1, 493), "blurowl": (1, 631), "board": (1, 698),
+    "bolt": (1, 350), "bolt2": (1, 293), "box": (1, 1161), "boy": (1, 602),
+    "car1": (1, 1020), "car2": (1, 913), "car24": (1, 3059), "car4": (1, 659),
+    "cardark": (1, 393), "carscale": (1, 252), "clifbar": (1, 472), "coke": (1, 291),
+    "couple": (1, 140), "coupon": (1, 327), "crossing": (1, 120), "crowds": (1, 347),
+    "dancer": (1, 225), "dancer2": (1, 150), "david": (300, 770), "david2": (1, 537),
+    "david3": (1, 252), "deer": (1, 71), "diving": (1, 215), "dog": (1, 127),
+    "dog1": (1, 1350), "doll": (1, 3872), "dragonbaby": (1, 113), "dudek": (1, 1145),
+    "faceocc1": (1, 892), "faceocc2": (1, 812), "fish": (1, 476), "fleetface": (1, 707),
+    "football": (1, 362), "football1": (1, 74), "freeman1": (1, 326), "freeman3": (1, 460),
+    "freeman4": (1, 283), "girl": (1, 500), "girl2": (1, 1500), "gym": (1, 767),
+    "human2": (1, 1128), "human3": (1, 1698), "human4": (1, 667), "human5": (1, 713),
+    "human6": (1, 792), "human7": (1, 250), "human8": (1, 128), "human9": (1, 305),
+    "ironman": (1, 166), "jogging": (1, 307), "jump": (1, 122), "jumping": (1, 313),
+    "kitesurf": (1, 84), "lemming": (1, 1336), "liquor": (1, 1741), "man": (1, 134),
+    "matrix": (1, 100), "mhyang": (1, 1490), "motorrolling": (1, 164), "mountainbike": (1, 228),
+    "panda": (1, 1000), "redteam": (1, 1918), "rubik": (1, 1997), "shaking": (1, 365),
+    "singer1": (1, 351), "singer2": (1, 366), "skater": (1, 160), "skater2": (1, 435),
+    "skating1": (1, 400), "skating2": (1, 473), "skiing": (1, 81), "soccer": (1, 392),
+    "subway": (1, 175), "surfer": (1, 376), "suv": (1, 945), "sylvester": (1, 1345),
+    "tiger1": (6, 354), "tiger2": (1, 365), "toy": (1, 271), "trans": (1, 124),
+    "trellis": (1, 569), "twinnings": (1, 472), "vase": (1, 271), "walking": (1, 412),
+    "walking2": (1, 500), "woman": (1, 597),
+}  # fmt: skip
 
 _GROUND_TRUTH = re.compile(r"^groundtruth_rect(?:\.(\d+))?\.txt$")
 
@@ -64,27 +96,65 @@ def is_otb(root: Path) -> bool:
     return root.is_dir() and any(is_otb_sequence(child) for child in root.iterdir())
 
 
+def _annotated_range(
+    name: str, folder: Path, rows: int, starts: dict[str, int]
+) -> tuple[int, int, int] | None:
+    """``(first frame, last frame, rows to skip)`` that a ground-truth file of ``rows`` rows
+    covers (1-based, inclusive), from ``starts`` (the caller's) or OTB's table; None when
+    neither knows this sequence or the table's range does not fit the file."""
+    start = starts.get(name.lower(), starts.get(folder.name.lower()))
+    if start is not None:
+        return start, start + rows - 1, 0
+    known = OTB_FRAME_RANGES.get(folder.name.lower())
+    if known is None:
+        return None
+    first, last = known
+    if rows == last - first + 1:
+        return first, last, 0
+    if rows == last:  # annotated from frame 1, scored from ``first`` (Tiger1)
+        return first, last, first - 1
+    return None
+
+
+def _is_empty(path: Path) -> bool:
+    return not read_lines(path)
+
+
 def read_otb_sequence(folder: Path, start_frames: dict[str, int] | None = None) -> list[Sequence]:
-    """One OTB sequence folder → one Sequence per ground-truth file (usually one)."""
+    """One OTB sequence folder → one Sequence per ground-truth file (usually one).
+
+    An empty numbered ground-truth file beside others (OTB's ``Human4/groundtruth_rect.1.txt``:
+    only its second target is annotated) is skipped.
+    """
     folder = Path(folder)
     frames = list_frames(folder / "img")
     files = _ground_truth_files(folder)
     if not files:
         raise InputError(f"{folder}: no groundtruth_rect.txt in this OTB sequence folder")
-    starts = {k.lower(): v for k, v in {**OTB_START_FRAMES, **(start_frames or {})}.items()}
+    if len(files) > 1:
+        files = [(index, path) for index, path in files if not _is_empty(path)] or files
+    starts = {k.lower(): v for k, v in (start_frames or {}).items()}
     sequences = []
     for index, path in files:
         name = folder.name if len(files) == 1 or index is None else f"{folder.name}-{index}"
         boxes = read_boxes(path)
-        key = folder.name.lower()
-        first = starts.get(name.lower(), starts.get(key))
-        if first is not None:
-            chosen = frames[first - 1 : first - 1 + len(boxes)]
-        elif len(boxes) < len(frames) and key in OTB_TRUNCATED:
-            chosen = frames[: len(boxes)]
-        else:
+        found = _annotated_range(name, folder, len(boxes), starts)
+        if found is not None:
+            first, last, skip = found
+            chosen = select_frames(frames, first, last, path, folder / "img")
+            boxes = boxes[skip:]
+        elif len(boxes) == len(frames):  # one row per frame
             chosen = frames
-        check_count(path, len(boxes), len(chosen), folder / "img")
+        elif folder.name.lower() in OTB_FRAME_RANGES:
+            first, last = OTB_FRAME_RANGES[folder.name.lower()]
+            raise InputError(
+                f"{path}: {len(boxes)} rows and {len(frames)} frames in {folder / 'img'}, but "
+                f"OTB's {folder.name} is annotated on frames {first}–{last} "
+                f"({last - first + 1} rows); for another sequence of that name, say where its "
+                "ground truth starts (start_frames)"
+            )
+        else:
+            check_count(path, len(boxes), len(frames), folder / "img")
         visible = box_visibility(boxes)
         sequences.append(
             Sequence(
@@ -115,4 +185,4 @@ def read_otb(root: Path, start_frames: dict[str, int] | None = None) -> list[Seq
     return [seq for folder in folders for seq in read_otb_sequence(folder, start_frames)]
 
 
-__all__ = ["read_otb", "read_otb_sequence", "is_otb", "OTB_START_FRAMES"]
+__all__ = ["read_otb", "read_otb_sequence", "is_otb", "OTB_FRAME_RANGES"]

@@ -24,7 +24,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hart.datasets.annotations import absent_as_nan, box_visibility, list_frames, read_rows
+from hart.datasets.annotations import (
+    absent_as_nan,
+    box_visibility,
+    check_box_sizes,
+    list_frames,
+    read_rows,
+)
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
 
@@ -69,7 +75,10 @@ def read_box_file(path: Path, frame_count: int | None = None) -> np.ndarray:
         line = lines[next(i for i, row in enumerate(rows) if len(row) != len(rows[0]))]
         raise InputError(f"{path}:{line}: mixes 4- and 5-number lines; use one form throughout")
     if widths == {4}:
-        return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+        boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+        check_box_sizes(boxes, lines, path)
+        return boxes
+    check_box_sizes(np.asarray(rows, dtype=np.float32)[:, 1:], lines, path)
     numbers = [row[0] for row in rows]
     count = frame_count if frame_count is not None else int(max(numbers))
     boxes = np.full((count, 4), np.nan, np.float32)
