@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -200,6 +201,32 @@ def test_evaluate_scores_caches_reports_failures_and_skips(tmp_path):
     # A shorter run is served by the prefix of a longer one; the curve covers the shortest.
     short = evaluate([square, wide], specs[1:2], tmp_path / "cache", frames=5, log=quiet)
     assert short.steps == 5 and short.scores["static"]["square"].frames == 5
+
+
+def test_the_cache_follows_the_sequence_content_not_only_its_name(tmp_path):
+    square = moving_square(tmp_path / "a", "square")
+    cache = tmp_path / "cache"
+    evaluate([square], [TrackerSpec("exact", lambda: FollowsTruth(square), "v1")], cache, log=quiet)
+    cached = [TrackerSpec("exact", MustNotRun, "v1")]
+
+    def served_from_cache(sequence: Sequence) -> bool:
+        evaluation = evaluate([sequence], cached, cache, log=quiet)
+        return "exact" not in evaluation.failures
+
+    assert served_from_cache(square)
+    # A later box corrected: the run still holds (the tracker saw only the first box), and the
+    # score follows the new ground truth.
+    later = replace(square, boxes=square.boxes.copy())
+    later.boxes[5, 0] += 100
+    assert served_from_cache(later)
+    assert evaluate([later], cached, cache, log=quiet).scores["exact"]["square"].success_auc < 0.9
+    # The first box corrected, another video of the same name, a frame replaced: tracked again.
+    first = replace(square, boxes=square.boxes.copy())
+    first.boxes[0, 0] += 1
+    assert not served_from_cache(first)
+    assert not served_from_cache(moving_square(tmp_path / "b", "square", step=1))
+    cv2.imwrite(str(square.frames[3]), np.zeros((64, 96, 3), np.uint8))
+    assert not served_from_cache(square)
 
 
 def test_a_tracker_that_loses_the_target_scores_zero_from_then_on(tmp_path):

@@ -3,10 +3,12 @@
 Each tracker is run on each sequence once: ``init`` on the first frame with the true box, then
 ``update`` on every later frame. What it returned and how long it took are written to
 ``<cache>/<tracker>/<sequence>.txt`` (atomically, so an interrupted run leaves no half file), and
-a later run with the same tracker reuses them. A tracker that fails on a sequence is reported and
-the run goes on with the next one. Trackers whose spec asks for it (OpenCV's: some of its legacy
-trackers segfault on some sequences) run in a separate process, so that even a crash in native
-code costs one sequence, not the run.
+a later run reuses them when nothing the run depended on changed: the tracker (and its
+checkpoint), the frames (names, sizes, modification times) and the first box, the only part of
+the ground truth a tracker sees. Scores are computed afresh from the ground truth every time.
+A tracker that fails on a sequence is reported and the run goes on with the next one. Trackers
+whose spec asks for it (OpenCV's: some of its legacy trackers segfault on some sequences) run in
+a separate process, so that even a crash in native code costs one sequence, not the run.
 """
 
 from __future__ import annotations
@@ -114,6 +116,21 @@ def cache_path(cache_dir: Path, tracker: str, sequence: str) -> Path:
     return cache_dir / safe(tracker) / f"{safe(sequence)}.txt"
 
 
+def sequence_fingerprint(sequence: Sequence) -> str:
+    """A short hash of what a tracker's run on ``sequence`` depends on: each frame file's name,
+    size and modification time, and the first box. Another video of the same name, a re-encoded
+    frame or a corrected first box all change it."""
+    digest = hashlib.sha1()
+    for path in sequence.frames:
+        try:
+            stat = Path(path).stat()
+            digest.update(f"{Path(path).name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:  # tracking will fail on it and say so; no result is cached then
+            digest.update(f"{Path(path).name}|missing\n".encode())
+    digest.update(np.asarray(sequence.boxes[0], dtype=np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def write_cached(path: Path, key: str, run: TrackRun) -> None:
     """Write a run as text: a header naming the tracker, then ``x,y,w,h,seconds`` per frame."""
     rows = np.column_stack([run.boxes, run.seconds])  # (N, 5)
@@ -125,8 +142,9 @@ def write_cached(path: Path, key: str, run: TrackRun) -> None:
 
 
 def read_cached(path: Path, key: str, frames: int) -> TrackRun | None:
-    """The first ``frames`` rows of a cached run by the tracker ``key`` names, or None when
-    there is none, it came from another tracker (or checkpoint), or it is too short."""
+    """The first ``frames`` rows of a cached run whose header holds ``key``, or None when
+    there is none, it came from another tracker, checkpoint or sequence content, or it is too
+    short."""
     if not path.is_file():
         return None
     with path.open() as file:
@@ -162,6 +180,7 @@ def _evaluate_one(
     spec: TrackerSpec,
     runner: _SameProcess | _SeparateProcess,
     sequence: Sequence,
+    fingerprint: str,
     length: int,
     cache_dir: Path,
     rerun: bool,
@@ -170,7 +189,8 @@ def _evaluate_one(
     """Track (or read from the cache) and score one sequence; record a failure in
     ``evaluation`` instead of raising."""
     path = cache_path(cache_dir, spec.name, sequence.name)
-    run = None if rerun else read_cached(path, spec.cache_key, length)
+    key = f"{spec.cache_key} | sequence {fingerprint}"
+    run = None if rerun else read_cached(path, key, length)
     origin = "cached"
     if run is None:
         origin = "tracked"
@@ -184,7 +204,7 @@ def _evaluate_one(
             evaluation.failures.setdefault(spec.name, {})[sequence.name] = message
             log(f"{spec.name} failed on {sequence.name!r}: {message}")
             return
-        write_cached(path, spec.cache_key, run)
+        write_cached(path, key, run)
     scores, overlaps = score_sequence(
         run.boxes, sequence.boxes[:length], sequence.visible[:length], run.seconds
     )
@@ -233,13 +253,16 @@ def evaluate(
         steps=min(lengths) if steps is None else steps,
         skipped=skipped,
     )
+    fingerprints = [sequence_fingerprint(s) for s in usable]
     for spec in trackers:
         for results in (evaluation.scores, evaluation.overlaps, evaluation.seconds):
             results[spec.name] = {}
         runner = _SeparateProcess(spec.make) if spec.isolated else _SameProcess(spec.make)
         try:
-            for sequence, length in zip(usable, lengths, strict=True):
-                _evaluate_one(evaluation, spec, runner, sequence, length, cache_dir, rerun, log)
+            for sequence, fingerprint, length in zip(usable, fingerprints, lengths, strict=True):
+                _evaluate_one(
+                    evaluation, spec, runner, sequence, fingerprint, length, cache_dir, rerun, log
+                )
         finally:
             runner.close()
     return evaluation
