@@ -37,8 +37,8 @@ def atomic_output(
     path = Path(path)
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
-    elif not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    else:
+        check_parent(path)
     temporary = path.parent / f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}"
     if folder:
         temporary.mkdir()
@@ -50,6 +50,14 @@ def atomic_output(
     except BaseException:
         _remove(temporary)
         raise
+
+
+def check_parent(path: str | os.PathLike) -> None:
+    """Raise :class:`~hart.errors.InputError` unless the folder ``path`` would be written in
+    exists (a path a user typed: a missing folder is their mistake, not ours to create)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
 
 
 def write_text(path: str | os.PathLike, text: str, *, make_parents: bool = False) -> None:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torchvision.ops import box_convert, box_iou
 
+from hart.errors import InputError
+
 ArrayOrTensor = np.ndarray | torch.Tensor
 
 
@@ -121,3 +123,45 @@ def clip_to_frame(boxes: ArrayOrTensor, frame_size: tuple[float, float]) -> Arra
     xyxy[..., 0::2] = xyxy[..., 0::2].clamp(0, width)
     xyxy[..., 1::2] = xyxy[..., 1::2].clamp(0, height)
     return _like(_as_tensor(xyxy_to_xywh(xyxy)), boxes)
+
+
+# ----------------------------------------------------------------------------- boxes as text
+
+
+def parse_box(text: str) -> np.ndarray:
+    """``"X,Y,W,H"`` (pixels, top-left corner; ints or floats) → ``(4,)`` float64 xywh.
+
+    Raises :class:`~hart.errors.InputError` for anything else, or a width or height ≤ 0.
+    """
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        box = np.array([float(part) for part in parts], dtype=np.float64)
+    except ValueError:
+        box = np.array([])
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise InputError(f"box {text!r} is not X,Y,W,H (four numbers, e.g. 120,80,40,60)")
+    if box[2] <= 0 or box[3] <= 0:
+        raise InputError(
+            f"box {text!r} has width {box[2]:g} and height {box[3]:g}; both must be > 0"
+        )
+    return box
+
+
+def format_box(box: np.ndarray) -> str:
+    """``x,y,w,h`` with at most two decimals and no trailing zeros (``nan`` when lost)."""
+    return ",".join(np.format_float_positional(round(float(value), 2), trim="-") for value in box)
+
+
+def check_box_in_frame(box: np.ndarray, frame_size: tuple[int, int]) -> None:
+    """Raise :class:`~hart.errors.InputError` unless the xywh box has a positive size and lies
+    inside a frame of ``frame_size = (height, width)``."""
+    height, width = frame_size
+    x, y, w, h = (float(value) for value in box)
+    text = f"box {format_box(box)}"
+    if not (w > 0 and h > 0):
+        raise InputError(f"{text} has width {w:g} and height {h:g}; both must be > 0")
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        raise InputError(
+            f"{text} is not inside the {width}×{height} frame (it spans x {x:g}–{x + w:g}, "
+            f"y {y:g}–{y + h:g})"
+        )

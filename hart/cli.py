@@ -50,7 +50,7 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("output", type=Path, help="where to write the model file (.ckpt)")
     args = parser.parse_args(argv)
 
-    from hart.tracking import export_model
+    from hart.model.checkpoint import export_model
 
     print(export_model(args.checkpoint, args.output))
     return 0
@@ -186,21 +186,18 @@ def track_command(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(argv)
 
+    from hart.boxes import check_box_in_frame, parse_box
     from hart.datasets.annotations import read_boxes
-    from hart.video import (
-        check_box_in_frame,
-        check_outputs,
-        open_frames,
-        parse_box,
-        run_tracking,
-        select_box,
-    )
+    from hart.media.frames import open_frames
+    from hart.tracking.loop import check_outputs, run_tracking
 
     # FFmpeg prints its own complaint ("moov atom not found") before OpenCV gives up on a file
     # that is not a video; our one-line error says it better. A user's setting wins.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     source = open_frames(args.video, fps=args.fps)
     if args.select:
+        from hart.tracking.selection import select_box  # the only GUI code: imported when asked
+
         box = select_box(source.first_frame)
     elif args.box_from is not None:
         box = read_boxes(args.box_from)[0].astype(np.float64)

@@ -27,8 +27,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hart.boxes import parse_box
 from hart.evaluation.trackers import OPENCV_TRACKERS, opencv_tracker
-from hart.video import open_frames, parse_box
+from hart.media.frames import open_frames
 
 DEFAULT_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "sequences" / "OTB" / "DragonBaby"
 

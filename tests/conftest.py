@@ -1,4 +1,5 @@
-"""Shared test fixtures: the real sequences beside the checkout, deterministic torch."""
+"""Shared test fixtures: the real sequences beside the checkout, deterministic torch, a small
+model file."""
 
 from __future__ import annotations
 
@@ -22,3 +23,17 @@ def shared_sequences() -> Path:
     if not SHARED_SEQUENCES.is_dir():
         pytest.skip("../shared/sequences is not beside this checkout")
     return SHARED_SEQUENCES
+
+
+@pytest.fixture
+def small_checkpoint(tmp_path) -> Path:
+    """A checkpoint laid out as ``hart train`` writes one (Lightning's keys), with a small
+    network of random weights (what the tests check is the file handling, not the tracking)."""
+    from hart.model.hart import HARTConfig, build_hart
+
+    config = HARTConfig(glimpse_size=(32, 32), lstm_size=32, core_size=64, readout_size=32)
+    state = {f"model.{k}": v for k, v in build_hart(config).state_dict().items()}
+    hyper = {"config": {**config.__dict__, "glimpse_size": list(config.glimpse_size)}}
+    path = tmp_path / "run.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": hyper, "epoch": 3}, path)
+    return path

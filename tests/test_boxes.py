@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from hart import boxes as B
+from hart.errors import InputError
 
 CONVERSIONS = [
     (B.xywh_to_xyxy, B.xyxy_to_xywh),
@@ -140,3 +142,43 @@ def test_random_reference_is_not_trivial():
     for _ in range(10):
         x, y = rng.uniform(0, 10), rng.uniform(0, 10)
         assert slow_iou((x, y, 4, 4), (x + 2, y, 4, 4)) == pytest.approx(8 / 24)
+
+
+# ----------------------------------------------------------------------------- boxes as text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("10,20,30,40", [10, 20, 30, 40]), (" 1.5, 2 ,3.25,4 ", [1.5, 2, 3.25, 4])],
+)
+def test_parse_box(text, expected):
+    np.testing.assert_array_equal(B.parse_box(text), expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10,20,30", "not X,Y,W,H"),
+        ("10,20,30,40,50", "not X,Y,W,H"),
+        ("a,b,c,d", "not X,Y,W,H"),
+        ("10;20;30;40", "not X,Y,W,H"),
+        ("10,20,nan,40", "not X,Y,W,H"),
+        ("10,20,0,40", "width 0 and height 40; both must be > 0"),
+        ("10,20,30,-4", "width 30 and height -4"),
+    ],
+)
+def test_parse_box_rejects(text, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        B.parse_box(text)
+
+
+def test_box_must_lie_inside_the_frame():
+    B.check_box_in_frame(np.array([0, 0, 360, 240]), (240, 360))  # the whole frame is fine
+    with pytest.raises(InputError, match=r"box 300,200,100,50 is not inside the 360×240 frame"):
+        B.check_box_in_frame(np.array([300, 200, 100, 50]), (240, 360))
+    with pytest.raises(InputError, match=r"box -5,10,20,20 is not inside"):
+        B.check_box_in_frame(np.array([-5, 10, 20, 20]), (240, 360))
+    with pytest.raises(InputError, match=r"box 500,500,10,10 is not inside"):
+        B.check_box_in_frame(np.array([500, 500, 10, 10]), (240, 360))
+    with pytest.raises(InputError, match=r"box 5,5,0,10 has width 0"):
+        B.check_box_in_frame(np.array([5, 5, 0, 10]), (240, 360))

@@ -483,7 +483,7 @@ def test_missing_and_empty_roots(tmp_path):
         load_sequences(tmp_path / "empty")
     (tmp_path / "Car" / "img").mkdir(parents=True)
     _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\n")
-    with pytest.raises(InputError, match=r"Car/img: no image files"):
+    with pytest.raises(InputError, match=r"Car/img holds no images"):
         load_sequences(tmp_path / "Car", "otb")
     with pytest.raises(InputError, match="unknown format 'imagenet'"):
         load_sequences(tmp_path, "imagenet")

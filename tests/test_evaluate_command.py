@@ -165,8 +165,8 @@ def _real_load_sequences():
 def _our_checkpoint(folder):
     """``--checkpoint`` arguments for our model: none when the shipped default is there, else a
     small checkpoint with random weights (what is tested is the run, not how well it tracks)."""
-    tracking = pytest.importorskip("hart.tracking")
-    if tracking.DEFAULT_MODEL.is_file():
+    checkpoint = pytest.importorskip("hart.model.checkpoint")
+    if checkpoint.default_model_path().is_file():
         return []
     torch = pytest.importorskip("torch")
     from hart.model.hart import HARTConfig, build_hart

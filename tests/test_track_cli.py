@@ -1,8 +1,8 @@
 """``hart track`` end to end through ``hart.cli.main``: outputs, and one clear line per bad input.
 
-The network tracker is replaced by a small stand-in module in ``sys.modules["hart.tracking"]``
-so these tests check the command (arguments, checks, outputs) quickly; the real tracker has its
-own tests.
+The network tracker is replaced by a small stand-in module in
+``sys.modules["hart.tracking.tracker"]`` so these tests check the command (arguments, checks,
+outputs) quickly; the real tracker has its own tests.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ class StillTracker:
 
 @pytest.fixture
 def stand_in_tracker(monkeypatch):
-    module = types.ModuleType("hart.tracking")
+    module = types.ModuleType("hart.tracking.tracker")
     module.Tracker = StillTracker
-    monkeypatch.setitem(sys.modules, "hart.tracking", module)
+    monkeypatch.setitem(sys.modules, "hart.tracking.tracker", module)
     StillTracker.loaded_from = []
     return StillTracker
 

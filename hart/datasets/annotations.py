@@ -1,4 +1,4 @@
-"""Reading the small text files that benchmarks annotate with: box rows, flag rows, frame lists.
+"""Reading the small text files that benchmarks annotate with: box rows and flag rows.
 
 Every reader goes through these so that every bad file fails the same way: an
 :class:`~hart.errors.InputError` that names the file, the line and what was wrong with it.
@@ -12,36 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from hart.errors import InputError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from hart.media.frames import frame_number
 
 # Benchmarks separate numbers with commas (most), tabs (OTB, some), spaces (OTB's BlurCar1,
 # KITTI) or a mix of them within one file; semicolons appear in hand-made files.
 _SEPARATORS = re.compile(r"[,\t; ]+")
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(path: Path) -> tuple:
-    """Sort key that orders ``img9.jpg`` before ``img10.jpg`` (numbers compare as numbers)."""
-    parts = _DIGITS.split(path.name)
-    return tuple(int(part) if part.isdigit() else part.lower() for part in parts)
-
-
-def list_frames(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, in natural order; an error when there are none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder of frames")
-    frames = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    if not frames:
-        raise InputError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-    return sorted(frames, key=natural_key)
-
-
-def has_frames(folder: Path) -> bool:
-    """Whether ``folder`` exists and holds at least one image file (for layout detection)."""
-    folder = Path(folder)
-    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
 
 
 def read_lines(path: Path) -> list[tuple[int, str]]:
@@ -148,12 +123,6 @@ def absent_as_nan(boxes: np.ndarray, visible: np.ndarray) -> np.ndarray:
     boxes = np.array(boxes, dtype=np.float32, copy=True).reshape(-1, 4)
     boxes[~np.asarray(visible, dtype=bool)] = np.nan
     return boxes
-
-
-def frame_number(path: Path) -> int | None:
-    """The frame number a file name carries: its last run of digits (``img0042.jpg`` → 42)."""
-    numbers = _DIGITS.findall(Path(path).stem)
-    return int(numbers[-1]) if numbers else None
 
 
 def select_frames(

@@ -28,14 +28,13 @@ from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
     check_count,
-    has_frames,
-    list_frames,
     read_boxes,
     read_flags,
     read_lines,
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
+from hart.media.frames import has_frames, list_frames
 
 SPLITS = ("train", "val", "test")
 

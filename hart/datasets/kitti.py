@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hart.datasets.annotations import IMAGE_SUFFIXES, natural_key, read_lines
+from hart.datasets.annotations import read_lines
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
+from hart.media.frames import image_files, natural_sort_key
 
 PAPER_FILTERS = {"max_truncation": 1, "max_occlusion": 1}
 CLASSES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram", "Misc")
@@ -50,8 +51,8 @@ def _frames_by_number(folder: Path) -> dict[int, Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder of frames")
     frames = {}
-    for path in folder.iterdir():
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.stem.isdigit():
+    for path in image_files(folder):
+        if path.stem.isdigit():
             frames[int(path.stem)] = path
     if not frames:
         raise InputError(f"{folder}: no numbered image files (000000.png …) in this folder")
@@ -107,7 +108,7 @@ def read_kitti(
     if base is None:
         raise InputError(f"{root}: not a KITTI tracking folder (needs image_02/ and label_02/)")
     wanted = set(classes) if classes is not None else None
-    label_files = sorted((base / "label_02").glob("*.txt"), key=natural_key)
+    label_files = sorted((base / "label_02").glob("*.txt"), key=natural_sort_key)
     if videos is not None:
         names = set(videos)
         label_files = [p for p in label_files if p.stem in names]

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from hart.datasets.annotations import absent_as_nan, box_visibility, read_lines
 from hart.datasets.sequence import Sequence
-from hart.datasets.video import box_file_for, extract_frames, is_video_file, read_box_file
+from hart.datasets.video import box_file_for, extract_frames, read_box_file
 from hart.errors import InputError
+from hart.media.frames import is_video_file
 
 _KTH_NAME = re.compile(r"^(person\d+)_([a-z]+)_(d\d)(?:_uncomp)?$", re.IGNORECASE)
 _RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")

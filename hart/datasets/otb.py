@@ -29,14 +29,13 @@ from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
     check_count,
-    has_frames,
-    list_frames,
     read_boxes,
     read_lines,
     select_frames,
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
+from hart.media.frames import has_frames, list_frames
 
 # First and last annotated frame (1-based, inclusive) of every OTB-100 sequence, from OTB's
 # configuration (configSeqs.m; the got10k toolkit and others list the same). Every target of a

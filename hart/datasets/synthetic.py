@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from hart.datasets import sprites, textures
-from hart.datasets.annotations import IMAGE_SUFFIXES, natural_key
 from hart.errors import InputError
+from hart.media.frames import IMAGE_SUFFIXES, is_image_file, natural_sort_key
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,7 @@ class PhotoLibrary:
         if not self.folder.is_dir():
             raise InputError(f"{self.folder}: no such folder of photos")
         self.paths = sorted(
-            (p for p in self.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES),
-            key=natural_key,
+            (p for p in self.folder.rglob("*") if is_image_file(p)), key=natural_sort_key
         )
         if not self.paths:
             raise InputError(f"{self.folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in it")

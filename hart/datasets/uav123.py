@@ -27,14 +27,12 @@ from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
     check_count,
-    frame_number,
-    has_frames,
-    list_frames,
     read_boxes,
     select_frames,
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
+from hart.media.frames import frame_number, has_frames, list_frames
 
 # 1-based inclusive frame ranges of the sub-sequences, from the data set's configSeqs.m: the
 # 30 fps release (UAV123) and the 10 fps one (UAV123_10fps, every third frame, renumbered from

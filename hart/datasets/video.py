@@ -18,34 +18,23 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from hart.datasets.annotations import (
-    absent_as_nan,
-    box_visibility,
-    check_box_sizes,
-    list_frames,
-    read_rows,
-)
+from hart.atomic import atomic_output
+from hart.datasets.annotations import absent_as_nan, box_visibility, check_box_sizes, read_rows
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
+from hart.media.frames import is_video_file, list_frames, open_frames
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 _DONE = "frames.done"
 
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "hart" / "frames"
-
-
-def is_video_file(path: Path) -> bool:
-    path = Path(path)
-    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def box_file_for(video: Path) -> Path | None:
@@ -104,30 +93,13 @@ def extract_frames(video: Path, cache_dir: Path | None = None) -> list[Path]:
     folder = _cache_folder(video, cache_dir)
     if (folder / _DONE).is_file():
         return list_frames(folder)
-    # Decode into a private folder and rename it into place at the end, so that an interrupted
-    # run never leaves a half-filled folder that looks complete.
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    capture = cv2.VideoCapture(str(video))
-    try:
-        if not capture.isOpened():
-            raise InputError(f"{video}: OpenCV cannot open this video")
+    source = open_frames(video)  # fails here, before any folder is made, if it is no video
+    # An interrupted run never leaves a half-filled folder that looks complete.
+    with atomic_output(folder, folder=True, make_parents=True) as partial:
         count = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            count += 1
+        for count, frame in enumerate(source, 1):
             cv2.imwrite(str(partial / f"{count:06d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    finally:
-        capture.release()
-    if count == 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise InputError(f"{video}: no frames could be decoded")
-    (partial / _DONE).write_text(f"{count}\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+        (partial / _DONE).write_text(f"{count}\n")
     return list_frames(folder)
 
 

@@ -24,14 +24,13 @@ from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
     check_count,
-    has_frames,
-    list_frames,
     parse_numbers,
     read_flags,
     read_lines,
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
+from hart.media.frames import has_frames, list_frames
 
 
 def _frame_folder(folder: Path) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 
 from hart.atomic import atomic_output, write_text
 from hart.errors import InputError
-from hart.video import FrameWriter
+from hart.media.writer import FrameWriter
 
 LAYOUTS = ("otb", "got10k", "video")
 
@@ -65,7 +65,7 @@ def write_got10k_sequence(folder: str | Path, items: Iterable[Item], quality: in
 
 
 def write_video(path: str | Path, items: Iterable[Item], fps: float = 30.0) -> Path:
-    """``path`` (a video in any format :class:`hart.video.FrameWriter` writes, by its suffix)
+    """``path`` (a video in any format :class:`hart.media.writer.FrameWriter` writes, by its suffix)
     and beside it ``<stem>.txt`` with one ``x,y,w,h`` line per frame → ``path``."""
     path = Path(path)
     if not path.suffix:

@@ -166,11 +166,13 @@ def our_spec(checkpoint: Path | None = None, device: str = "cpu") -> TrackerSpec
     The model is loaded here, once, so a missing or broken checkpoint stops the run before any
     work; ``init`` restarts it for each sequence.
     """
-    from hart.tracking import DEFAULT_MODEL, Tracker  # only when asked for: it imports torch
+    # Only when asked for: they import torch.
+    from hart.model.checkpoint import default_model_path
+    from hart.tracking import Tracker
 
     tracker = Tracker.from_checkpoint(checkpoint, device=device)
     # The cache key is the model file's content: a retrained default model is evaluated afresh.
-    digest = hashlib.sha256(Path(checkpoint or DEFAULT_MODEL).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(Path(checkpoint or default_model_path()).read_bytes()).hexdigest()[:16]
     return TrackerSpec(OUR_TRACKER, lambda: tracker, f"hart model sha256 {digest}")
 
 

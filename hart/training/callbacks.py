@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from hart.drawing import tracking_strip
+from hart.media.drawing import tracking_strip
 
 
 class Curriculum(pl.Callback):

@@ -11,9 +11,9 @@ import torch
 from lightning.pytorch.utilities import grad_norm
 
 from hart.errors import TrainingDiverged
+from hart.model.checkpoint import load_model, load_weights
 from hart.model.hart import HARTConfig, build_hart
 from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
-from hart.tracking import load_model, load_weights
 
 Optimizer = Literal["rmsprop", "adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine"]
@@ -40,7 +40,7 @@ class HARTModule(pl.LightningModule):
         attention_area_weight: weight of the attention loss's area term (keeps it tight).
         box_centre_weight: weight of a centre-distance term added to the box loss (DIoU's;
             0 in the paper): it still pulls a box that no longer overlaps its target.
-        init_weights: a hart checkpoint or exported model (``checkpoints/default/hart.ckpt``)
+        init_weights: a hart checkpoint or exported model (``hart/model/default/hart.ckpt``)
             whose network weights this run starts from, with a fresh optimiser and step 0:
             fine-tuning. Its network must have this config's shapes. A run resumed with
             ``--ckpt_path`` continues from its own weights instead.

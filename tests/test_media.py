@@ -1,75 +1,26 @@
-"""hart.video: frame sources, atomic writer, drawing, and the tracking loop on real frames."""
+"""hart.media: frame sources (videos and folders), the atomic writer, and drawing."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from hart.drawing import ATTENTION_COLOUR, PREDICTION_COLOUR, draw_tracking
 from hart.errors import InputError
-from hart.video import (
-    FrameWriter,
-    check_box_in_frame,
-    natural_sort_key,
-    open_frames,
-    parse_box,
-    run_tracking,
+from hart.media.drawing import (
+    ATTENTION_COLOUR,
+    GROUND_TRUTH_COLOUR,
+    PREDICTION_COLOUR,
+    draw_tracking,
+    tracking_strip,
 )
+from hart.media.frames import natural_sort_key, open_frames
+from hart.media.writer import FrameWriter
 
 CROSSING_FRAMES = 30  # enough for tracking to move; short enough for a 2-core test machine
 CROSSING_FPS = 25.0
-
-
-class MILTracker:
-    """OpenCV's MIL tracker behind the init/update contract (a stand-in for hart's Tracker)."""
-
-    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
-        self._tracker = cv2.TrackerMIL_create()
-        self._tracker.init(frame, tuple(int(round(value)) for value in box))
-
-    def update(self, frame: np.ndarray) -> np.ndarray:
-        ok, box = self._tracker.update(frame)
-        return np.asarray(box, dtype=np.float64) if ok else np.full(4, np.nan)
-
-
-class AttentiveTracker(MILTracker):
-    """MIL plus the drawing attributes hart's Tracker exposes: an attention box twice the
-    predicted one, the glimpse (56×56 BGR crop of the attention) and a 14×14 object mask."""
-
-    def init(self, frame, box):
-        super().init(frame, box)
-        self._expose(frame, np.asarray(box, dtype=np.float64))
-
-    def update(self, frame):
-        box = super().update(frame)
-        self._expose(frame, box)
-        return box
-
-    def _expose(self, frame, box):
-        x, y, w, h = box
-        self.attention_box = np.array([x - w / 2, y - h / 2, 2 * w, 2 * h])
-        top, left = max(0, int(y - h / 2)), max(0, int(x - w / 2))
-        crop = frame[top : int(y + 1.5 * h), left : int(x + 1.5 * w)]
-        self.glimpse = cv2.resize(crop, (56, 56))
-        self.object_mask = np.zeros((14, 14), np.float32)
-        self.object_mask[4:10, 5:9] = 1.0
-
-
-class FailingTracker(MILTracker):
-    """Raises ``error`` on the ``fail_at``-th update, as a crash or Ctrl-C mid-video would."""
-
-    def __init__(self, fail_at: int, error: BaseException):
-        self.fail_at, self.error, self.updates = fail_at, error, 0
-
-    def update(self, frame):
-        self.updates += 1
-        if self.updates == self.fail_at:
-            raise self.error
-        return super().update(frame)
 
 
 @pytest.fixture
@@ -92,26 +43,6 @@ def crossing_video(tmp_path, crossing) -> Path:
         writer.write(cv2.imread(str(image)))
     writer.release()
     return path
-
-
-def read_video(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    assert capture.isOpened(), path
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
-def box_edge_difference(drawn: np.ndarray, original: np.ndarray, box: np.ndarray) -> float:
-    """Mean absolute difference along the box's left edge: large where a box was drawn."""
-    x, y, w, h = (int(round(value)) for value in box)
-    edge = (slice(y + 2, y + h - 2), slice(x, x + 2))
-    return float(np.abs(drawn[edge].astype(int) - original[edge].astype(int)).mean())
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -218,46 +149,6 @@ def _write(path: Path, content: bytes) -> Path:
 def _folder(path: Path) -> Path:
     path.mkdir()
     return path
-
-
-# ----------------------------------------------------------------------------- boxes
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("10,20,30,40", [10, 20, 30, 40]), (" 1.5, 2 ,3.25,4 ", [1.5, 2, 3.25, 4])],
-)
-def test_parse_box(text, expected):
-    np.testing.assert_array_equal(parse_box(text), expected)
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("10,20,30", "not X,Y,W,H"),
-        ("10,20,30,40,50", "not X,Y,W,H"),
-        ("a,b,c,d", "not X,Y,W,H"),
-        ("10;20;30;40", "not X,Y,W,H"),
-        ("10,20,nan,40", "not X,Y,W,H"),
-        ("10,20,0,40", "width 0 and height 40; both must be > 0"),
-        ("10,20,30,-4", "width 30 and height -4"),
-    ],
-)
-def test_parse_box_rejects(text, message):
-    with pytest.raises(InputError, match=re.escape(message)):
-        parse_box(text)
-
-
-def test_box_must_lie_inside_the_frame():
-    check_box_in_frame(np.array([0, 0, 360, 240]), (240, 360))  # the whole frame is fine
-    with pytest.raises(InputError, match=r"box 300,200,100,50 is not inside the 360×240 frame"):
-        check_box_in_frame(np.array([300, 200, 100, 50]), (240, 360))
-    with pytest.raises(InputError, match=r"box -5,10,20,20 is not inside"):
-        check_box_in_frame(np.array([-5, 10, 20, 20]), (240, 360))
-    with pytest.raises(InputError, match=r"box 500,500,10,10 is not inside"):
-        check_box_in_frame(np.array([500, 500, 10, 10]), (240, 360))
-    with pytest.raises(InputError, match=r"box 5,5,0,10 has width 0"):
-        check_box_in_frame(np.array([5, 5, 0, 10]), (240, 360))
 
 
 # ----------------------------------------------------------------------------- writer
@@ -377,88 +268,7 @@ def test_draw_tracking_draws_the_visible_edges_of_a_box_far_beyond_the_frame():
     assert (drawn[:55] == 128).all()  # nothing above the box
 
 
-# ----------------------------------------------------------------------------- tracking loop
-
-
-def test_run_tracking_on_a_real_video(tmp_path, crossing_video, crossing):
-    _, first_box = crossing
-    output, boxes_out = tmp_path / "tracked.mp4", tmp_path / "boxes.txt"
-    run = run_tracking(
-        open_frames(crossing_video), MILTracker(), first_box, output, boxes_out, progress=False
-    )
-    assert run.boxes.shape == (CROSSING_FRAMES, 4)
-    np.testing.assert_array_equal(run.boxes[0], first_box)
-    assert 0 < run.tracking_seconds <= run.total_seconds
-    assert run.tracking_fps >= run.overall_fps > 0
-
-    source = open_frames(output)
-    assert (source.frame_count, source.size, source.fps) == (CROSSING_FRAMES, (240, 360), 25.0)
-    written, original = read_video(output), read_video(crossing_video)
-    assert len(written) == CROSSING_FRAMES
-    for index in (0, CROSSING_FRAMES - 1):
-        # Drawn edges differ far beyond the codec's noise; the rest of the frame does not.
-        assert box_edge_difference(written[index], original[index], run.boxes[index]) > 40
-        assert (
-            np.abs(written[index][120:, :150].astype(int) - original[index][120:, :150]).mean() < 4
-        )
-
-    lines = boxes_out.read_text().splitlines()
-    assert len(lines) == CROSSING_FRAMES
-    assert lines[0] == ",".join(f"{value:g}" for value in first_box)
-    np.testing.assert_allclose(np.loadtxt(boxes_out, delimiter=","), run.boxes, atol=0.01)
-    assert leftovers(tmp_path) == ["boxes.txt", "input", "tracked.mp4"]
-
-
-def test_run_tracking_on_a_folder_of_frames_draws_attention_and_insets(tmp_path, crossing):
-    images, first_box = crossing
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for index, image in enumerate(images[:12], start=1):  # names that sort wrongly as text
-        (folder / f"{index}.jpg").write_bytes(image.read_bytes())
-    output = tmp_path / "tracked"  # no extension: a folder of PNG frames, lossless
-    tracker = AttentiveTracker()
-    run = run_tracking(open_frames(folder), tracker, first_box, output, progress=False)
-    assert run.frame_count == 12
-    written = list(open_frames(output))
-    assert len(written) == 12 and written[0].shape == (240, 360, 3)
-    last = cv2.imread(str(images[11]))
-    assert box_edge_difference(written[11], last, run.boxes[11]) > 40
-    assert box_edge_difference(written[11], last, tracker.attention_box) > 40
-    assert (written[11] == ATTENTION_COLOUR).all(axis=2).sum() > 100
-    inset = (slice(185, 236), slice(240, 356))
-    assert np.abs(written[11][inset].astype(int) - last[inset]).mean() > 20
-
-
-@pytest.mark.parametrize("error", [RuntimeError("tracker crashed"), KeyboardInterrupt()])
-def test_run_tracking_interrupted_leaves_no_output(tmp_path, crossing_video, crossing, error):
-    output, boxes_out = tmp_path / "tracked.mp4", tmp_path / "boxes.txt"
-    with pytest.raises(type(error)):
-        run_tracking(
-            open_frames(crossing_video),
-            FailingTracker(fail_at=5, error=error),
-            crossing[1],
-            output,
-            boxes_out,
-            progress=False,
-        )
-    assert leftovers(tmp_path) == ["input"]
-
-
-def test_run_tracking_checks_box_and_outputs_before_tracking(tmp_path, crossing_video):
-    source = open_frames(crossing_video)
-    tracker = FailingTracker(fail_at=1, error=AssertionError("must not be called"))
-    with pytest.raises(InputError, match="not inside the 360×240 frame"):
-        run_tracking(source, tracker, [350, 10, 20, 20], tmp_path / "out.mp4", progress=False)
-    with pytest.raises(InputError, match="is the input"):
-        run_tracking(source, tracker, [10, 10, 20, 20], crossing_video, progress=False)
-    with pytest.raises(InputError, match="unknown video extension"):
-        run_tracking(source, tracker, [10, 10, 20, 20], tmp_path / "out.gif", progress=False)
-    assert leftovers(tmp_path) == ["input"]
-
-
 def test_tracking_strip_draws_truth_prediction_and_attention_side_by_side():
-    from hart.drawing import GROUND_TRUTH_COLOUR, tracking_strip
-
     frames = np.full((3, 3, 60, 80), 0.5, np.float32)  # (T, 3, H, W) RGB
     truth = np.array([[10, 10, 20, 20]] * 3, np.float32)
     prediction = truth + [30, 0, 0, 0]

@@ -1,0 +1,123 @@
+"""Model files: read a HART network from a checkpoint, export the part tracking needs, and find
+the shipped default model. Training, tracking and the command line all go through here.
+
+``hart train`` writes Lightning checkpoints; a network needs only two of their entries,
+``hyper_parameters["config"]`` (the :class:`~hart.model.hart.HARTConfig` as a dict) and
+``state_dict`` (the network's weights under ``model.``). :func:`export_model` writes just those
+(weights in float16: half the size, and no measurable change in the boxes), which is how the
+shipped default model was made. Both load with :func:`load_model`.
+
+The default model is package data, ``hart/model/default/hart.ckpt``, found through
+:mod:`importlib.resources` so that it is there in an editable and a normal install alike. The
+environment variable ``HART_DEFAULT_MODEL`` names another file to use instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from hart.atomic import atomic_output
+from hart.errors import InputError
+from hart.model.hart import HART, HARTConfig, build_hart
+
+DEFAULT_MODEL_VARIABLE = "HART_DEFAULT_MODEL"
+"""The environment variable that, when set, names the model file used when none is given."""
+
+_MODEL_PREFIX = "model."
+
+
+def default_model_path() -> Path:
+    """The model file used when none is given: ``$HART_DEFAULT_MODEL`` if set, else the one
+    shipped inside the package (``hart/model/default/hart.ckpt``)."""
+    override = os.environ.get(DEFAULT_MODEL_VARIABLE)
+    if override:
+        return Path(override).expanduser()
+    # hart is installed as files (never zipped), so the resource is a path on disk.
+    return Path(str(resources.files("hart.model") / "default" / "hart.ckpt"))
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The contents of a hart checkpoint or exported model, checked to hold a model config
+    and weights; an :class:`~hart.errors.InputError` naming ``path`` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist")
+    try:
+        # weights_only: a checkpoint is data, never code to run.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
+        raise InputError(f"{path} is not a hart checkpoint ({type(error).__name__})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise InputError(f"{path} is not a hart checkpoint (no state_dict in it)")
+    config = checkpoint.get("hyper_parameters", {}).get("config")
+    if not isinstance(config, dict):
+        raise InputError(
+            f"{path} is not a hart checkpoint (no model config in its hyper-parameters)"
+        )
+    return checkpoint
+
+
+def _config_from(checkpoint: dict) -> HARTConfig:
+    known = {f.name for f in fields(HARTConfig)}
+    config = {k: v for k, v in checkpoint["hyper_parameters"]["config"].items() if k in known}
+    config["glimpse_size"] = tuple(config.get("glimpse_size", HARTConfig.glimpse_size))
+    # The weights come from the checkpoint: never look for pretrained trunk weights again.
+    config["feature_weights"] = None
+    return HARTConfig(**config)
+
+
+def load_model(path: str | Path | None = None) -> HART:
+    """The HART network of a checkpoint (``None``: :func:`default_model_path`), in eval mode,
+    float32."""
+    path = Path(path) if path is not None else _existing_default()
+    checkpoint = read_checkpoint(path)
+    model = build_hart(_config_from(checkpoint))
+    weights = {
+        key[len(_MODEL_PREFIX) :]: value.float()
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith(_MODEL_PREFIX)
+    }
+    load_weights(model, weights, f"{path} does not match the HART network it describes")
+    return model.eval()
+
+
+def _existing_default() -> Path:
+    path = default_model_path()
+    if path.is_file():
+        return path
+    if os.environ.get(DEFAULT_MODEL_VARIABLE):
+        raise InputError(f"checkpoint {path} (named by ${DEFAULT_MODEL_VARIABLE}) does not exist")
+    raise InputError(
+        f"the shipped default model {path} is missing from this installation; give a model "
+        f"file with --checkpoint or name one in ${DEFAULT_MODEL_VARIABLE}"
+    )
+
+
+def load_weights(model: HART, weights: dict[str, torch.Tensor], mismatch: str) -> None:
+    """``model.load_state_dict(weights)``; weights that do not fit are an :class:`InputError`
+    reading ``"{mismatch}: {PyTorch's first line}"``."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise InputError(f"{mismatch}: {first}") from None
+
+
+def export_model(checkpoint: str | Path, output: str | Path) -> Path:
+    """Write the tracking part of a training checkpoint (config, float16 weights) to ``output``."""
+    source = read_checkpoint(checkpoint)
+    state = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in source["state_dict"].items()
+        if key.startswith(_MODEL_PREFIX)
+    }
+    output = Path(output)
+    document = {"hyper_parameters": {"config": source["hyper_parameters"]["config"]}}
+    with atomic_output(output, make_parents=True) as temporary:
+        torch.save({**document, "state_dict": state}, temporary)
+    return output

@@ -1,0 +1,166 @@
+"""The tracking loop of ``hart track``: a frame source through a tracker into outputs.
+
+:func:`run_tracking` streams a :class:`~hart.media.frames.FrameSource` through any tracker with
+``init(frame, box)`` / ``update(frame) -> box`` (:class:`hart.tracking.Tracker`, OpenCV's
+trackers, got10k's) into an annotated video (:class:`~hart.media.writer.FrameWriter`) and a boxes
+file. Nothing here imports torch or the model: any tracker with that contract works.
+
+Boxes are ``x, y, w, h`` floats in pixels of the frame (top-left corner); a lost target is NaN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from hart.atomic import atomic_output, check_parent
+from hart.boxes import check_box_in_frame, format_box
+from hart.errors import InputError
+from hart.media.drawing import draw_tracking
+from hart.media.frames import FrameSource
+from hart.media.writer import FrameWriter, check_output_path
+
+
+class TrackerLike(Protocol):
+    """What :func:`run_tracking` needs; :class:`hart.tracking.Tracker` and OpenCV wrappers fit.
+
+    After each ``init``/``update`` a tracker may also offer, for drawing: ``attention_box``
+    (``(4,)`` xywh px), ``glimpse`` (uint8 BGR ``(h, w, 3)``) and ``object_mask`` (float in
+    ``[0, 1]``, ``(h, w)``).
+    """
+
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None: ...
+
+    def update(self, frame: np.ndarray) -> np.ndarray: ...
+
+
+def check_outputs(
+    source: FrameSource,
+    output: str | os.PathLike | None,
+    boxes_out: str | os.PathLike | None,
+) -> None:
+    """Raise :class:`~hart.errors.InputError` if :func:`run_tracking` could not write its
+    outputs (see :func:`~hart.media.writer.check_output_path`), or if one of them would
+    overwrite the input or the other."""
+    paths = [Path(path) for path in (output, boxes_out) if path is not None]
+    for path in paths:
+        if path.resolve() == source.path.resolve():
+            raise InputError(f"{path} is the input; choose another output name")
+    if len(paths) == 2 and paths[0].resolve() == paths[1].resolve():
+        raise InputError(f"the video and the boxes would both be written to {paths[0]}")
+    if output is not None:
+        check_output_path(output)
+    if boxes_out is not None:
+        check_parent(boxes_out)
+        if Path(boxes_out).is_dir():
+            raise InputError(f"cannot write boxes to {boxes_out}: it is a folder")
+
+
+@dataclass
+class TrackingRun:
+    """What :func:`run_tracking` did: ``boxes`` ``(N, 4)`` float64 xywh px, one per frame
+    (row 0 is the given box, NaN where the tracker lost the target), and wall-clock seconds
+    spent in the tracker's ``init``/``update`` alone and in the whole loop (reading, drawing
+    and writing included)."""
+
+    boxes: np.ndarray
+    tracking_seconds: float
+    total_seconds: float
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.boxes)
+
+    @property
+    def tracking_fps(self) -> float:
+        return self.frame_count / max(self.tracking_seconds, 1e-9)
+
+    @property
+    def overall_fps(self) -> float:
+        return self.frame_count / max(self.total_seconds, 1e-9)
+
+
+def run_tracking(
+    source: FrameSource,
+    tracker: TrackerLike,
+    box: np.ndarray,
+    output: str | os.PathLike | None = None,
+    boxes_out: str | os.PathLike | None = None,
+    *,
+    progress: bool = True,
+) -> TrackingRun:
+    """Track the target through ``source``, one frame at a time.
+
+    ``tracker.init(first frame, box)``, then ``tracker.update(frame)`` for every later frame.
+    ``output`` (optional) receives every frame annotated by
+    :func:`~hart.media.drawing.draw_tracking` through a :class:`~hart.media.writer.FrameWriter`
+    (same frame count, size and frame rate as ``source``); ``boxes_out`` (optional) one
+    ``x,y,w,h`` line per frame, the first being ``box``. Both appear only when the whole source
+    has been tracked; on any error or Ctrl-C neither is left behind. A progress bar goes to
+    stderr unless ``progress=False``.
+
+    Raises :class:`~hart.errors.InputError` for a bad first box or output path (before any
+    frame is tracked), or a folder frame that cannot be read or differs in size.
+    """
+    box = np.asarray(box, dtype=np.float64).reshape(4)
+    check_box_in_frame(box, source.size)
+    check_outputs(source, output, boxes_out)
+
+    boxes = []
+    tracking_seconds = 0.0
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if output is not None:
+            writer = stack.enter_context(FrameWriter(output, source.size, source.fps))
+        lines = None
+        if boxes_out is not None:
+            temporary = stack.enter_context(atomic_output(boxes_out))
+            lines = stack.enter_context(open(temporary, "x", encoding="utf-8"))
+        frames = stack.enter_context(
+            tqdm(
+                source,
+                total=source.frame_count,
+                desc=f"tracking {source.path.name}",
+                unit="frame",
+                file=sys.stderr,
+                disable=not progress,
+                dynamic_ncols=True,
+            )
+        )
+        for index, frame in enumerate(frames):
+            tick = time.perf_counter()
+            if index == 0:
+                tracker.init(frame, box.copy())
+                predicted = box
+            else:
+                predicted = np.asarray(tracker.update(frame), dtype=np.float64).reshape(4)
+            tracking_seconds += time.perf_counter() - tick
+            boxes.append(predicted)
+            if lines is not None:
+                lines.write(format_box(predicted) + "\n")
+            if writer is not None:
+                writer.write(
+                    draw_tracking(
+                        frame,
+                        predicted,
+                        getattr(tracker, "attention_box", None),
+                        getattr(tracker, "glimpse", None),
+                        getattr(tracker, "object_mask", None),
+                    )
+                )
+        if not boxes:
+            raise InputError(f"{source.path}: no frame could be read")
+    return TrackingRun(
+        boxes=np.stack(boxes),
+        tracking_seconds=tracking_seconds,
+        total_seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,94 @@
+"""Streaming tracking with a trained HART: ``init(frame, box)``, then ``update(frame) -> box``.
+
+The same contract as OpenCV's trackers and the got10k toolkit: frames are BGR uint8 ``(H, W, 3)``
+as OpenCV reads them, boxes ``x, y, w, h`` pixels of the frame. One frame at a time, in constant
+memory however long the video. Model files (a ``hart train`` checkpoint, an exported model, the
+shipped default) are read by :mod:`hart.model.checkpoint`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hart.boxes import format_box
+from hart.errors import InputError
+from hart.model.checkpoint import load_model
+from hart.model.hart import HART, HARTState, HARTStep
+
+
+class Tracker:
+    """Track one object through a stream of frames with a HART network.
+
+    After :meth:`init` and each :meth:`update`, what the tracker looked at is kept for drawing:
+    ``attention_box`` (``(4,)`` xywh px), ``glimpse`` (BGR uint8 ``(h, w, 3)``) and
+    ``object_mask`` (float ``(m, m)`` in ``[0, 1]``).
+    """
+
+    def __init__(self, model: HART, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self._state: HARTState | None = None
+        self.box: np.ndarray | None = None
+        self.attention_box: np.ndarray | None = None
+        self.glimpse: np.ndarray | None = None
+        self.object_mask: np.ndarray | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path | None = None, device: str | torch.device = "cpu"
+    ) -> Tracker:
+        """A tracker from a ``hart train`` checkpoint or an exported model (None: the default,
+        :func:`hart.model.checkpoint.default_model_path`)."""
+        return cls(load_model(path), device)
+
+    def _to_tensor(self, frame: np.ndarray) -> torch.Tensor:
+        """BGR uint8 ``(H, W, 3)`` → RGB float ``(1, 3, H, W)`` in [0, 1] on the device."""
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+            shape = getattr(frame, "shape", type(frame).__name__)
+            raise InputError(f"a frame must be a BGR image of shape (H, W, 3), got {shape}")
+        # Flip BGR → RGB and scale on the device, after a uint8 copy (4× less to move).
+        pixels = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
+        return pixels.flip(-1).permute(2, 0, 1)[None].float() / 255.0  # (1, 3, H, W)
+
+    @torch.inference_mode()
+    def init(self, frame: np.ndarray, box) -> None:
+        """Start tracking the object in ``box`` (xywh px) of ``frame`` (BGR uint8)."""
+        box = np.asarray(box, dtype=np.float32).reshape(-1)
+        height, width = frame.shape[:2]
+        if box.shape != (4,) or not np.isfinite(box).all():
+            raise InputError(f"the initial box must be 4 finite numbers x,y,w,h, got {box}")
+        x, y, w, h = box
+        if w <= 0 or h <= 0:
+            raise InputError(
+                f"the initial box {format_box(box)} must have positive width and height"
+            )
+        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+            raise InputError(
+                f"the initial box {format_box(box)} is outside the {width}×{height} frame"
+            )
+        image = self._to_tensor(frame)
+        start = torch.from_numpy(box)[None].to(self.device)
+        # The model's first step reads the given box's frame too (as in training).
+        out, self._state = self.model.start(image, start)
+        self._keep(out)
+        self.box = box.copy()  # the given box is the answer for the first frame
+
+    @torch.inference_mode()
+    def update(self, frame: np.ndarray) -> np.ndarray:
+        """The object's box ``(4,)`` xywh px in the next ``frame`` (BGR uint8)."""
+        if self._state is None:
+            raise RuntimeError("call init(frame, box) before update(frame)")
+        out, self._state = self.model.step(self._to_tensor(frame), self._state)
+        self.box = self._keep(out)
+        return self.box.copy()
+
+    def _keep(self, out: HARTStep) -> np.ndarray:
+        """Keep what the tracker looked at for drawing; return the predicted box ``(4,)``."""
+        self.attention_box = out.attention_box[0].float().cpu().numpy()
+        glimpse = out.glimpse[0].float().clamp(0, 1).mul(255).round().byte()  # (3, h, w) RGB
+        self.glimpse = glimpse.permute(1, 2, 0).flip(-1).cpu().numpy()  # (h, w, 3) BGR
+        self.object_mask = torch.sigmoid(out.mask_logits[0, 0].float()).cpu().numpy()
+        return out.box[0].float().cpu().numpy()

@@ -1,0 +1,155 @@
+"""hart.model.checkpoint: reading and exporting model files, and finding the default model in
+the source tree, through $HART_DEFAULT_MODEL, and in a built wheel installed elsewhere."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from hart.errors import InputError
+from hart.model.checkpoint import (
+    DEFAULT_MODEL_VARIABLE,
+    default_model_path,
+    export_model,
+    load_model,
+)
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def test_files_that_are_not_checkpoints_are_input_errors(tmp_path):
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(InputError, match="garbage.ckpt is not a hart checkpoint"):
+        load_model(garbage)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(InputError, match="no model config"):
+        load_model(foreign)
+    with pytest.raises(InputError, match="does not exist"):
+        load_model(tmp_path / "missing.ckpt")
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(
+    small_checkpoint, tmp_path
+):
+    data = torch.load(small_checkpoint, weights_only=True)
+    data["hyper_parameters"]["config"]["lstm_size"] = 48
+    wrong = tmp_path / "wrong.ckpt"
+    torch.save(data, wrong)
+    with pytest.raises(InputError, match="does not match"):
+        load_model(wrong)
+
+
+def test_export_keeps_config_and_weights_in_float16(small_checkpoint, tmp_path):
+    exported = export_model(small_checkpoint, tmp_path / "new" / "model.ckpt")
+    source = torch.load(small_checkpoint, weights_only=True)
+    written = torch.load(exported, weights_only=True)
+    assert set(written) == {"hyper_parameters", "state_dict"}
+    assert written["hyper_parameters"]["config"] == source["hyper_parameters"]["config"]
+    assert set(written["state_dict"]) == set(source["state_dict"])
+    assert {v.dtype for v in written["state_dict"].values() if v.is_floating_point()} == {
+        torch.float16
+    }
+    model = load_model(exported)
+    assert all(p.dtype == torch.float32 for p in model.parameters()) and not model.training
+
+
+def test_the_default_model_is_package_data(monkeypatch):
+    monkeypatch.delenv(DEFAULT_MODEL_VARIABLE, raising=False)
+    path = default_model_path()
+    assert path == REPOSITORY / "hart" / "model" / "default" / "hart.ckpt"
+    assert path.is_file()
+    load_model()  # the shipped model loads
+
+
+def test_the_environment_variable_puts_another_model_in_its_place(
+    small_checkpoint, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(DEFAULT_MODEL_VARIABLE, str(small_checkpoint))
+    assert default_model_path() == small_checkpoint
+    saved = torch.load(small_checkpoint, weights_only=True)["state_dict"]
+    shapes = {key.removeprefix("model."): value.shape for key, value in saved.items()}
+    assert {key: value.shape for key, value in load_model().state_dict().items()} == shapes
+    monkeypatch.setenv(DEFAULT_MODEL_VARIABLE, str(tmp_path / "gone.ckpt"))
+    with pytest.raises(InputError, match=rf"gone\.ckpt \(named by \${DEFAULT_MODEL_VARIABLE}\)"):
+        load_model()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("setuptools") is None, reason="building a wheel needs setuptools"
+)
+def test_a_wheel_installed_outside_the_source_tree_tracks_with_its_default_model(tmp_path):
+    # A copy of what the wheel is built from: the build writes build/ and *.egg-info beside it.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPOSITORY / name, source / name)
+    shutil.copytree(
+        REPOSITORY / "hart", source / "hart", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--wheel-dir",
+            str(wheels),
+            str(source),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = wheels.glob("hart-*.whl")
+    installed = tmp_path / "site-packages"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(installed)
+    shutil.rmtree(source)  # nothing may come from the source tree
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    frames = elsewhere / "frames"
+    frames.mkdir()
+    script = f"""
+import sys
+import cv2
+import numpy as np
+import hart
+from hart.cli import main
+from hart.model.checkpoint import default_model_path
+
+assert hart.__file__.startswith({str(installed)!r}), hart.__file__
+assert default_model_path().is_relative_to({str(installed)!r}), default_model_path()
+frame = np.zeros((96, 128, 3), np.uint8)
+for t in range(4):
+    frame[30:60, 20 + 5 * t : 50 + 5 * t] = (40, 200, 90)
+    cv2.imwrite(f"frames/{{t + 1}}.png", frame)
+sys.exit(main(["track", "frames", "--box", "20,30,30,30", "--boxes-out", "boxes.txt",
+               "--no-progress"]))
+"""
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environment.pop(DEFAULT_MODEL_VARIABLE, None)
+    environment["PYTHONPATH"] = str(installed)
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=elsewhere,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert len((elsewhere / "boxes.txt").read_text().splitlines()) == 4
+    assert (elsewhere / "frames_tracked.mp4").is_file()

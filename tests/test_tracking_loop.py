@@ -1,0 +1,191 @@
+"""hart.tracking.loop: the tracking loop of `hart track` on real frames, with OpenCV's MIL as
+the tracker (any init/update tracker fits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hart.errors import InputError
+from hart.media.drawing import ATTENTION_COLOUR
+from hart.media.frames import open_frames
+from hart.tracking.loop import run_tracking
+
+CROSSING_FRAMES = 30  # enough for tracking to move; short enough for a 2-core test machine
+CROSSING_FPS = 25.0
+
+
+class MILTracker:
+    """OpenCV's MIL tracker behind the init/update contract (a stand-in for hart's Tracker)."""
+
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+        self._tracker = cv2.TrackerMIL_create()
+        self._tracker.init(frame, tuple(int(round(value)) for value in box))
+
+    def update(self, frame: np.ndarray) -> np.ndarray:
+        ok, box = self._tracker.update(frame)
+        return np.asarray(box, dtype=np.float64) if ok else np.full(4, np.nan)
+
+
+class AttentiveTracker(MILTracker):
+    """MIL plus the drawing attributes hart's Tracker exposes: an attention box twice the
+    predicted one, the glimpse (56×56 BGR crop of the attention) and a 14×14 object mask."""
+
+    def init(self, frame, box):
+        super().init(frame, box)
+        self._expose(frame, np.asarray(box, dtype=np.float64))
+
+    def update(self, frame):
+        box = super().update(frame)
+        self._expose(frame, box)
+        return box
+
+    def _expose(self, frame, box):
+        x, y, w, h = box
+        self.attention_box = np.array([x - w / 2, y - h / 2, 2 * w, 2 * h])
+        top, left = max(0, int(y - h / 2)), max(0, int(x - w / 2))
+        crop = frame[top : int(y + 1.5 * h), left : int(x + 1.5 * w)]
+        self.glimpse = cv2.resize(crop, (56, 56))
+        self.object_mask = np.zeros((14, 14), np.float32)
+        self.object_mask[4:10, 5:9] = 1.0
+
+
+class FailingTracker(MILTracker):
+    """Raises ``error`` on the ``fail_at``-th update, as a crash or Ctrl-C mid-video would."""
+
+    def __init__(self, fail_at: int, error: BaseException):
+        self.fail_at, self.error, self.updates = fail_at, error, 0
+
+    def update(self, frame):
+        self.updates += 1
+        if self.updates == self.fail_at:
+            raise self.error
+        return super().update(frame)
+
+
+@pytest.fixture
+def crossing(shared_sequences) -> tuple[list[Path], np.ndarray]:
+    """The first frames of OTB Crossing (360×240) and its first ground-truth box."""
+    root = shared_sequences / "OTB" / "Crossing"
+    images = sorted((root / "img").glob("*.jpg"))[:CROSSING_FRAMES]
+    first_box = np.loadtxt(root / "groundtruth_rect.txt", delimiter=None, max_rows=1)
+    return images, first_box
+
+
+@pytest.fixture
+def crossing_video(tmp_path, crossing) -> Path:
+    """A real mp4 (mp4v) written by OpenCV from Crossing's frames."""
+    images, _ = crossing
+    path = tmp_path / "input" / "crossing.mp4"
+    path.parent.mkdir()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), CROSSING_FPS, (360, 240))
+    for image in images:
+        writer.write(cv2.imread(str(image)))
+    writer.release()
+    return path
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), path
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def box_edge_difference(drawn: np.ndarray, original: np.ndarray, box: np.ndarray) -> float:
+    """Mean absolute difference along the box's left edge: large where a box was drawn."""
+    x, y, w, h = (int(round(value)) for value in box)
+    edge = (slice(y + 2, y + h - 2), slice(x, x + 2))
+    return float(np.abs(drawn[edge].astype(int) - original[edge].astype(int)).mean())
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+# ----------------------------------------------------------------------------- tracking loop
+
+
+def test_run_tracking_on_a_real_video(tmp_path, crossing_video, crossing):
+    _, first_box = crossing
+    output, boxes_out = tmp_path / "tracked.mp4", tmp_path / "boxes.txt"
+    run = run_tracking(
+        open_frames(crossing_video), MILTracker(), first_box, output, boxes_out, progress=False
+    )
+    assert run.boxes.shape == (CROSSING_FRAMES, 4)
+    np.testing.assert_array_equal(run.boxes[0], first_box)
+    assert 0 < run.tracking_seconds <= run.total_seconds
+    assert run.tracking_fps >= run.overall_fps > 0
+
+    source = open_frames(output)
+    assert (source.frame_count, source.size, source.fps) == (CROSSING_FRAMES, (240, 360), 25.0)
+    written, original = read_video(output), read_video(crossing_video)
+    assert len(written) == CROSSING_FRAMES
+    for index in (0, CROSSING_FRAMES - 1):
+        # Drawn edges differ far beyond the codec's noise; the rest of the frame does not.
+        assert box_edge_difference(written[index], original[index], run.boxes[index]) > 40
+        assert (
+            np.abs(written[index][120:, :150].astype(int) - original[index][120:, :150]).mean() < 4
+        )
+
+    lines = boxes_out.read_text().splitlines()
+    assert len(lines) == CROSSING_FRAMES
+    assert lines[0] == ",".join(f"{value:g}" for value in first_box)
+    np.testing.assert_allclose(np.loadtxt(boxes_out, delimiter=","), run.boxes, atol=0.01)
+    assert leftovers(tmp_path) == ["boxes.txt", "input", "tracked.mp4"]
+
+
+def test_run_tracking_on_a_folder_of_frames_draws_attention_and_insets(tmp_path, crossing):
+    images, first_box = crossing
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, image in enumerate(images[:12], start=1):  # names that sort wrongly as text
+        (folder / f"{index}.jpg").write_bytes(image.read_bytes())
+    output = tmp_path / "tracked"  # no extension: a folder of PNG frames, lossless
+    tracker = AttentiveTracker()
+    run = run_tracking(open_frames(folder), tracker, first_box, output, progress=False)
+    assert run.frame_count == 12
+    written = list(open_frames(output))
+    assert len(written) == 12 and written[0].shape == (240, 360, 3)
+    last = cv2.imread(str(images[11]))
+    assert box_edge_difference(written[11], last, run.boxes[11]) > 40
+    assert box_edge_difference(written[11], last, tracker.attention_box) > 40
+    assert (written[11] == ATTENTION_COLOUR).all(axis=2).sum() > 100
+    inset = (slice(185, 236), slice(240, 356))
+    assert np.abs(written[11][inset].astype(int) - last[inset]).mean() > 20
+
+
+@pytest.mark.parametrize("error", [RuntimeError("tracker crashed"), KeyboardInterrupt()])
+def test_run_tracking_interrupted_leaves_no_output(tmp_path, crossing_video, crossing, error):
+    output, boxes_out = tmp_path / "tracked.mp4", tmp_path / "boxes.txt"
+    with pytest.raises(type(error)):
+        run_tracking(
+            open_frames(crossing_video),
+            FailingTracker(fail_at=5, error=error),
+            crossing[1],
+            output,
+            boxes_out,
+            progress=False,
+        )
+    assert leftovers(tmp_path) == ["input"]
+
+
+def test_run_tracking_checks_box_and_outputs_before_tracking(tmp_path, crossing_video):
+    source = open_frames(crossing_video)
+    tracker = FailingTracker(fail_at=1, error=AssertionError("must not be called"))
+    with pytest.raises(InputError, match="not inside the 360×240 frame"):
+        run_tracking(source, tracker, [350, 10, 20, 20], tmp_path / "out.mp4", progress=False)
+    with pytest.raises(InputError, match="is the input"):
+        run_tracking(source, tracker, [10, 10, 20, 20], crossing_video, progress=False)
+    with pytest.raises(InputError, match="unknown video extension"):
+        run_tracking(source, tracker, [10, 10, 20, 20], tmp_path / "out.gif", progress=False)
+    assert leftovers(tmp_path) == ["input"]
