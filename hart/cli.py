@@ -186,7 +186,7 @@ def track_command(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(argv)
 
-    from hart.boxes import check_box_in_frame, parse_box
+    from hart.boxes import check_first_box, parse_box
     from hart.datasets.annotations import read_boxes
     from hart.media.frames import open_frames
     from hart.tracking.loop import check_outputs, run_tracking
@@ -206,7 +206,7 @@ def track_command(argv: list[str]) -> int:
     stem = source.path.resolve().name if source.is_folder else source.path.stem
     output = args.output or Path(f"{stem}_tracked.mp4")
     # Everything a user can get wrong is checked before the model loads, which takes seconds.
-    check_box_in_frame(box, source.size)
+    box = check_first_box(box, source.size)
     check_outputs(source, output, args.boxes_out)
 
     from hart.tracking import Tracker

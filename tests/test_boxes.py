@@ -1,4 +1,4 @@
-"""Box formats and overlap: round trips, known values, and IoU against a slow reference."""
+"""Box arithmetic against slow references, numpy and torch alike; box text; the first-box rule."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ import torch
 
 from hart import boxes as B
 from hart.errors import InputError
-
-CONVERSIONS = [
-    (B.xywh_to_xyxy, B.xyxy_to_xywh),
-    (B.xywh_to_cxcywh, B.cxcywh_to_xywh),
-]
 
 
 def random_xywh(n: int, seed: int = 0) -> np.ndarray:
@@ -38,46 +33,6 @@ def slow_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def test_known_conversions():
-    box = np.array([10.0, 20.0, 30.0, 40.0])
-    np.testing.assert_allclose(B.xywh_to_xyxy(box), [10, 20, 40, 60])
-    np.testing.assert_allclose(B.xywh_to_cxcywh(box), [25, 40, 30, 40])
-    np.testing.assert_allclose(B.xyxy_to_xywh(np.array([10.0, 20.0, 40.0, 60.0])), box)
-    np.testing.assert_allclose(B.cxcywh_to_xywh(np.array([25.0, 40.0, 30.0, 40.0])), box)
-
-
-@pytest.mark.parametrize(("forward", "backward"), CONVERSIONS)
-def test_conversions_round_trip_numpy(forward, backward):
-    boxes = random_xywh(100).reshape(4, 25, 4)  # any leading shape
-    converted = forward(boxes)
-    assert isinstance(converted, np.ndarray) and converted.shape == boxes.shape
-    assert not np.allclose(converted, boxes)  # it did something
-    np.testing.assert_allclose(backward(converted), boxes, rtol=1e-12, atol=1e-9)
-
-
-@pytest.mark.parametrize(("forward", "backward"), CONVERSIONS)
-def test_conversions_round_trip_torch(forward, backward):
-    boxes = torch.from_numpy(random_xywh(50)).float().requires_grad_()
-    converted = forward(boxes)
-    assert isinstance(converted, torch.Tensor) and converted.dtype == torch.float32
-    torch.testing.assert_close(backward(converted), boxes.detach(), rtol=1e-5, atol=1e-4)
-    converted.sum().backward()  # differentiable
-    assert boxes.grad is not None and torch.isfinite(boxes.grad).all()
-
-
-def test_normalize_round_trip_and_values():
-    frame_size = (480, 640)  # (H, W)
-    boxes = random_xywh(20)
-    normalised = B.normalize(boxes, frame_size)
-    np.testing.assert_allclose(normalised[:, 0], boxes[:, 0] / 640)
-    np.testing.assert_allclose(normalised[:, 1], boxes[:, 1] / 480)
-    np.testing.assert_allclose(normalised[:, 2], boxes[:, 2] / 640)
-    np.testing.assert_allclose(normalised[:, 3], boxes[:, 3] / 480)
-    np.testing.assert_allclose(B.denormalize(normalised, frame_size), boxes)
-    tensor = torch.from_numpy(boxes)
-    torch.testing.assert_close(B.denormalize(B.normalize(tensor, frame_size), frame_size), tensor)
-
-
 def test_iou_matches_slow_reference_on_1000_random_boxes():
     a, b = random_xywh(1000, seed=1), random_xywh(1000, seed=2)
     # Make a good share of the pairs overlap (independent random boxes rarely do).
@@ -88,15 +43,6 @@ def test_iou_matches_slow_reference_on_1000_random_boxes():
     torch.testing.assert_close(
         B.iou(torch.from_numpy(a), torch.from_numpy(b)), torch.from_numpy(expected)
     )
-
-
-def test_pairwise_iou_matches_slow_reference():
-    a, b = random_xywh(30, seed=4), random_xywh(20, seed=5)
-    b[:10, :2] = a[:10, :2] + 5
-    expected = np.array([[slow_iou(p, q) for q in b] for p in a])
-    result = B.pairwise_iou(a, b)
-    assert result.shape == (30, 20)
-    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_iou_special_cases():
@@ -120,20 +66,38 @@ def test_centre_distance():
     np.testing.assert_allclose(B.centre_distance(a, b), [5.0])
 
 
-def test_clip_to_frame():
-    frame_size = (100, 200)  # (H, W)
-    boxes = np.array(
-        [
-            [10.0, 10.0, 20.0, 20.0],  # inside: unchanged
-            [-10.0, 90.0, 30.0, 30.0],  # over the left and bottom edges
-            [250.0, 10.0, 20.0, 20.0],  # entirely right of the frame
-        ]
-    )
-    clipped = B.clip_to_frame(boxes, frame_size)
-    np.testing.assert_allclose(clipped[0], boxes[0])
-    np.testing.assert_allclose(clipped[1], [0, 90, 20, 10])
-    np.testing.assert_allclose(clipped[2], [200, 10, 0, 20])
-    assert isinstance(B.clip_to_frame(torch.from_numpy(boxes), frame_size), torch.Tensor)
+def test_intersection_matches_slow_reference_and_is_symmetric():
+    a, b = random_xywh(300, seed=6), random_xywh(300, seed=7)
+    b[:150, :2] = a[:150, :2] + np.random.default_rng(8).uniform(-30, 30, size=(150, 2))
+    expected = [
+        max(0.0, min(p[0] + p[2], q[0] + q[2]) - max(p[0], q[0]))
+        * max(0.0, min(p[1] + p[3], q[1] + q[3]) - max(p[1], q[1]))
+        for p, q in zip(a, b, strict=True)
+    ]
+    np.testing.assert_allclose(B.intersection(a, b), expected, rtol=1e-12)
+    np.testing.assert_array_equal(B.intersection(a, b), B.intersection(b, a))
+
+
+def test_numpy_and_torch_give_the_same_numbers_and_kinds():
+    a, b = random_xywh(200, seed=9), random_xywh(200, seed=10)
+    b[:100, :2] = a[:100, :2] + 7
+    for function in (B.intersection, B.iou, B.centre_distance, B.diou_penalty):
+        numpy_result = function(a.astype(np.float32), b.astype(np.float32))
+        torch_result = function(torch.from_numpy(a).float(), torch.from_numpy(b).float())
+        assert isinstance(numpy_result, np.ndarray) and numpy_result.dtype == np.float32
+        assert isinstance(torch_result, torch.Tensor) and torch_result.dtype == torch.float32
+        np.testing.assert_allclose(numpy_result, torch_result.numpy(), rtol=1e-6, atol=1e-4)
+    assert B.iou(np.array([0, 0, 4, 4]), np.array([2, 0, 4, 4])) == pytest.approx(1 / 3)
+
+
+def test_centres_and_the_two_centre_measures():
+    a = np.array([[0.0, 0.0, 10.0, 10.0]])
+    b = np.array([[3.0, 4.0, 10.0, 10.0]])
+    np.testing.assert_allclose(B.centres(a), [[5.0, 5.0]])
+    # Pixels between centres, and DIoU's unitless ratio: 5² over the enclosing box's 13² + 14².
+    np.testing.assert_allclose(B.centre_distance(a, b), [5.0])
+    np.testing.assert_allclose(B.diou_penalty(a, b), [25.0 / (13**2 + 14**2)])
+    assert math.isnan(B.centre_distance(a[0], np.full(4, np.nan)))
 
 
 def test_random_reference_is_not_trivial():
@@ -163,8 +127,6 @@ def test_parse_box(text, expected):
         ("a,b,c,d", "not X,Y,W,H"),
         ("10;20;30;40", "not X,Y,W,H"),
         ("10,20,nan,40", "not X,Y,W,H"),
-        ("10,20,0,40", "width 0 and height 40; both must be > 0"),
-        ("10,20,30,-4", "width 30 and height -4"),
     ],
 )
 def test_parse_box_rejects(text, message):
@@ -172,13 +134,41 @@ def test_parse_box_rejects(text, message):
         B.parse_box(text)
 
 
-def test_box_must_lie_inside_the_frame():
-    B.check_box_in_frame(np.array([0, 0, 360, 240]), (240, 360))  # the whole frame is fine
-    with pytest.raises(InputError, match=r"box 300,200,100,50 is not inside the 360×240 frame"):
-        B.check_box_in_frame(np.array([300, 200, 100, 50]), (240, 360))
-    with pytest.raises(InputError, match=r"box -5,10,20,20 is not inside"):
-        B.check_box_in_frame(np.array([-5, 10, 20, 20]), (240, 360))
-    with pytest.raises(InputError, match=r"box 500,500,10,10 is not inside"):
-        B.check_box_in_frame(np.array([500, 500, 10, 10]), (240, 360))
-    with pytest.raises(InputError, match=r"box 5,5,0,10 has width 0"):
-        B.check_box_in_frame(np.array([5, 5, 0, 10]), (240, 360))
+def test_format_box_writes_two_decimals_at_most_and_nan_for_a_lost_target():
+    assert B.format_box(np.array([10, 20.5, 30.125, 40.0])) == "10,20.5,30.12,40"
+    assert B.format_box(np.full(4, np.nan)) == "nan,nan,nan,nan"
+    assert B.format_box(torch.tensor([1.0, 2.0, 3.0, 4.0])) == "1,2,3,4"
+    np.testing.assert_allclose(B.parse_box(B.format_box([1.234, 5, 6.789, 8])), [1.23, 5, 6.79, 8])
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        [0, 0, 360, 240],  # the whole frame
+        [100, 50, 20, 30],  # inside
+        [-5, 10, 20, 20],  # over the left edge: a target entering the view
+        [340, 220, 100, 100],  # over the bottom-right corner
+        [-100, -100, 1000, 1000],  # larger than the frame
+    ],
+)
+def test_a_first_box_may_reach_beyond_the_frame(box):
+    checked = B.check_first_box(box, (240, 360))
+    assert checked.dtype == np.float64 and checked.shape == (4,)
+    np.testing.assert_array_equal(checked, box)
+
+
+@pytest.mark.parametrize(
+    ("box", "message"),
+    [
+        ([360, 10, 20, 20], "box 360,10,20,20 is outside the 360×240 frame (it spans x 360–380"),
+        ([500, 500, 10, 10], "box 500,500,10,10 is outside the 360×240 frame"),
+        ([-30, 10, 30, 20], "box -30,10,30,20 is outside"),  # touching the edge is not inside
+        ([5, 5, 0, 10], "box 5,5,0,10 has width 0 and height 10; both must be > 0"),
+        ([5, 5, 10, -4], "has width 10 and height -4"),
+        ([5, 5, np.nan, 10], "4 finite numbers"),
+        ([5, 5, 10], "4 finite numbers"),
+    ],
+)
+def test_a_first_box_must_have_a_size_and_overlap_the_frame(box, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        B.check_first_box(box, (240, 360))

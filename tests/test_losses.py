@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
+from hart.boxes import diou_penalty
 from hart.model.hart import HARTOutput
 from hart.model.losses import (
     AdaptiveLossWeights,
     attention_loss,
     box_loss,
-    centre_distance,
     hart_losses,
     l2_penalty,
     mask_loss,
@@ -61,15 +61,15 @@ def test_box_loss_is_zero_when_perfect_and_grows_with_shift_and_scale():
     assert 6.0 < box_loss(far, TARGET, VISIBLE).item() < 7.0
 
 
-def test_centre_distance_has_a_gradient_where_the_boxes_do_not_overlap():
+def test_the_diou_penalty_has_a_gradient_where_the_boxes_do_not_overlap():
     target = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
     far = torch.tensor([[30.0, 0.0, 10.0, 10.0]], requires_grad=True)
     # Centres 30 px apart; the enclosing box is 40 × 10: 900 / (1600 + 100).
-    distance = centre_distance(far, target)
+    distance = diou_penalty(far, target)
     torch.testing.assert_close(distance, torch.tensor([900.0 / 1700.0]))
     distance.sum().backward()
     assert far.grad[0, 0] > 0  # moving right (away) costs more
-    assert centre_distance(target, target).item() == 0.0
+    assert diou_penalty(target, target).item() == 0.0
     visible = torch.ones(1, 1, dtype=torch.bool)
     plain = box_loss(far[None].detach(), target[None], visible)
     with_centre = box_loss(far[None].detach(), target[None], visible, centre_weight=2.0)

@@ -135,6 +135,16 @@ def test_track_folder_of_frames(stand_in_tracker, workdir, crossing_folder, caps
     assert capsys.readouterr().err == "", "--no-progress keeps stderr quiet"
 
 
+def test_a_first_box_over_the_frame_edge_is_tracked_as_the_python_api_takes_it(
+    stand_in_tracker, workdir, crossing_video
+):
+    # One rule for hart track and Tracker.init: the box must overlap the frame, not fit in it
+    # (a target entering the view; benchmark ground truth that reaches past the edge).
+    argv = ["track", str(crossing_video), "--box=-10,151,30,50", "--boxes-out", "b.txt"]
+    assert main([*argv, "--no-progress"]) == 0
+    assert (workdir / "b.txt").read_text().splitlines()[0] == "-10,151,30,50"
+
+
 def test_default_output_is_named_after_the_folder(stand_in_tracker, workdir, crossing_folder):
     assert main(["track", str(crossing_folder), "--box", "205,151,17,50", "--no-progress"]) == 0
     assert [path.name for path in workdir.iterdir()] == ["crossing_frames_tracked.mp4"]
@@ -156,9 +166,9 @@ def _empty_folder(root: Path) -> str:
         (lambda root, video: str(root / "nope.mp4"), [], "nope.mp4 does not exist"),
         (lambda root, video: _not_a_video(root), [], "holiday.mp4: not a video"),
         (lambda root, video: _empty_folder(root), [], "no_frames holds no images"),
-        (None, ["--box", "350,200,40,60"], "box 350,200,40,60 is not inside the 360×240 frame"),
-        (None, ["--box=-1,200,40,60"], "box -1,200,40,60 is not inside the 360×240 frame"),
-        (None, ["--box", "10,20,0,60"], "box '10,20,0,60' has width 0 and height 60"),
+        (None, ["--box", "370,200,40,60"], "box 370,200,40,60 is outside the 360×240 frame"),
+        (None, ["--box=-50,200,40,60"], "box -50,200,40,60 is outside the 360×240 frame"),
+        (None, ["--box", "10,20,0,60"], "box 10,20,0,60 has width 0 and height 60"),
         (None, ["--box", "10,20,30"], "box '10,20,30' is not X,Y,W,H"),
         (None, ["--output", "out.gif"], "unknown video extension '.gif'"),
         (None, ["--output", "missing/out.mp4"], "missing does not exist"),

@@ -55,7 +55,7 @@ def test_export_keeps_the_boxes_and_shrinks_the_file(small_checkpoint, tmp_path)
 @pytest.mark.parametrize(
     "box, message",
     [
-        ([10, 20, 0, 20], "positive width and height"),
+        ([10, 20, 0, 20], "both must be > 0"),
         ([200, 20, 10, 10], "outside the 96×72 frame"),
         ([np.nan, 20, 10, 10], "4 finite numbers"),
     ],

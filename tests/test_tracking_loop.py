@@ -182,8 +182,8 @@ def test_run_tracking_interrupted_leaves_no_output(tmp_path, crossing_video, cro
 def test_run_tracking_checks_box_and_outputs_before_tracking(tmp_path, crossing_video):
     source = open_frames(crossing_video)
     tracker = FailingTracker(fail_at=1, error=AssertionError("must not be called"))
-    with pytest.raises(InputError, match="not inside the 360×240 frame"):
-        run_tracking(source, tracker, [350, 10, 20, 20], tmp_path / "out.mp4", progress=False)
+    with pytest.raises(InputError, match="is outside the 360×240 frame"):
+        run_tracking(source, tracker, [370, 10, 20, 20], tmp_path / "out.mp4", progress=False)
     with pytest.raises(InputError, match="is the input"):
         run_tracking(source, tracker, [10, 10, 20, 20], crossing_video, progress=False)
     with pytest.raises(InputError, match="unknown video extension"):

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from hart.atomic import atomic_output, write_text
+from hart.boxes import format_box
 from hart.errors import InputError
 from hart.media.writer import FrameWriter
 
@@ -26,9 +27,7 @@ Item = tuple[np.ndarray, np.ndarray, bool]
 
 
 def _box_line(box: np.ndarray, visible: bool) -> str:
-    if not visible or not np.isfinite(box).all():
-        return "NaN,NaN,NaN,NaN"
-    return ",".join(f"{v:.2f}" for v in box)
+    return format_box(box if visible else np.full(4, np.nan))
 
 
 def _write_image(path: Path, frame: np.ndarray, quality: int) -> None:
@@ -38,7 +37,7 @@ def _write_image(path: Path, frame: np.ndarray, quality: int) -> None:
 
 def write_otb_sequence(folder: str | Path, items: Iterable[Item], quality: int = 95) -> Path:
     """``folder/img/0001.jpg …`` + ``folder/groundtruth_rect.txt`` (``x,y,w,h`` per frame,
-    ``NaN,NaN,NaN,NaN`` where the target is absent) → ``folder``."""
+    ``nan,nan,nan,nan`` where the target is absent) → ``folder``."""
     folder = Path(folder)
     with atomic_output(folder, folder=True, make_parents=True) as partial:
         (partial / "img").mkdir()

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hart.boxes import centre_distance, iou, xywh_to_cxcywh
+from hart.boxes import centre_distance, centres, iou
 
 OTB_IOU_THRESHOLDS = np.linspace(0.0, 1.0, 21)  # 0, 0.05, …, 1 as in OTB's toolkit
 PRECISION_THRESHOLD_PX = 20.0
@@ -70,10 +70,10 @@ def normalised_centre_errors(
     taking its length, so that a 10-pixel miss on a small target counts more than on a large
     one. NaN on frames not scored; infinite where the tracker gave a NaN box.
     """
-    predicted = xywh_to_cxcywh(np.asarray(predicted, dtype=np.float64))
-    truth = xywh_to_cxcywh(np.asarray(truth, dtype=np.float64))
+    predicted = np.asarray(predicted, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero-size true box: a miss
-        offset = (predicted[:, :2] - truth[:, :2]) / truth[:, 2:]  # (N, 2) in box sizes
+        offset = (centres(predicted) - centres(truth)) / truth[:, 2:]  # (N, 2) in box sizes
         errors = np.linalg.norm(offset, axis=1)
     errors = np.where(np.isnan(errors), np.inf, errors)
     return np.where(scored_frames(visible), errors, np.nan)

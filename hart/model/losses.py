@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hart.boxes import iou
+from hart.boxes import diou_penalty, intersection, iou
 from hart.model.hart import HARTOutput
 
 EPS = 1e-3
@@ -67,19 +67,6 @@ def _neg_log(fraction: torch.Tensor) -> torch.Tensor:
     return math.log1p(EPS) - torch.log(fraction + EPS)
 
 
-def centre_distance(boxes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Squared distance of the centres over the squared diagonal of the smallest box enclosing
-    both (DIoU's penalty, Zheng et al. 2020): ``(..., 4), (..., 4) xywh → (...)`` in [0, 1).
-
-    Unlike the IoU it still has a gradient when the boxes do not overlap at all."""
-    centres = boxes[..., :2] + boxes[..., 2:] / 2
-    target_centres = targets[..., :2] + targets[..., 2:] / 2
-    low = torch.minimum(boxes[..., :2], targets[..., :2])
-    high = torch.maximum(boxes[..., :2] + boxes[..., 2:], targets[..., :2] + targets[..., 2:])
-    diagonal_sq = (high - low).square().sum(-1)
-    return (centres - target_centres).square().sum(-1) / diagonal_sq.clamp(min=1e-6)
-
-
 def box_loss(
     boxes: torch.Tensor,
     targets: torch.Tensor,
@@ -87,25 +74,19 @@ def box_loss(
     time_weight_ramp: float = 1.0,
     centre_weight: float = 0.0,
 ) -> torch.Tensor:
-    """``−log IoU + centre_weight · centre_distance``: predicted ``(B, T, 4)`` vs target
-    ``(B, T, 4)`` xywh px → scalar."""
+    """``−log IoU + centre_weight · diou_penalty``: predicted ``(B, T, 4)`` vs target
+    ``(B, T, 4)`` xywh px → scalar. :func:`~hart.boxes.diou_penalty` (DIoU's normalised squared
+    centre distance) still pulls a box that no longer overlaps its target."""
     valid = _valid(targets, visible)
     targets = _safe_targets(targets, valid, boxes)
     per_frame = _neg_log(iou(boxes, targets))  # (B, T)
     if centre_weight:
-        per_frame = per_frame + centre_weight * centre_distance(boxes, targets)
+        per_frame = per_frame + centre_weight * diou_penalty(boxes, targets)
     return _weighted_mean(per_frame, valid, time_weight_ramp)
 
 
 def _area(boxes: torch.Tensor) -> torch.Tensor:
     return boxes[..., 2] * boxes[..., 3]
-
-
-def _intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    x1, y1 = torch.maximum(a[..., 0], b[..., 0]), torch.maximum(a[..., 1], b[..., 1])
-    x2 = torch.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2])
-    y2 = torch.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3])
-    return (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
 
 
 def attention_loss(
@@ -119,7 +100,7 @@ def attention_loss(
     valid = _valid(targets, visible)
     targets = _safe_targets(targets, valid, attention_boxes)
     target_area = _area(targets)
-    covered = _intersection(attention_boxes, targets) / target_area  # (B, T) in [0, 1]
+    covered = intersection(attention_boxes, targets) / target_area  # (B, T) in [0, 1]
     area_ratio = _area(attention_boxes) / target_area
     per_frame = _neg_log(covered) + area_weight * torch.log(area_ratio)
     return _weighted_mean(per_frame, valid, time_weight_ramp)

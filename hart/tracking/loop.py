@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hart.atomic import atomic_output, check_parent
-from hart.boxes import check_box_in_frame, format_box
+from hart.boxes import check_first_box, format_box
 from hart.errors import InputError
 from hart.media.drawing import draw_tracking
 from hart.media.frames import FrameSource
@@ -110,8 +110,7 @@ def run_tracking(
     Raises :class:`~hart.errors.InputError` for a bad first box or output path (before any
     frame is tracked), or a folder frame that cannot be read or differs in size.
     """
-    box = np.asarray(box, dtype=np.float64).reshape(4)
-    check_box_in_frame(box, source.size)
+    box = check_first_box(box, source.size)
     check_outputs(source, output, boxes_out)
 
     boxes = []

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hart.boxes import format_box
+from hart.boxes import check_first_box
 from hart.errors import InputError
 from hart.model.checkpoint import load_model
 from hart.model.hart import HART, HARTState, HARTStep
@@ -56,20 +56,8 @@ class Tracker:
     @torch.inference_mode()
     def init(self, frame: np.ndarray, box) -> None:
         """Start tracking the object in ``box`` (xywh px) of ``frame`` (BGR uint8)."""
-        box = np.asarray(box, dtype=np.float32).reshape(-1)
-        height, width = frame.shape[:2]
-        if box.shape != (4,) or not np.isfinite(box).all():
-            raise InputError(f"the initial box must be 4 finite numbers x,y,w,h, got {box}")
-        x, y, w, h = box
-        if w <= 0 or h <= 0:
-            raise InputError(
-                f"the initial box {format_box(box)} must have positive width and height"
-            )
-        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-            raise InputError(
-                f"the initial box {format_box(box)} is outside the {width}×{height} frame"
-            )
-        image = self._to_tensor(frame)
+        image = self._to_tensor(frame)  # checks the frame first: the box is checked against it
+        box = check_first_box(box, frame.shape[:2]).astype(np.float32)
         start = torch.from_numpy(box)[None].to(self.device)
         # The model's first step reads the given box's frame too (as in training).
         out, self._state = self.model.start(image, start)
