@@ -16,7 +16,8 @@ from hart.datasets import (
     write_synthetic_dataset,
     write_synthetic_sequence,
 )
-from hart.datasets.synthetic import _Scene
+from hart.datasets.synthetic.rendering import draw, render
+from hart.datasets.synthetic.scene import plan_scene
 from hart.errors import InputError
 
 SIZE = (72, 160)  # small frames keep the tests fast
@@ -51,12 +52,12 @@ def test_box_is_the_tight_box_of_the_targets_silhouette():
     for seed in range(60):
         if "person" in kinds and len(kinds) >= 4:
             break
-        scene = _Scene(seed, 5, SIZE, config, None)
+        scene = plan_scene(seed, 5, SIZE, config, None)
         kinds.add(scene.target_look.kind)
         for t in range(5):
             alone = np.zeros((*SIZE, 3), np.float32)
-            drawn = scene._draw(alone, scene.target, t)
-            frame, box, visible = scene.render(t)
+            drawn = draw(scene, alone, scene.target, t)
+            frame, box, visible = render(scene, t)
             if drawn is None or not visible:
                 continue
             y0, x0, alpha = drawn

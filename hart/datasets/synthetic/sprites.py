@@ -5,7 +5,7 @@ the silhouette's convex hull, from which the tight box of the object is computed
 warp. Objects come in kinds that stand for what trackers follow in real footage: blobs and
 ellipses (balls, faces, animals), boxes and polygons (signs, cars from above, toys), people
 (head, torso, swinging legs) and vehicles (body, cabin, windows, wheels). Each has a surface
-from :mod:`hart.datasets.textures`, shading from one side, an outline and inner parts
+from :mod:`hart.datasets.synthetic.textures`, shading from one side, an outline and inner parts
 (windows, eyes, logos) — the structure an appearance model can latch on to.
 
 :func:`look_alike` makes a distractor: same kind, same palette up to a small shift, new
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from hart.datasets import textures
+from hart.datasets.synthetic import textures
 
 KINDS = ("ellipse", "box", "polygon", "blob", "person", "vehicle")
 KIND_WEIGHTS = (0.16, 0.16, 0.14, 0.16, 0.2, 0.18)
