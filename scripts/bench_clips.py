@@ -43,7 +43,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, nargs="*", default=[0, 2])
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--batches", type=int, default=6, help="timed batches per row")
-    parser.add_argument("--uint8", action="store_true", help="frames as uint8 (no float copy)")
     parser.add_argument(
         "--opencv-threads",
         type=int,
@@ -55,17 +54,15 @@ def main(argv: list[str] | None = None) -> None:
         cv2.setNumThreads(args.opencv_threads)
     print(
         f"frame size {PAPER_FRAME_SIZE}, batch {args.batch_size}, "
-        f"{'uint8' if args.uint8 else 'float32'} frames, OpenCV threads {cv2.getNumThreads()}"
+        f"uint8 frames, OpenCV threads {cv2.getNumThreads()}"
     )
     print(f"{'source':<12} {'T':>3} {'workers':>7} {'clips/s':>8}")
     for source in args.source:
         if source == "synthetic":
-            dataset = SyntheticClips(frame_size=PAPER_FRAME_SIZE, as_uint8=args.uint8)
+            dataset = SyntheticClips(frame_size=PAPER_FRAME_SIZE)
             label = "synthetic"
         else:
-            dataset = SequenceClips(
-                load_sequences(source), frame_size=PAPER_FRAME_SIZE, as_uint8=args.uint8
-            )
+            dataset = SequenceClips(load_sequences(source), frame_size=PAPER_FRAME_SIZE)
             label = Path(source).name
         for length in args.lengths:
             dataset.clip_length = length

@@ -45,14 +45,13 @@ def test_item_format_rgb_and_scaled_boxes(shared_sequences):
         mirror_probability=0,
     )
     item = clips[0]
-    assert item["frames"].shape == (120, 3, *SIZE) and item["frames"].dtype == torch.float32
+    assert item["frames"].shape == (120, 3, *SIZE) and item["frames"].dtype == torch.uint8
     assert item["boxes"].shape == (120, 4) and item["boxes"].dtype == torch.float32
     assert item["visible"].shape == (120,) and item["visible"].dtype == torch.bool
-    assert 0 <= float(item["frames"].min()) and float(item["frames"].max()) <= 1
     bgr = cv2.imread(str(crossing.frames[7]))  # 360×240
-    expected = cv2.resize(bgr, SIZE[::-1], interpolation=cv2.INTER_AREA)[..., ::-1] / 255.0
+    expected = cv2.resize(bgr, SIZE[::-1], interpolation=cv2.INTER_AREA)[..., ::-1]
     got = item["frames"][7].permute(1, 2, 0).numpy()
-    assert np.abs(got - expected).mean() < 0.02  # RGB order; the decoder may reduce first
+    assert np.abs(got.astype(int) - expected).mean() < 5  # RGB order; the decoder may reduce
     scale = np.array([SIZE[1] / 360, SIZE[0] / 240] * 2)
     np.testing.assert_allclose(item["boxes"].numpy(), crossing.boxes * scale, rtol=1e-5)
 
@@ -77,7 +76,7 @@ def test_reversed_clips_start_where_the_target_is_visible(tmp_path):
         item = clips[index]
         assert item["visible"][0]
         # Played backwards: the blue channel (frame number × 20) decreases along the clip.
-        blue = item["frames"][:, 2].mean(dim=(1, 2))
+        blue = item["frames"][:, 2].float().mean(dim=(1, 2))
         assert (blue[1:] < blue[:-1]).all()
         assert torch.isnan(item["boxes"][~item["visible"]]).all()
 
@@ -137,13 +136,10 @@ def test_clip_length_set_in_main_reaches_persistent_workers(tmp_path, context):
 def test_synthetic_clips_format_seed_and_workers():
     clips = SyntheticClips(clips_per_epoch=4, clip_length=3, frame_size=SIZE, seed=5)
     item = clips[2]
-    assert item["frames"].shape == (3, 3, *SIZE) and item["frames"].dtype == torch.float32
+    assert item["frames"].shape == (3, 3, *SIZE) and item["frames"].dtype == torch.uint8
     assert item["visible"][0] and item["boxes"].shape == (3, 4)
     torch.testing.assert_close(item, SyntheticClips(4, 3, SIZE, seed=5)[2])
     assert not torch.equal(item["frames"], SyntheticClips(4, 3, SIZE, seed=6)[2]["frames"])
-    small = SyntheticClips(4, 3, SIZE, seed=5, as_uint8=True)[2]["frames"]
-    assert small.dtype == torch.uint8
-    torch.testing.assert_close(small.float() / 255, item["frames"])
     loader = DataLoader(clips, batch_size=2, num_workers=2, persistent_workers=True)
     batches = list(loader)
     torch.testing.assert_close(batches[1]["frames"][0], item["frames"])

@@ -1,4 +1,5 @@
-"""The house (DESIGN.md): imports only go downward, and only training imports Lightning.
+"""The house (DESIGN.md): imports only go downward, only training imports Lightning, and the
+names the documentation gives exist.
 
 Every ``import`` in every module of ``hart/`` (at the top or inside a function) is read with
 ``ast`` and checked against the rooms each room may use.
@@ -7,6 +8,8 @@ Every ``import`` in every module of ``hart/`` (at the top or inside a function) 
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +141,35 @@ def later():
     assert upward_imports("from hart.tracking import Tracker", "hart.training.module") == [
         "1: hart.tracking"
     ]
+
+
+DOCUMENTS = ["README.md", "data/README.md"]
+
+
+def documented_names(text: str) -> set[str]:
+    """``hart.x.Y`` in backquotes, and what ``from hart.x import A, B`` lines import."""
+    names = set(re.findall(r"`(hart(?:\.\w+)+)`", text))
+    for module, imported in re.findall(r"^from (hart[\w.]*) import (.+)$", text, re.M):
+        names |= {f"{module}.{name.strip()}" for name in imported.split(",")}
+    return names
+
+
+def resolve(name: str):
+    """The module or object ``name`` denotes (``hart.training.HARTModule``)."""
+    module, _, attribute = name.rpartition(".")
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError:
+        return getattr(importlib.import_module(module), attribute)
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_the_names_the_documentation_gives_exist(document):
+    names = documented_names((PACKAGE.parent / document).read_text(encoding="utf-8"))
+    assert names, f"{document} names nothing in hart: the pattern is wrong"
+    for name in sorted(names):
+        resolve(name)  # raises if the name is gone
+    assert documented_names("`hart.training.HARTModule`\nfrom hart.tracking import Tracker") == {
+        "hart.training.HARTModule",
+        "hart.tracking.Tracker",
+    }

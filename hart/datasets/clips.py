@@ -5,13 +5,16 @@ reader's ``list[Sequence]``), with the paper's augmentations — time reversal a
 mirroring — and resizes them to the model's frame size. :class:`SyntheticClips` generates each
 clip on the fly (:mod:`hart.datasets.synthetic`) at that size. Every item is::
 
-    {"frames": (T, 3, H, W) float32 RGB in [0, 1],
+    {"frames": (T, 3, H, W) uint8 RGB,
      "boxes": (T, 4) float32 x, y, w, h in pixels of the (H, W) frame, NaN where absent,
      "visible": (T,) bool}
 
-and the default collate stacks them to ``(B, T, …)``. The target is visible in every clip's
-first frame. Item ``i`` is a function of ``(seed, epoch, i, T)`` only, so runs repeat exactly
-whatever the number of workers.
+and the default collate stacks them to ``(B, T, …)``. Frames stay uint8 (a quarter of the
+bytes of float32 between worker processes and to the device); the model takes RGB floats in
+``[0, 1]``, so divide by 255 on the device, as the training data module does.
+
+The target is visible in every clip's first frame. Item ``i`` is a function of
+``(seed, epoch, i, T)`` only, so runs repeat exactly whatever the number of workers.
 
 Changing ``T`` while training (the curriculum)
 -----------------------------------------------
@@ -51,13 +54,10 @@ PAPER_FRAME_SIZE = (187, 621)  # (H, W): KITTI frames at half size, as in the pa
 class _ClipDataset(Dataset):
     """Shared machinery: the clip length and epoch in shared memory, seeding, output format."""
 
-    def __init__(
-        self, clip_length: int, frame_size, seed: int, clips_per_epoch: int, as_uint8: bool
-    ):
+    def __init__(self, clip_length: int, frame_size, seed: int, clips_per_epoch: int):
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.seed = int(seed)
         self.clips_per_epoch = int(clips_per_epoch)
-        self.as_uint8 = as_uint8
         # [clip length, epoch] in shared memory: worker processes see the main process' writes.
         self._shared = torch.zeros(2, dtype=torch.int64).share_memory_()
         self.clip_length = clip_length
@@ -101,11 +101,8 @@ class _ClipDataset(Dataset):
     def _to_item(self, frames_bgr: np.ndarray, boxes: np.ndarray, visible: np.ndarray) -> dict:
         """``(T, H, W, 3)`` uint8 BGR frames + labels → the item dict (RGB, channels first)."""
         rgb = np.ascontiguousarray(frames_bgr[..., ::-1].transpose(0, 3, 1, 2))  # (T, 3, H, W)
-        frames = torch.from_numpy(rgb)
-        if not self.as_uint8:
-            frames = frames.to(torch.float32).div_(255.0)
         return {
-            "frames": frames,
+            "frames": torch.from_numpy(rgb),
             "boxes": torch.from_numpy(np.ascontiguousarray(boxes, np.float32)),
             "visible": torch.from_numpy(np.ascontiguousarray(visible, bool)),
         }
@@ -115,8 +112,7 @@ class SyntheticClips(_ClipDataset):
     """Clips of synthetic sequences, generated when asked for (no files).
 
     ``clips_per_epoch`` items per epoch; ``photos`` is an optional folder of the user's images
-    for backgrounds and object surfaces. ``as_uint8`` returns frames as uint8 (divide by 255 on
-    the device: a quarter of the memory and of the inter-process traffic).
+    for backgrounds and object surfaces.
     """
 
     def __init__(
@@ -127,9 +123,8 @@ class SyntheticClips(_ClipDataset):
         seed: int = 0,
         config: SyntheticConfig | None = None,
         photos: str | Path | None = None,
-        as_uint8: bool = False,
     ):
-        super().__init__(clip_length, frame_size, seed, clips_per_epoch, as_uint8)
+        super().__init__(clip_length, frame_size, seed, clips_per_epoch)
         self.config = config or SyntheticConfig()
         self.photos = PhotoLibrary(photos) if photos is not None else None
 
@@ -163,13 +158,12 @@ class SequenceClips(_ClipDataset):
         clips_per_epoch: int | None = None,
         reverse_probability: float = 0.5,
         mirror_probability: float = 0.5,
-        as_uint8: bool = False,
     ):
         if not sequences:
             raise InputError("no sequences to cut clips from")
         self.sequences = list(sequences)
         total = sum(len(s) for s in self.sequences)
-        super().__init__(clip_length, frame_size, seed, clips_per_epoch or total, as_uint8)
+        super().__init__(clip_length, frame_size, seed, clips_per_epoch or total)
         self.reverse_probability = reverse_probability
         self.mirror_probability = mirror_probability
         self._windows: dict[int, tuple] = {}  # T → window tables, built per process on demand
@@ -272,11 +266,3 @@ def _read_resized(path: Path, size: tuple[int, int], source: tuple[int, int]) ->
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         image = cv2.resize(image, (width, height), interpolation=interpolation)
     return image
-
-
-def clip_count(sequences: list[Sequence], length: int) -> int:
-    """How many valid forward windows of ``length`` frames the sequences hold."""
-    return sum(int(s.visible[: len(s) - length + 1].sum()) for s in sequences if len(s) >= length)
-
-
-__all__ = ["SequenceClips", "SyntheticClips", "PAPER_FRAME_SIZE", "clip_count"]

@@ -88,8 +88,8 @@ class TrackingImages(pl.Callback):
     Every ``every_n_validations`` validations, for the first ``num_clips`` clips of the first
     validation batch, it logs under ``val/``:
 
-    - ``tracking``: a strip of frames with the ground truth (green), the predicted box (red) and
-      the attention box (blue);
+    - ``tracking``: a strip of frames with the ground truth (bluish green), the predicted box
+      (orange) and the attention box (sky blue), in :mod:`hart.media.drawing`'s colours;
     - ``glimpses``: the glimpse read at each step;
     - ``object_masks``: the appearance-attention mask at each step.
 

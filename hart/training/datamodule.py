@@ -8,7 +8,6 @@ from typing import Literal
 import cv2
 import lightning.pytorch as pl
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hart.datasets.clips import SequenceClips, SyntheticClips
@@ -126,7 +125,6 @@ class HARTDataModule(pl.LightningDataModule):
                 "frame_size": hp.frame_size,
                 "photos": hp.photos,
                 "config": self.synthetic,
-                "as_uint8": True,
             }
             self.train_clips = SyntheticClips(
                 hp.clips_per_epoch, self._clip_length, seed=hp.seed, **common
@@ -137,7 +135,7 @@ class HARTDataModule(pl.LightningDataModule):
             )
         else:
             train, val = self._split(load_sequences(hp.root, format=hp.format))
-            common = {"frame_size": hp.frame_size, "as_uint8": True}
+            common = {"frame_size": hp.frame_size}
             self.train_clips = SequenceClips(
                 train, self._clip_length, seed=hp.seed, clips_per_epoch=hp.clips_per_epoch, **common
             )
@@ -190,7 +188,4 @@ class HARTDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         # Clips travel as uint8 (a quarter of the bytes between processes and to the device);
         # the model takes RGB floats in [0, 1].
-        frames = batch["frames"]
-        if frames.dtype == torch.uint8:
-            batch = {**batch, "frames": frames.float().div_(255.0)}
-        return batch
+        return {**batch, "frames": batch["frames"].float().div_(255.0)}

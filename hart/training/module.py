@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import grad_norm
 
 from hart.errors import TrainingDiverged
 from hart.model.checkpoint import load_model, load_weights
-from hart.model.hart import HARTConfig, build_hart
+from hart.model.hart import HARTConfig, HARTOutput, build_hart
 from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
 
 Optimizer = Literal["rmsprop", "adam", "adamw", "sgd"]
@@ -81,7 +81,8 @@ class HARTModule(pl.LightningModule):
 
     # ------------------------------------------------------------------------------ steps
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, HARTOutput]:
+        """Losses and metrics of one batch, logged under ``{stage}/``: ``(total loss, output)``."""
         frames, boxes, visible = batch["frames"], batch["boxes"], batch["visible"]
         output = self.model(frames, boxes[:, 0])
         losses = hart_losses(
