@@ -187,7 +187,6 @@ def track_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from hart.boxes import check_first_box, parse_box
-    from hart.datasets.annotations import read_boxes
     from hart.media.frames import open_frames
     from hart.tracking.loop import check_outputs, run_tracking
 
@@ -200,6 +199,8 @@ def track_command(argv: list[str]) -> int:
 
         box = select_box(source.first_frame)
     elif args.box_from is not None:
+        from hart.datasets.annotations import read_boxes  # hart.datasets imports torch
+
         box = read_boxes(args.box_from)[0].astype(np.float64)
     else:
         box = parse_box(args.box)

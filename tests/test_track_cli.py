@@ -294,3 +294,20 @@ def test_a_box_file_that_does_not_exist_is_one_line(workdir, crossing_video, cap
     status = main(["track", str(crossing_video), "--box-from", "missing.txt"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "missing.txt" in err
+
+
+def test_a_bad_first_box_is_reported_before_torch_is_imported(tmp_path):
+    # Checking the input is quick; importing torch and loading the model takes seconds.
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(2):
+        cv2.imwrite(str(frames / f"{index}.png"), np.zeros((20, 30, 3), np.uint8))
+    script = (
+        "import sys\n"
+        "from hart.cli import main\n"
+        f"status = main(['track', {str(frames)!r}, '--box', '40,5,5,5'])\n"
+        "print(status, 'torch' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.stdout.split() == ["2", "False"], run.stderr
+    assert "box 40,5,5,5 is outside the 30×20 frame" in run.stderr
