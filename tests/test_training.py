@@ -12,6 +12,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hart.cli import main
+from hart.datasets.clips import SyntheticClips
 from hart.training.callbacks import Curriculum
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +88,70 @@ def test_resuming_from_a_checkpoint_continues_from_its_step_and_curriculum(tmp_p
     assert resumed["global_step"] == 5
     assert resumed["callbacks"]["Curriculum"]["clip_length"] >= 10
     assert resumed["optimizer_states"][0]["state"], "the optimiser state was not restored"
+
+
+def _step_losses(run: Path) -> dict[int, float]:
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    return {event.step: event.value for event in events.Scalars("train/loss_step")}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_run_killed_mid_epoch_and_resumed_equals_the_unbroken_run(tmp_path, workers):
+    # 2 steps per epoch; last.ckpt at step 3 (mid-epoch 1) is what a run killed after it leaves.
+    # The curriculum grows every epoch; zoneout and dropout draw random numbers every step.
+    args = [
+        "--seed_everything=0",
+        f"--data.num_workers={workers}",
+        "--last_checkpoint.every_n_train_steps=3",
+        "--curriculum.iou_threshold=0.0",
+        "--curriculum.growth=1",
+    ]
+    assert _train(tmp_path, *args, "--trainer.max_steps=6") == 0  # version_0: unbroken
+    assert _train(tmp_path, *args, "--trainer.max_steps=3") == 0  # version_1: stops at 3
+    killed = _run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt"
+    assert _train(tmp_path, *args, "--trainer.max_steps=6", "--ckpt_path", str(killed)) == 0
+
+    unbroken, resumed = _step_losses(_run_dir(tmp_path, 0)), _step_losses(_run_dir(tmp_path, 2))
+    assert sorted(resumed) == [3, 4, 5]
+    for step in resumed:
+        assert resumed[step] == pytest.approx(unbroken[step], rel=1e-6, abs=1e-7), step
+    a, b = (
+        torch.load(_run_dir(tmp_path, v) / "checkpoints" / "last.ckpt", weights_only=False)
+        for v in (0, 2)
+    )
+    assert a["global_step"] == b["global_step"] == 6 and a["epoch"] == b["epoch"]
+    assert a["callbacks"]["Curriculum"] == b["callbacks"]["Curriculum"]
+    assert a["callbacks"]["Curriculum"]["clip_length"] == 7  # 5, +1 after epochs 0 and 1
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():  # weights and BatchNorm counters alike
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=1e-6, atol=1e-7, msg=key)
+
+
+def test_the_training_loader_resumes_at_the_batch_after_the_last_one_trained_on():
+    from hart.training.datamodule import FreshClipsSampler, ResumableLoader
+
+    def loader():
+        clips = SyntheticClips(clips_per_epoch=8, clip_length=2, frame_size=(48, 64), seed=3)
+        return ResumableLoader(clips, batch_size=2, sampler=FreshClipsSampler(clips))
+
+    first = loader()
+    first.sampler.set_epoch(1)
+    iterator = iter(first)
+    taken = [next(iterator) for _ in range(3)]
+    state = first.state_dict()
+    assert state == {"epoch": 1, "batches": 3}
+    rest = list(iterator)
+
+    second = loader()  # a new process, resuming
+    second.load_state_dict(state)
+    second.sampler.set_epoch(1)  # as Lightning does before the epoch's first batch
+    resumed = list(second)
+    assert len(taken) + len(resumed) == 4
+    for a, b in zip(rest, resumed, strict=True):
+        torch.testing.assert_close(a, b)
+    assert second.state_dict() == {"epoch": 1, "batches": 4}
+    assert len(list(second)) == 4  # the next pass is a whole epoch again
 
 
 def test_last_checkpoint_is_the_final_step_when_training_ends_between_saves(tmp_path):
@@ -174,21 +239,36 @@ def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum
 
     class Trainer:
         datamodule = type("DataModule", (), {"clip_length": 5})()
-        callback_metrics = {"train/iou_epoch": torch.tensor(0.4)}
 
-    trainer = Trainer()
+    class Module:
+        def log(self, *args, **kwargs):
+            pass
+
+    trainer, module = Trainer(), Module()
+
+    def epoch(*ious):
+        for iou in ious:
+            outputs = {"loss": torch.tensor(1.0), "iou": torch.tensor(iou)}
+            curriculum.on_train_batch_end(trainer, module, outputs, None, 0)
+        curriculum.on_train_epoch_end(trainer, module)
+
     curriculum.on_fit_start(trainer, None)  # starts from the data module's length
     assert curriculum.clip_length == 5
-    curriculum.on_train_epoch_end(trainer, None)
+    epoch(0.3, 0.6)  # mean 0.45
     assert curriculum.clip_length == 5
-    trainer.callback_metrics = {"train/iou_epoch": torch.tensor(0.6)}
-    curriculum.on_train_epoch_end(trainer, None)
-    curriculum.on_train_epoch_end(trainer, None)
-    assert curriculum.clip_length == 12 and trainer.datamodule.clip_length == 12
-    restored = Curriculum()
+    epoch(0.4, 0.8)  # mean 0.6
+    assert curriculum.clip_length == 10 and trainer.datamodule.clip_length == 10
+    # Saved mid-epoch, the running mean goes with the length.
+    curriculum.on_train_batch_end(trainer, module, {"loss": 0, "iou": torch.tensor(0.9)}, None, 0)
+    restored = Curriculum(max_length=12, growth=5, iou_threshold=0.5)
     restored.load_state_dict(curriculum.state_dict())
     restored.on_fit_start(trainer, None)  # a restored length wins over the data module's
-    assert restored.clip_length == 12
+    assert restored.clip_length == 10
+    curriculum = restored
+    epoch(0.2)  # mean of 0.9 (before the resume) and 0.2
+    assert curriculum.clip_length == 12  # and no further
+    epoch(0.9)
+    assert curriculum.clip_length == 12
 
 
 def test_two_process_ddp_on_cpu_completes_a_few_steps(tmp_path):

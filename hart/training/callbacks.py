@@ -3,6 +3,8 @@ what TensorBoard shows of tracking."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -18,10 +20,14 @@ class Curriculum(pl.Callback):
 
     HART trains on short clips first (5 frames) and lengthens them (to 30) as the training IoU
     passes a threshold, because a tracker that cannot follow an object for 5 frames only learns
-    noise from 30. After every training epoch, if the epoch's mean ``train/iou`` is at least
+    noise from 30. After every training epoch, if the epoch's mean training IoU is at least
     ``iou_threshold`` the clip length grows by ``growth`` frames, up to ``max_length``. The current
-    length is logged as ``train/clip_length`` and saved in checkpoints, so a resumed run goes on
-    with the length it had reached.
+    length is logged as ``train/clip_length``.
+
+    The epoch's IoU is the mean of every batch's (the ``"iou"`` the module's ``training_step``
+    returns), summed here rather than read from Lightning's epoch metrics: those are not saved
+    in checkpoints, so after a resume in mid-epoch they would cover only the batches since. The
+    length and the epoch's running sum are saved, so a resumed run decides as the unbroken one.
 
     It starts from the data module's ``clip_length`` (``--data.clip_length``), which its training
     loader reads, workers included (:class:`hart.training.datamodule.HARTDataModule`).
@@ -34,6 +40,8 @@ class Curriculum(pl.Callback):
         self.growth = growth
         self.iou_threshold = iou_threshold
         self.clip_length: int | None = None  # the data module's, unless a checkpoint says
+        self._iou_sum = 0.0  # this epoch's batches so far
+        self._batches = 0
 
     def _apply(self, trainer: pl.Trainer) -> None:
         trainer.datamodule.clip_length = self.clip_length
@@ -49,22 +57,27 @@ class Curriculum(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         pl_module.log("train/clip_length", float(self.clip_length), on_step=True, on_epoch=False)
+        iou = outputs.get("iou") if isinstance(outputs, Mapping) else None
+        if iou is not None and math.isfinite(float(iou)):
+            self._iou_sum += float(iou)
+            self._batches += 1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        iou = trainer.callback_metrics.get(
-            "train/iou_epoch", trainer.callback_metrics.get("train/iou")
-        )
+        iou = self._iou_sum / self._batches if self._batches else None
+        self._iou_sum, self._batches = 0.0, 0
         if iou is None or self.clip_length >= self.max_length:
             return
-        if float(iou) >= self.iou_threshold:
+        if iou >= self.iou_threshold:
             self.clip_length = min(self.max_length, self.clip_length + self.growth)
             self._apply(trainer)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"clip_length": self.clip_length}
+        return {"clip_length": self.clip_length, "iou_sum": self._iou_sum, "batches": self._batches}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.clip_length = int(state_dict["clip_length"])
+        self._iou_sum = float(state_dict.get("iou_sum", 0.0))  # absent from older checkpoints
+        self._batches = int(state_dict.get("batches", 0))
 
 
 class LastCheckpoint(ModelCheckpoint):

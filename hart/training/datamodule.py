@@ -8,6 +8,7 @@ from typing import Literal
 import cv2
 import lightning.pytorch as pl
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hart.datasets.clips import SequenceClips, SyntheticClips
@@ -24,19 +25,63 @@ class FreshClipsSampler(Sampler[int]):
     A clip dataset's item is a function of ``(seed, epoch, index, T)``; Lightning calls
     ``set_epoch`` on the loader's sampler at every epoch start (through its distributed wrapper
     under DDP too), and this passes the epoch on to the dataset, so no epoch repeats the last.
+    :meth:`start_at` makes the next pass begin later in the epoch (a resumed run).
     """
 
     def __init__(self, dataset: SyntheticClips | SequenceClips) -> None:
         self.dataset = dataset
+        self._start = 0
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __iter__(self):
-        return iter(range(len(self.dataset)))
+        start, self._start = self._start, 0
+        return iter(range(start, len(self.dataset)))
 
     def set_epoch(self, epoch: int) -> None:
         self.dataset.set_epoch(epoch)
+
+    def start_at(self, index: int) -> None:
+        """The next pass yields ``index, index + 1, …`` (later passes start at 0 again)."""
+        self._start = int(index)
+
+
+class ResumableLoader(DataLoader):
+    """The training loader, whose place in the epoch goes into checkpoints.
+
+    Lightning saves ``state_dict()`` of a training loader that has one and, resuming, gives it
+    back through ``load_state_dict`` before the first batch. The state is the epoch and how many
+    batches of it this loader has handed out (Lightning fetches nothing ahead from a loader with
+    a length, so that is how many were trained on). A resumed run then goes on with the next
+    clip of that epoch, rather than starting it again with other clips, and the clips in flight
+    can never be drawn for the wrong epoch. Under DDP (a distributed sampler wraps ours) the
+    resumed epoch starts from its beginning.
+    """
+
+    def __init__(self, dataset, **kwargs) -> None:
+        super().__init__(dataset, **kwargs)
+        self._handed_out = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, batches done) from a checkpoint
+
+    def __iter__(self):
+        epoch, done = self._resume or (-1, 0)
+        self._resume = None
+        ours = isinstance(self.sampler, FreshClipsSampler)  # not a distributed wrapper
+        skip = done if ours and epoch == self.dataset.epoch else 0
+        if skip:
+            self.sampler.start_at(skip * self.batch_size)
+        self._handed_out = skip
+        for batch in super().__iter__():
+            self._handed_out += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.dataset.epoch, "batches": self._handed_out}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = (int(state["epoch"]), int(state["batches"]))
+        self.dataset.set_epoch(int(state["epoch"]))
 
 
 class HARTDataModule(pl.LightningDataModule):
@@ -170,13 +215,17 @@ class HARTDataModule(pl.LightningDataModule):
             # One OpenCV thread per worker, set here before they fork: set inside a forked
             # worker it can hang (see hart.datasets.clips).
             cv2.setNumThreads(1)
-        return DataLoader(
+        # Its own generator: starting a loader then draws its workers' seeds from it, not from
+        # torch's global generator, whose draws (zoneout, dropout) a resumed run must repeat.
+        generator = torch.Generator().manual_seed(self.hparams.seed + (0 if training else 1))
+        return (ResumableLoader if training else DataLoader)(
             dataset,
             batch_size=self.hparams.batch_size,
             sampler=FreshClipsSampler(dataset) if training else None,
             num_workers=workers,
             persistent_workers=workers > 0,
             drop_last=training,
+            generator=generator,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -14,6 +14,7 @@ from hart.errors import TrainingDiverged
 from hart.model.checkpoint import load_model, load_weights
 from hart.model.hart import HARTConfig, HARTOutput, build_hart
 from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
+from hart.training.random_state import capture_random_state, restore_random_state
 
 Optimizer = Literal["rmsprop", "adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine"]
@@ -66,6 +67,7 @@ class HARTModule(pl.LightningModule):
         self.model = build_hart(config)
         self.loss_weights = AdaptiveLossWeights(TASK_TERMS) if adaptive_weights else None
         self.last_val_example: dict[str, torch.Tensor] | None = None
+        self._random_state_to_restore: dict | None = None
 
     def setup(self, stage: str) -> None:
         # Here rather than in __init__: a checkpoint rebuilt for tracking never reads the file
@@ -81,8 +83,11 @@ class HARTModule(pl.LightningModule):
 
     # ------------------------------------------------------------------------------ steps
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, HARTOutput]:
-        """Losses and metrics of one batch, logged under ``{stage}/``: ``(total loss, output)``."""
+    def _step(
+        self, batch: dict[str, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor, HARTOutput]:
+        """Losses and metrics of one batch, logged under ``{stage}/``: ``(total loss, mean IoU
+        over frames 1..T-1, output)``."""
         frames, boxes, visible = batch["frames"], batch["boxes"], batch["visible"]
         output = self.model(frames, boxes[:, 0])
         losses = hart_losses(
@@ -110,10 +115,13 @@ class HARTModule(pl.LightningModule):
         self.log_dict(terms, on_step=on_step, on_epoch=True, batch_size=batch_size)
         if stage == "val":
             self.log("hp_metric", iou, on_epoch=True, batch_size=batch_size)
-        return losses["total"], output
+        return losses["total"], iou, output
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, _ = self._step(batch, "train")
+    def training_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int
+    ) -> dict[str, torch.Tensor]:
+        """``{"loss", "iou"}``: the curriculum reads each batch's IoU (hart.training.callbacks)."""
+        loss, iou, _ = self._step(batch, "train")
         if not torch.isfinite(loss):
             # Raised before the optimiser step: the weights and every checkpoint stay good.
             raise TrainingDiverged(
@@ -123,10 +131,10 @@ class HARTModule(pl.LightningModule):
         if self.loss_weights is not None:
             weights = {f"train/weight_{k}": v for k, v in self.loss_weights.weights().items()}
             self.log_dict(weights, on_step=True, on_epoch=False)
-        return loss
+        return {"loss": loss, "iou": iou.detach()}
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        _, output = self._step(batch, "val")
+        _, _, output = self._step(batch, "val")
         if batch_idx == 0:
             keep = slice(0, 4)  # a few clips are plenty for pictures
             self.last_val_example = {
@@ -140,6 +148,22 @@ class HARTModule(pl.LightningModule):
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
+
+    # ------------------------------------------------------------------------------ resuming
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Zoneout and dropout draw from torch's generator: a resumed run must go on drawing
+        # what the unbroken run would have drawn.
+        checkpoint["random_state"] = capture_random_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Put back when training starts, not now: the sanity-check validation comes between.
+        self._random_state_to_restore = checkpoint.get("random_state")
+
+    def on_train_start(self) -> None:
+        if self._random_state_to_restore is not None:
+            restore_random_state(self._random_state_to_restore)
+            self._random_state_to_restore = None
 
     def on_before_optimizer_step(self, optimizer) -> None:
         norms = grad_norm(self, norm_type=2)
