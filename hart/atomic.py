@@ -25,8 +25,11 @@ def atomic_output(
 
     The temporary name is hidden (``.STEM.partial-XXXXXXXX.EXT``), on the same file system (so
     the move is one step) and keeps the extension, so writers that choose a format by extension
-    still work. If the block raises (Ctrl-C included) the temporary file or folder is removed
-    and ``path`` is left as it was.
+    still work. It is created here (an empty file, or an empty folder), so that a folder that
+    cannot be written is an :class:`~hart.errors.InputError` naming ``path`` and the reason
+    before any work, whatever the writer would have said about it (OpenCV says nothing). If the
+    block raises (Ctrl-C and SIGTERM included, see :mod:`hart.cli`) the temporary file or
+    folder is removed and ``path`` is left as it was.
 
     Args:
         path: the file (or folder) to write.
@@ -40,8 +43,13 @@ def atomic_output(
     else:
         check_parent(path)
     temporary = path.parent / f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}"
-    if folder:
-        temporary.mkdir()
+    try:
+        if folder:
+            temporary.mkdir()
+        else:
+            temporary.touch(exist_ok=False)
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         yield temporary
         if folder and path.is_dir() and not path.is_symlink():
@@ -54,10 +62,27 @@ def atomic_output(
 
 def check_parent(path: str | os.PathLike) -> None:
     """Raise :class:`~hart.errors.InputError` unless the folder ``path`` would be written in
-    exists (a path a user typed: a missing folder is their mistake, not ours to create)."""
+    exists and may be written (a file a user names: a missing folder is their mistake, not
+    ours to create). The one rule for every output file a command is given; a folder a command
+    writes into (``hart evaluate --out``, training logs) is created instead."""
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    # A cheap early answer for the usual case; a folder that refuses anyway (a read-only file
+    # system, or root's writes to /sys) is caught when atomic_output creates its temporary.
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {path}: no permission to write in {path.parent}")
+
+
+def check_not_input(output: str | os.PathLike, source: str | os.PathLike) -> None:
+    """Raise :class:`~hart.errors.InputError` if writing ``output`` would overwrite ``source``
+    (the same path, or another name for the same file)."""
+    output, source = Path(output), Path(source)
+    same = output.resolve() == source.resolve()
+    if not same and output.exists() and source.exists():
+        same = os.path.samefile(output, source)
+    if same:
+        raise InputError(f"{output} is the input; choose another output name")
 
 
 def write_text(path: str | os.PathLike, text: str, *, make_parents: bool = False) -> None:

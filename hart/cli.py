@@ -2,14 +2,18 @@
 
 Each sub-command parses its arguments here and calls one function of the package; ``train`` hands
 its arguments to LightningCLI. Errors a user can cause (:class:`hart.errors.HartError`, a missing
-file) print one line and exit with status 2; no traceback, no half-written output.
+file, a file or folder without permission) print one line and exit with status 2; no traceback,
+no half-written output. Ctrl-C exits with 130 and SIGTERM with 143, both after the same clean-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -183,8 +187,15 @@ def track_command(argv: list[str]) -> int:
     parser.add_argument(
         "--device", default="cpu", help="where the network runs: cpu (default), cuda, cuda:1, mps"
     )
+    parser.add_argument(
+        "--accept-short",
+        action="store_true",
+        help="a video that decodes fewer frames than its container declares (cut short or "
+        "damaged) is an error, and nothing is written; with this, the frames that decode are "
+        "tracked (and a warning says how many)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_box_values(argv))
 
     from hart.boxes import check_first_box, parse_box
     from hart.media.frames import open_frames
@@ -213,13 +224,42 @@ def track_command(argv: list[str]) -> int:
     from hart.tracking import Tracker
 
     tracker = Tracker.from_checkpoint(args.checkpoint, device=args.device)
-    run = run_tracking(source, tracker, box, output, args.boxes_out, progress=not args.no_progress)
+    run = run_tracking(
+        source,
+        tracker,
+        box,
+        output,
+        args.boxes_out,
+        progress=not args.no_progress,
+        accept_short=args.accept_short,
+    )
+    if run.cut_short:
+        print(
+            f"hart track: warning: {source.path} declares {run.declared_frames} frames but only "
+            f"{run.frame_count} could be decoded; tracked those",
+            file=sys.stderr,
+        )
     print(
         f"tracked {run.frame_count} frames: {run.tracking_fps:.1f} frames/s tracking alone, "
         f"{run.overall_fps:.1f} frames/s overall (reading, drawing and writing included)"
     )
     print(f"wrote {output}" + (f" and {args.boxes_out}" if args.boxes_out else ""))
     return 0
+
+
+def _joined_box_values(argv: list[str]) -> list[str]:
+    """``--box -100,20,50,50`` as ``--box=-100,20,50,50``: argparse takes a value starting with
+    ``-`` for an option, and a box left of or above the frame starts with one."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        if argv[index] == "--box" and index + 1 < len(argv) and argv[index + 1].startswith("-"):
+            joined.append(f"--box={argv[index + 1]}")
+            index += 2
+        else:
+            joined.append(argv[index])
+            index += 1
+    return joined
 
 
 @command("evaluate")
@@ -242,13 +282,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         parser.error(f"unknown command {argv[0]!r} (choose from {', '.join(sorted(COMMANDS))})")
     try:
-        return COMMANDS[argv[0]](argv[1:]) or 0
+        with _terminate_as_interrupt():
+            return COMMANDS[argv[0]](argv[1:]) or 0
     except (HartError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
         print(f"hart {argv[0]}: error: {error}", file=sys.stderr)
+        return 2
+    except PermissionError as error:  # a file or folder the user's account may not touch
+        where = f"{error.filename}: {error.strerror}" if error.filename else error
+        print(f"hart {argv[0]}: error: {where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hart {argv[0]}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"hart {argv[0]}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, as KeyboardInterrupt is, so that no ``except
+    Exception`` takes it for one tracker's failure and goes on."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While a command runs, SIGTERM (``kill``, a container stopping, a job scheduler) unwinds it
+    as Ctrl-C does, so every ``finally`` runs and no temporary output is left behind; the
+    default action would end the process on the spot."""
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():  # signals are main-thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

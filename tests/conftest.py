@@ -37,3 +37,25 @@ def small_checkpoint(tmp_path) -> Path:
     path = tmp_path / "run.ckpt"
     torch.save({"state_dict": state, "hyper_parameters": hyper, "epoch": 3}, path)
     return path
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path) -> Path:
+    """A folder in which this process cannot create files: a read-only folder of its own where
+    permissions bind (not root), else ``/sys`` (which refuses even root); skipped if neither
+    refuses here."""
+    own = tmp_path / "read-only"
+    own.mkdir()
+    own.chmod(0o500)
+    try:
+        for folder in (own, Path("/sys")):
+            probe = folder / ".hart-write-probe"
+            try:
+                probe.touch()
+            except OSError:
+                yield folder
+                return
+            probe.unlink()
+        pytest.skip("no folder here refuses to be written (root, and a writable /sys)")
+    finally:
+        own.chmod(0o700)

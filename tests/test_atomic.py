@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hart.atomic import atomic_output, write_text
+from hart.atomic import atomic_output, check_not_input, write_text
 from hart.errors import InputError
 
 
@@ -59,3 +59,22 @@ def test_a_missing_parent_is_an_input_error_unless_asked_to_make_it(tmp_path):
     assert leftovers(tmp_path) == []
     write_text(tmp_path / "made" / "deep" / "out.txt", "ok\n", make_parents=True)
     assert (tmp_path / "made" / "deep" / "out.txt").read_text() == "ok\n"
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_folder_that_refuses_writing_is_an_input_error_before_any_work(unwritable_folder, folder):
+    target = unwritable_folder / ("frames" if folder else "boxes.txt")
+    with pytest.raises(InputError, match=rf"cannot write {target}: \w"):
+        with atomic_output(target, folder=folder):
+            raise AssertionError("the block must not run")
+    assert not target.exists()
+
+
+def test_an_output_that_is_the_input_is_refused(tmp_path):
+    source = tmp_path / "model.ckpt"
+    source.write_text("weights")
+    (tmp_path / "link.ckpt").symlink_to(source)
+    for output in (source, tmp_path / "." / "model.ckpt", tmp_path / "link.ckpt"):
+        with pytest.raises(InputError, match="is the input"):
+            check_not_input(output, source)
+    check_not_input(tmp_path / "other.ckpt", source)

@@ -50,7 +50,7 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(
 
 
 def test_export_keeps_config_and_weights_in_float16(small_checkpoint, tmp_path):
-    exported = export_model(small_checkpoint, tmp_path / "new" / "model.ckpt")
+    exported = export_model(small_checkpoint, tmp_path / "model.ckpt")
     source = torch.load(small_checkpoint, weights_only=True)
     written = torch.load(exported, weights_only=True)
     assert set(written) == {"hyper_parameters", "state_dict"}
@@ -61,6 +61,60 @@ def test_export_keeps_config_and_weights_in_float16(small_checkpoint, tmp_path):
     }
     model = load_model(exported)
     assert all(p.dtype == torch.float32 for p in model.parameters()) and not model.training
+
+
+def test_what_is_wrong_with_a_file_is_named(small_checkpoint, tmp_path):
+    run = tmp_path / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(small_checkpoint.read_bytes())
+    with pytest.raises(InputError, match=r"version_0 is a folder; .* such as .*last\.ckpt"):
+        load_model(run)
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty.ckpt is empty \(0 bytes\)"):
+        load_model(empty)
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(small_checkpoint.read_bytes()[:5000])
+    with pytest.raises(InputError, match=r"cut.ckpt is not a hart checkpoint, or is cut short"):
+        load_model(cut)
+    data = torch.load(small_checkpoint, weights_only=True)
+    name = next(k for k, v in data["state_dict"].items() if v.is_floating_point())
+    data["state_dict"][name].view(-1)[0] = float("nan")
+    torch.save(data, tmp_path / "nan.ckpt")
+    with pytest.raises(InputError, match=rf"nan.ckpt holds NaN or infinite weights \({name}\)"):
+        load_model(tmp_path / "nan.ckpt")
+
+
+def test_weights_that_do_not_fit_are_named_with_both_shapes(small_checkpoint, tmp_path):
+    data = torch.load(small_checkpoint, weights_only=True)
+    data["hyper_parameters"]["config"]["lstm_size"] = 48
+    torch.save(data, tmp_path / "wrong.ckpt")
+    with pytest.raises(InputError) as error:
+        load_model(tmp_path / "wrong.ckpt")
+    message = str(error.value)
+    assert "\n" not in message and "weights of another shape (" in message, message
+    assert " in the file, (" in message and ") in the network" in message, message
+
+
+def test_export_refuses_its_input_and_a_missing_folder_as_track_does(small_checkpoint, tmp_path):
+    training = tmp_path / "last.ckpt"
+    training.write_bytes(small_checkpoint.read_bytes())
+    before = training.read_bytes()
+    with pytest.raises(InputError, match="last.ckpt is the input; choose another output name"):
+        export_model(training, training)
+    assert training.read_bytes() == before  # its optimiser state and step are still there
+    missing = tmp_path / "new" / "model.ckpt"
+    with pytest.raises(InputError, match=f"cannot write {missing}: folder .*new does not exist"):
+        export_model(training, missing)
+    assert not missing.parent.exists()
+
+
+def test_export_to_a_folder_that_refuses_writing_is_one_clear_error(
+    small_checkpoint, unwritable_folder
+):
+    target = unwritable_folder / "model.ckpt"
+    with pytest.raises(InputError, match=f"cannot write {target}"):
+        export_model(small_checkpoint, target)
 
 
 def test_the_default_model_is_package_data(monkeypatch):

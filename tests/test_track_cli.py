@@ -7,6 +7,8 @@ outputs) quickly; the real tracker has its own tests.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import types
@@ -311,3 +313,72 @@ def test_a_bad_first_box_is_reported_before_torch_is_imported(tmp_path):
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.stdout.split() == ["2", "False"], run.stderr
     assert "box 40,5,5,5 is outside the 30×20 frame" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "option, name",
+    [("--output", "tracked.mp4"), ("--output", "frames"), ("--boxes-out", "boxes.txt")],
+    ids=["video", "png-folder", "boxes"],
+)
+def test_an_output_folder_that_refuses_writing_is_one_line(
+    stand_in_tracker, workdir, crossing_video, unwritable_folder, capsys, option, name
+):
+    target = unwritable_folder / name
+    status = main(["track", str(crossing_video), "--box", "205,151,17,50", option, str(target)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"hart track: error: cannot write {target}: "), err
+    assert "encoder" not in err and "Traceback" not in err
+    assert not target.exists() and list(workdir.iterdir()) == []
+
+
+def test_a_box_left_of_or_above_the_frame_is_taken_as_given(
+    stand_in_tracker, workdir, crossing_folder, capsys
+):
+    # argparse would take "-100,20,50,50" for an option; it is a box reaching left of the frame.
+    status = main(["track", str(crossing_folder), "--box", "-100,20,50,50"])
+    assert status == 2
+    assert "box -100,20,50,50 is outside the 360×240 frame" in capsys.readouterr().err
+    status = main(["track", str(crossing_folder), "--box", "-10,-5,50,50", "--boxes-out", "b.txt"])
+    assert status == 0, capsys.readouterr().err
+    assert Path("b.txt").read_text().splitlines()[0] == "-10,-5,50,50"
+
+
+def test_sigterm_mid_video_leaves_no_output(
+    stand_in_tracker, workdir, crossing_video, capsys, monkeypatch
+):
+    class Unhandled(BaseException):
+        pass
+
+    def not_handled_by_hart(signum, frame):
+        raise Unhandled  # without hart's handler SIGTERM would end the test run itself
+
+    previous = signal.signal(signal.SIGTERM, not_handled_by_hart)
+    monkeypatch.setattr(
+        stand_in_tracker, "update", lambda self, frame: os.kill(os.getpid(), signal.SIGTERM)
+    )
+    try:
+        status = main(["track", str(crossing_video), "--box", "205,151,17,50", "--boxes-out", "b"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert status == 143
+    assert capsys.readouterr().err.endswith("hart track: terminated\n")
+    assert list(workdir.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is previous  # hart's handler is gone again
+
+
+def test_a_video_cut_short_fails_unless_accepted_and_then_says_so(
+    stand_in_tracker, workdir, crossing_video, capsys
+):
+    cut = workdir.parent / "cut.avi"
+    cut.write_bytes(crossing_video.read_bytes()[: crossing_video.stat().st_size // 2])
+    decoded = len(frames_of(cut))
+    argv = ["track", str(cut), "--box", "205,151,17,50", "--boxes-out", "b.txt"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"only {decoded} of the {FRAMES} frames" in err and "--accept-short" in err, err
+    assert list(workdir.iterdir()) == []
+    assert main([*argv, "--accept-short"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {cut} declares {FRAMES} frames but only {decoded} could be decoded" in err
+    assert len(Path("b.txt").read_text().splitlines()) == decoded

@@ -41,7 +41,7 @@ def test_streaming_update_gives_the_boxes_of_the_unrolled_model(small_checkpoint
 
 
 def test_export_keeps_the_boxes_and_shrinks_the_file(small_checkpoint, tmp_path):
-    exported = export_model(small_checkpoint, tmp_path / "model" / "hart.ckpt")
+    exported = export_model(small_checkpoint, tmp_path / "hart.ckpt")
     assert exported.stat().st_size < 0.6 * small_checkpoint.stat().st_size
     frames = _frames()
     trackers = [Tracker.from_checkpoint(path) for path in (small_checkpoint, exported)]
@@ -69,6 +69,31 @@ def test_a_bad_first_box_is_an_input_error(small_checkpoint, box, message):
 def test_update_before_init_is_a_programming_error(small_checkpoint):
     with pytest.raises(RuntimeError, match="init"):
         Tracker.from_checkpoint(small_checkpoint).update(_frames(1)[0])
+
+
+def test_frames_that_are_not_what_opencv_reads_are_refused_saying_what_is_expected(
+    small_checkpoint,
+):
+    tracker = Tracker.from_checkpoint(small_checkpoint)
+    frames = _frames(2)
+    box = [10, 20, 20, 20]
+    # A float frame in [0, 1] looks like a dark uint8 one: scaling it silently gives wrong boxes.
+    with pytest.raises(InputError, match=r"must be uint8 .* got float32; .*\* 255"):
+        tracker.init(frames[0].astype(np.float32) / 255, box)
+    with pytest.raises(InputError, match="numpy array .* got NoneType — did reading"):
+        tracker.init(None, box)
+    with pytest.raises(InputError, match=r"shape \(H, W, 3\), got \(72, 96\)"):
+        tracker.init(frames[0][..., 0], box)
+    tracker.init(frames[0], box)
+    with pytest.raises(InputError, match="must be uint8"):
+        tracker.update(frames[1].astype(np.float64))
+    with pytest.raises(
+        InputError, match=r"this frame is 48×36 but the first frame \(init\) was 96×72"
+    ):
+        tracker.update(frames[1][::2, ::2])
+    assert np.isfinite(tracker.update(frames[1])).all()  # the refusals changed nothing
+    tracker.init(frames[0][::2, ::2], box)  # a new init may start another video, another size
+    tracker.update(frames[1][::2, ::2])
 
 
 def test_the_shipped_default_model_loads_and_follows_a_real_sequence(shared_sequences):

@@ -189,3 +189,28 @@ def test_run_tracking_checks_box_and_outputs_before_tracking(tmp_path, crossing_
     with pytest.raises(InputError, match="unknown video extension"):
         run_tracking(source, tracker, [10, 10, 20, 20], tmp_path / "out.gif", progress=False)
     assert leftovers(tmp_path) == ["input"]
+
+
+def test_a_video_cut_short_is_an_error_unless_accepted(tmp_path, crossing, crossing_video):
+    # An AVI whose header declares 24 frames, cut to half its bytes: a download or copy that
+    # stopped early. OpenCV reads what is there and stops without a word.
+    images, box = crossing
+    video = tmp_path / "input" / "cut.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (360, 240))
+    for index in range(24):
+        writer.write(cv2.imread(str(images[index % len(images)])))
+    writer.release()
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    source = open_frames(video)
+    decoded = len(read_video(video))
+    assert source.frame_count == 24 and 0 < decoded < 24
+    outputs = (tmp_path / "tracked.mp4", tmp_path / "boxes.txt")
+    message = rf"cut.avi: only {decoded} of the 24 frames its container declares could be decoded"
+    with pytest.raises(InputError, match=message):
+        run_tracking(source, MILTracker(), box, *outputs, progress=False)
+    assert leftovers(tmp_path) == ["input"]
+    run = run_tracking(source, MILTracker(), box, *outputs, progress=False, accept_short=True)
+    assert run.cut_short and run.frame_count == decoded and run.declared_frames == 24
+    assert len(outputs[1].read_text().splitlines()) == decoded
+    whole = run_tracking(open_frames(crossing_video), MILTracker(), box, progress=False)
+    assert not whole.cut_short and whole.frame_count == whole.declared_frames

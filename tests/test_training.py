@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -152,6 +154,81 @@ def test_the_training_loader_resumes_at_the_batch_after_the_last_one_trained_on(
         torch.testing.assert_close(a, b)
     assert second.state_dict() == {"epoch": 1, "batches": 4}
     assert len(list(second)) == 4  # the next pass is a whole epoch again
+
+
+def test_a_ckpt_path_that_cannot_be_resumed_is_one_line_naming_it(tmp_path, capsys):
+    assert _train(tmp_path, "--trainer.max_steps=1") == 0
+    last = _run_dir(tmp_path) / "checkpoints" / "last.ckpt"
+    data = last.read_bytes()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.ckpt").write_bytes(b"")
+    (bad / "cut.ckpt").write_bytes(data[: len(data) // 2])
+    assert main(["export", str(last), str(bad / "exported.ckpt")]) == 0
+    saved = torch.load(last, weights_only=False)
+    name = next(k for k, v in saved["state_dict"].items() if v.is_floating_point())
+    saved["state_dict"][name].view(-1)[0] = float("nan")
+    torch.save(saved, bad / "nan.ckpt")
+    capsys.readouterr()
+    expected = {
+        "empty.ckpt": "is empty (0 bytes)",
+        "cut.ckpt": "is not a hart checkpoint, or is cut short",
+        "exported.ckpt": "is an exported model (network weights only), not a training checkpoint",
+        "nan.ckpt": f"holds NaN or infinite weights ({name})",
+    }
+    for file, message in expected.items():
+        path = bad / file
+        assert _train(tmp_path, "--trainer.max_steps=2", "--ckpt_path", str(path)) == 2, file
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"hart train: error: {path} "), err
+        assert message in err[0], err
+    assert sorted(p.name for p in (tmp_path / "runs" / "synthetic").iterdir()) == ["version_0"]
+
+
+def _otb_tree(root: Path, frames: int) -> Path:
+    """Three small OTB-layout sequences, A, B and C, of ``frames`` frames each."""
+    for name in ("A", "B", "C"):
+        (root / name / "img").mkdir(parents=True)
+        for index in range(1, frames + 1):
+            image = np.zeros((8, 8, 3), np.uint8)
+            cv2.imwrite(str(root / name / "img" / f"{index:04d}.jpg"), image)
+        (root / name / "groundtruth_rect.txt").write_text("1,1,4,4\n" * frames)
+    return root
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_log_folder(tmp_path, capsys):
+    root = _otb_tree(tmp_path / "short", frames=3)  # no 5-frame clip fits
+    status = _train(tmp_path, f"--data.root={root}", "--data.val_fraction=0.5")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "no clip of 5 frames fits" in err[0], err
+    assert not (tmp_path / "runs" / "synthetic").exists() or not any(
+        (tmp_path / "runs" / "synthetic").iterdir()
+    )
+
+
+@pytest.mark.parametrize(
+    "split, extra, says",
+    [
+        (
+            "sequence",
+            [],
+            "3 sequences, validating on every 5th (--data.val_fraction 0.2), leaves "
+            "no validation sequence; raise --data.val_fraction to 0.33 or more",
+        ),
+        (
+            "time",
+            ["--data.val_clip_length=10"],
+            "leaves no validation sequence; change --data.val_fraction or --data.val_clip_length",
+        ),
+    ],
+)
+def test_an_empty_validation_split_is_named_with_the_option_that_sets_it(
+    tmp_path, capsys, split, extra, says
+):
+    root = _otb_tree(tmp_path / "otb", frames=20)
+    status = _train(tmp_path, f"--data.root={root}", f"--data.split={split}", *extra)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and says in err[0], err
 
 
 def test_last_checkpoint_is_the_final_step_when_training_ends_between_saves(tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from hart.atomic import atomic_output
+from hart.atomic import atomic_output, check_not_input, check_parent
 from hart.errors import InputError
 from hart.model.hart import HART, HARTConfig, build_hart
 
@@ -43,15 +43,25 @@ def default_model_path() -> Path:
 
 def read_checkpoint(path: str | Path) -> dict:
     """The contents of a hart checkpoint or exported model, checked to hold a model config
-    and weights; an :class:`~hart.errors.InputError` naming ``path`` otherwise."""
+    and finite weights; an :class:`~hart.errors.InputError` naming ``path`` and what is wrong
+    with it otherwise (missing, a folder, empty, cut short, not a checkpoint, NaN weights)."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(path.rglob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", str(p)))
+        hint = f" such as {inside[0]}" if inside else ""
+        raise InputError(f"{path} is a folder; give a checkpoint file{hint}")
     if not path.is_file():
         raise InputError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes), not a checkpoint: was its writing cut off?")
     try:
         # weights_only: a checkpoint is data, never code to run.
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
-        raise InputError(f"{path} is not a hart checkpoint ({type(error).__name__})") from None
+        raise InputError(
+            f"{path} is not a hart checkpoint, or is cut short ({type(error).__name__}: "
+            f"{_first_line(error)})"
+        ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise InputError(f"{path} is not a hart checkpoint (no state_dict in it)")
     config = checkpoint.get("hyper_parameters", {}).get("config")
@@ -59,7 +69,17 @@ def read_checkpoint(path: str | Path) -> dict:
         raise InputError(
             f"{path} is not a hart checkpoint (no model config in its hyper-parameters)"
         )
+    for key, value in checkpoint["state_dict"].items():
+        if torch.is_tensor(value) and value.is_floating_point() and not value.isfinite().all():
+            raise InputError(
+                f"{path} holds NaN or infinite weights ({key}); use an earlier checkpoint"
+            )
     return checkpoint
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else "no message"
 
 
 def _config_from(checkpoint: dict) -> HARTConfig:
@@ -100,24 +120,46 @@ def _existing_default() -> Path:
 
 def load_weights(model: HART, weights: dict[str, torch.Tensor], mismatch: str) -> None:
     """``model.load_state_dict(weights)``; weights that do not fit are an :class:`InputError`
-    reading ``"{mismatch}: {PyTorch's first line}"``."""
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise InputError(f"{mismatch}: {first}") from None
+    reading ``"{mismatch}: "`` and what does not fit (the first few names, with both shapes)."""
+    expected = model.state_dict()
+    reshaped = [
+        f"{key} {tuple(weights[key].shape)} in the file, {tuple(value.shape)} in the network"
+        for key, value in expected.items()
+        if key in weights and weights[key].shape != value.shape
+    ]
+    missing = [key for key in expected if key not in weights]
+    unexpected = [key for key in weights if key not in expected]
+    problems = [
+        f"{len(names)} {what} ({', '.join(names[:2])}{', …' if len(names) > 2 else ''})"
+        for names, what in (
+            (reshaped, "weights of another shape"),
+            (missing, "weights missing"),
+            (unexpected, "weights the network does not have"),
+        )
+        if names
+    ]
+    if problems:
+        raise InputError(f"{mismatch}: {'; '.join(problems)}")
+    model.load_state_dict(weights)
 
 
 def export_model(checkpoint: str | Path, output: str | Path) -> Path:
-    """Write the tracking part of a training checkpoint (config, float16 weights) to ``output``."""
+    """Write the tracking part of a training checkpoint (config, float16 weights) to ``output``.
+
+    ``output`` follows the rule for every output file a user names
+    (:func:`hart.atomic.check_parent`): its folder must exist; and it must not be
+    ``checkpoint`` (whose optimiser state and step would be lost).
+    """
+    output = Path(output)
+    check_not_input(output, checkpoint)
+    check_parent(output)
     source = read_checkpoint(checkpoint)
     state = {
         key: value.half() if value.is_floating_point() else value
         for key, value in source["state_dict"].items()
         if key.startswith(_MODEL_PREFIX)
     }
-    output = Path(output)
     document = {"hyper_parameters": {"config": source["hyper_parameters"]["config"]}}
-    with atomic_output(output, make_parents=True) as temporary:
+    with atomic_output(output) as temporary:
         torch.save({**document, "state_dict": state}, temporary)
     return output

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from hart.atomic import atomic_output, check_parent
+from hart.atomic import atomic_output, check_not_input, check_parent
 from hart.boxes import check_first_box, format_box
 from hart.errors import InputError
 from hart.media.drawing import draw_tracking
@@ -52,8 +52,7 @@ def check_outputs(
     overwrite the input or the other."""
     paths = [Path(path) for path in (output, boxes_out) if path is not None]
     for path in paths:
-        if path.resolve() == source.path.resolve():
-            raise InputError(f"{path} is the input; choose another output name")
+        check_not_input(path, source.path)
     if len(paths) == 2 and paths[0].resolve() == paths[1].resolve():
         raise InputError(f"the video and the boxes would both be written to {paths[0]}")
     if output is not None:
@@ -74,6 +73,12 @@ class TrackingRun:
     boxes: np.ndarray
     tracking_seconds: float
     total_seconds: float
+    declared_frames: int | None = None  # what a video's container said it holds, if it said
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether fewer frames decoded than the video's container declares."""
+        return self.declared_frames is not None and self.frame_count < self.declared_frames
 
     @property
     def frame_count(self) -> int:
@@ -96,6 +101,7 @@ def run_tracking(
     boxes_out: str | os.PathLike | None = None,
     *,
     progress: bool = True,
+    accept_short: bool = False,
 ) -> TrackingRun:
     """Track the target through ``source``, one frame at a time.
 
@@ -107,8 +113,13 @@ def run_tracking(
     has been tracked; on any error or Ctrl-C neither is left behind. A progress bar goes to
     stderr unless ``progress=False``.
 
+    A video that decodes fewer frames than its container declares (a file cut short, or
+    damaged) is an error, and nothing is written, unless ``accept_short``: then the frames that
+    decode are tracked and :attr:`TrackingRun.cut_short` says so.
+
     Raises :class:`~hart.errors.InputError` for a bad first box or output path (before any
-    frame is tracked), or a folder frame that cannot be read or differs in size.
+    frame is tracked), a folder frame that cannot be read or differs in size, or a video cut
+    short.
     """
     box = check_first_box(box, source.size)
     check_outputs(source, output, boxes_out)
@@ -123,7 +134,7 @@ def run_tracking(
         lines = None
         if boxes_out is not None:
             temporary = stack.enter_context(atomic_output(boxes_out))
-            lines = stack.enter_context(open(temporary, "x", encoding="utf-8"))
+            lines = stack.enter_context(open(temporary, "w", encoding="utf-8"))
         frames = stack.enter_context(
             tqdm(
                 source,
@@ -158,8 +169,17 @@ def run_tracking(
                 )
         if not boxes:
             raise InputError(f"{source.path}: no frame could be read")
-    return TrackingRun(
-        boxes=np.stack(boxes),
-        tracking_seconds=tracking_seconds,
-        total_seconds=time.perf_counter() - start,
-    )
+        run = TrackingRun(
+            boxes=np.stack(boxes),
+            tracking_seconds=tracking_seconds,
+            total_seconds=time.perf_counter() - start,
+            declared_frames=None if source.is_folder else source.frame_count,
+        )
+        if run.cut_short and not accept_short:
+            raise InputError(
+                f"{source.path}: only {run.frame_count} of the {run.declared_frames} frames its "
+                "container declares could be decoded (the file is cut short or damaged); "
+                "nothing was written (to track the frames that decode: --accept-short, or "
+                "accept_short=True)"
+            )
+    return run

@@ -31,6 +31,7 @@ class Tracker:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self._state: HARTState | None = None
+        self._frame_shape: tuple[int, ...] | None = None  # init's frame: every update's too
         self.box: np.ndarray | None = None
         self.attention_box: np.ndarray | None = None
         self.glimpse: np.ndarray | None = None
@@ -46,21 +47,22 @@ class Tracker:
 
     def _to_tensor(self, frame: np.ndarray) -> torch.Tensor:
         """BGR uint8 ``(H, W, 3)`` → RGB float ``(1, 3, H, W)`` in [0, 1] on the device."""
-        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
-            shape = getattr(frame, "shape", type(frame).__name__)
-            raise InputError(f"a frame must be a BGR image of shape (H, W, 3), got {shape}")
+        _check_frame(frame, self._frame_shape)
         # Flip BGR → RGB and scale on the device, after a uint8 copy (4× less to move).
         pixels = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
         return pixels.flip(-1).permute(2, 0, 1)[None].float() / 255.0  # (1, 3, H, W)
 
     @torch.inference_mode()
     def init(self, frame: np.ndarray, box) -> None:
-        """Start tracking the object in ``box`` (xywh px) of ``frame`` (BGR uint8)."""
+        """Start tracking the object in ``box`` (xywh px) of ``frame`` (BGR uint8); later frames
+        must have this one's size."""
+        self._state, self._frame_shape = None, None  # a new target, maybe in another video
         image = self._to_tensor(frame)  # checks the frame first: the box is checked against it
         box = check_first_box(box, frame.shape[:2]).astype(np.float32)
         start = torch.from_numpy(box)[None].to(self.device)
         # The model's first step reads the given box's frame too (as in training).
         out, self._state = self.model.start(image, start)
+        self._frame_shape = frame.shape
         self._keep(out)
         self.box = box.copy()  # the given box is the answer for the first frame
 
@@ -80,3 +82,29 @@ class Tracker:
         self.glimpse = glimpse.permute(1, 2, 0).flip(-1).cpu().numpy()  # (h, w, 3) BGR
         self.object_mask = torch.sigmoid(out.mask_logits[0, 0].float()).cpu().numpy()
         return out.box[0].float().cpu().numpy()
+
+
+def _check_frame(frame, shape: tuple[int, ...] | None) -> None:
+    """Raise :class:`InputError` unless ``frame`` is what OpenCV's ``imread`` and
+    ``VideoCapture.read`` give: a BGR uint8 ``(H, W, 3)`` array, of ``shape`` when given.
+
+    A float frame is refused rather than scaled: ``[0, 1]`` and ``[0, 255]`` floats look
+    alike, and guessing wrong gives boxes that are silently wrong.
+    """
+    if not isinstance(frame, np.ndarray):
+        raise InputError(
+            f"a frame must be a numpy array (BGR uint8, as cv2.imread gives), got "
+            f"{type(frame).__name__}" + (" — did reading the image fail?" if frame is None else "")
+        )
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(f"a frame must be a BGR image of shape (H, W, 3), got {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise InputError(
+            f"a frame must be uint8 (0-255, as OpenCV reads it), got {frame.dtype}; for a float "
+            "image in [0, 1] pass (frame * 255).round().astype(np.uint8)"
+        )
+    if shape is not None and frame.shape != shape:
+        raise InputError(
+            f"this frame is {frame.shape[1]}×{frame.shape[0]} but the first frame (init) was "
+            f"{shape[1]}×{shape[0]}: every frame of a video must have one size"
+        )

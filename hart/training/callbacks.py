@@ -4,7 +4,10 @@ what TensorBoard shows of tracking."""
 from __future__ import annotations
 
 import math
+import shutil
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -93,6 +96,30 @@ class LastCheckpoint(ModelCheckpoint):
         if self.save_last and trainer.global_step != self._last_global_step_saved:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._last_global_step_saved = trainer.global_step
+
+
+class DiscardEmptyRun(pl.Callback):
+    """A run that fails before its first training step leaves no log folder behind.
+
+    TensorBoard's logger makes ``<save_dir>/<name>/version_N`` as the run starts, before the
+    data is read; a run whose data turns out to be unusable would leave that folder with
+    nothing in it but the config and an events file without events, and the next run would
+    become ``version_N+1``. Removed only if every file in it was written by this run.
+    """
+
+    def __init__(self) -> None:
+        self._started = time.time()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
+        if trainer.global_step > 0 or trainer.log_dir is None:
+            return
+        folder = Path(trainer.log_dir)
+        if not folder.is_dir():
+            return
+        files = [path for path in folder.rglob("*") if path.is_file()]
+        # A second's slack: some file systems keep modification times to the second.
+        if all(path.stat().st_mtime >= self._started - 1 for path in files):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class TrackingImages(pl.Callback):

@@ -196,17 +196,40 @@ class HARTDataModule(pl.LightningDataModule):
 
     def _split(self, sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
         hp = self.hparams
+        count = len(sequences)
         if hp.split == "time":
-            return split_in_time(sequences, 1.0 - hp.val_fraction, min_length=hp.val_clip_length)
-        if len(sequences) < 2:
-            raise InputError(
-                f"{hp.root} holds {len(sequences)} sequence(s): a split by sequence needs at "
-                "least 2 (use --data.split time to split each sequence in time)"
+            train, val = split_in_time(
+                sequences, 1.0 - hp.val_fraction, min_length=hp.val_clip_length
             )
-        every = max(2, round(1 / hp.val_fraction))
-        picked = np.arange(len(sequences)) % every == every - 1
-        val = [s for s, v in zip(sequences, picked, strict=True) if v]
-        train = [s for s, v in zip(sequences, picked, strict=True) if not v]
+            how = (
+                f"{count} sequence(s), validating on the last {hp.val_fraction:g} of each "
+                f"(--data.val_fraction) where that is at least {hp.val_clip_length} frames "
+                "(--data.val_clip_length),"
+            )
+        else:
+            if count < 2:
+                raise InputError(
+                    f"{hp.root} holds {count} sequence(s): a split by sequence needs at "
+                    "least 2 (use --data.split time to split each sequence in time)"
+                )
+            every = max(2, round(1 / hp.val_fraction))
+            picked = np.arange(count) % every == every - 1
+            val = [s for s, v in zip(sequences, picked, strict=True) if v]
+            train = [s for s, v in zip(sequences, picked, strict=True) if not v]
+            how = (
+                f"{count} sequences, validating on every {every}th "
+                f"(--data.val_fraction {hp.val_fraction:g}),"
+            )
+        for part, name in ((val, "validation"), (train, "training")):
+            if not part:
+                advice = (
+                    f"raise --data.val_fraction to {1 / count:.2f} or more, or split each "
+                    "sequence in time (--data.split time)"
+                    if hp.split == "sequence"
+                    else "change --data.val_fraction or --data.val_clip_length, or split by "
+                    "sequence (--data.split sequence)"
+                )
+                raise InputError(f"{hp.root}: {how} leaves no {name} sequence; {advice}")
         return train, val
 
     def _loader(self, dataset, training: bool) -> DataLoader:

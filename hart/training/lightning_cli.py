@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from jsonargparse import ArgumentError, lazy_instance
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from hart.errors import InputError
-from hart.training.callbacks import Curriculum, LastCheckpoint, TrackingImages
+from hart.model.checkpoint import read_checkpoint
+from hart.training.callbacks import Curriculum, DiscardEmptyRun, LastCheckpoint, TrackingImages
 from hart.training.datamodule import HARTDataModule
 from hart.training.module import HARTModule
 
@@ -44,7 +47,26 @@ class HARTCLI(LightningCLI):
       resume with ``--ckpt_path``;
     - ``curriculum``: clip lengths from 5 to 30 (``--curriculum.iou_threshold`` …);
     - ``images``: tracking pictures in TensorBoard (``--images.every_n_validations`` …).
+
+    A ``fit`` run's ``--ckpt_path`` is checked to be a whole training checkpoint
+    (:func:`check_resumable`); a run that fails before its first step leaves no log folder
+    (:class:`~hart.training.callbacks.DiscardEmptyRun`).
     """
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(DiscardEmptyRun())
+        return trainer
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        # Checked here, as soon as it is known: LightningCLI reads the file next (for its
+        # hyper-parameters), and PyTorch's errors about a bad one are tracebacks.
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand == "fit" else None
+        # "last", "best" … are Lightning's names for checkpoints it finds itself.
+        if path is not None and (Path(path).exists() or Path(path).suffix):
+            check_resumable(path)
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -86,6 +108,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArgumentError as error:
         raise InputError(_first_line(error)) from None
     return 0
+
+
+def check_resumable(path: str | Path) -> None:
+    """Raise :class:`~hart.errors.InputError` unless ``path`` is a training checkpoint a run can
+    resume from: a readable hart checkpoint (not a folder, empty, cut short or NaN; see
+    :func:`hart.model.checkpoint.read_checkpoint`) with the optimiser and loop state that an
+    exported model leaves out."""
+    checkpoint = read_checkpoint(path)
+    if not {"optimizer_states", "loops", "global_step"} <= checkpoint.keys():
+        raise InputError(
+            f"{path} is an exported model (network weights only), not a training checkpoint: "
+            "resume from a run's checkpoints/last.ckpt, or start a new run from these weights "
+            f"with --model.init_weights {path}"
+        )
 
 
 def _first_line(error: Exception) -> str:
