@@ -104,7 +104,8 @@ class DiscardEmptyRun(pl.Callback):
     TensorBoard's logger makes ``<save_dir>/<name>/version_N`` as the run starts, before the
     data is read; a run whose data turns out to be unusable would leave that folder with
     nothing in it but the config and an events file without events, and the next run would
-    become ``version_N+1``. Removed only if every file in it was written by this run.
+    become ``version_N+1``. Removed only if every file in it was written by this run (and with
+    it the run name's folder, if the run made it).
     """
 
     def __init__(self) -> None:
@@ -120,6 +121,11 @@ class DiscardEmptyRun(pl.Callback):
         # A second's slack: some file systems keep modification times to the second.
         if all(path.stat().st_mtime >= self._started - 1 for path in files):
             shutil.rmtree(folder, ignore_errors=True)
+            # And the run name's folder (checkpoints/<name>), if this run made it and left it
+            # empty.
+            parent = folder.parent
+            if not any(parent.iterdir()) and parent.stat().st_mtime >= self._started - 1:
+                parent.rmdir()
 
 
 class TrackingImages(pl.Callback):
