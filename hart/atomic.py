@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,10 +69,13 @@ def check_parent(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-    # A cheap early answer for the usual case; a folder that refuses anyway (a read-only file
-    # system, or root's writes to /sys) is caught when atomic_output creates its temporary.
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write {path}: no permission to write in {path.parent}")
+    # Asked of the folder itself, by creating (and at once removing) a hidden file: permission
+    # bits do not tell about a read-only file system, or about root, whom they do not bind.
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".hart-write-check-"):
+            pass
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def check_not_input(output: str | os.PathLike, source: str | os.PathLike) -> None:

@@ -330,6 +330,7 @@ def test_an_output_folder_that_refuses_writing_is_one_line(
     assert err.startswith(f"hart track: error: cannot write {target}: "), err
     assert "encoder" not in err and "Traceback" not in err
     assert not target.exists() and list(workdir.iterdir()) == []
+    assert stand_in_tracker.loaded_from == []  # said before the model loads (seconds)
 
 
 def test_a_box_left_of_or_above_the_frame_is_taken_as_given(
