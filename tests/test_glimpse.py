@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from hart.model import filterbanks
 from hart.model import glimpse as G
 from hart.model.glimpse import gaussian_glimpse, gaussian_glimpse_dense, stn_glimpse
 
 GAUSSIAN_READERS = [gaussian_glimpse, gaussian_glimpse_dense]
 READERS = [*GAUSSIAN_READERS, stn_glimpse]
 # The fast Gaussian reader drops the filters' mass beyond 5σ: its glimpses may differ from the
-# dense reference's by up to 1.2e-6 of the image's largest value (G.TRUNCATE_SIGMAS).
+# dense reference's by up to 1.2e-6 of the image's largest value (filterbanks.TRUNCATE_SIGMAS).
 TRUNCATION = 1.2e-6
 
 
@@ -110,7 +111,7 @@ def test_outside_the_frame_reads_as_zeros(reader):
     # The left half of this box lies outside the frame: columns centred at c = -22.5, -17.5, …,
     # 22.5 (stride 5) read the Gaussian mass N(c, σ²) on [0, ∞), the part inside the frame.
     glimpse = reader(images, one_box(-25, 10, 50, 30), (10, 10))[0, 0]
-    sigma = math.sqrt(5**2 / 12 + G.SIGMA_FLOOR**2)
+    sigma = math.sqrt(5**2 / 12 + filterbanks.SIGMA_FLOOR**2)
     inside = [0.5 * math.erfc(-(-22.5 + 5 * j) / (sigma * math.sqrt(2))) for j in range(10)]
     expected = torch.tensor(inside, dtype=torch.float64).expand(10, 10)
     torch.testing.assert_close(glimpse, expected, atol=exactness(reader), rtol=0)
@@ -126,7 +127,7 @@ def test_filterbank_rows_sum_to_one():
     strides = torch.tensor([2.0, 0.3, 4.7], dtype=torch.float64)
     for sigma in [0.05, 0.3, 1.0, 3.7]:
         sigmas = torch.full((3,), sigma, dtype=torch.float64)
-        bank = G.gaussian_filterbank(centres, strides, sigmas, 8, 120)
+        bank = filterbanks.gaussian_filterbank(centres, strides, sigmas, 8, 120)
         assert bank.shape == (3, 8, 120)
         assert (bank >= 0).all()
         torch.testing.assert_close(bank.sum(-1), torch.ones(3, 8, dtype=torch.float64))
@@ -137,7 +138,7 @@ def test_filterbank_row_centre_and_spread():
     # the variance 1/12 of a unit box).
     u, d, sigma, n = 20.3, 3.5, 2.0, 6
     one = torch.ones(1, dtype=torch.float64)
-    bank = G.gaussian_filterbank(u * one, d * one, sigma * one, n, 80)[0]
+    bank = filterbanks.gaussian_filterbank(u * one, d * one, sigma * one, n, 80)[0]
     pixel_centres = torch.arange(80, dtype=torch.float64) + 0.5
     means = bank @ pixel_centres
     variances = bank @ pixel_centres**2 - means**2
@@ -148,7 +149,7 @@ def test_filterbank_row_centre_and_spread():
 def test_filterbank_rows_lose_the_mass_outside_the_frame():
     # Rows centred at 0, 10 and 49 of a 50-pixel frame keep the mass on [0, 50].
     one = torch.ones(1, dtype=torch.float64)
-    bank = G.gaussian_filterbank(0.0 * one, 10.0 * one, 2.0 * one, 3, 50)[0]
+    bank = filterbanks.gaussian_filterbank(0.0 * one, 10.0 * one, 2.0 * one, 3, 50)[0]
     inside = [
         math.erf((50 - c) / (2.0 * math.sqrt(2))) / 2 + math.erf(c / (2.0 * math.sqrt(2))) / 2
         for c in (0.0, 10.0, 20.0)
@@ -159,10 +160,10 @@ def test_filterbank_rows_lose_the_mass_outside_the_frame():
 
 def test_sigma_for_stride():
     strides = torch.tensor([0.0, 1.0, 6.0, 60.0])
-    expected = torch.sqrt(strides**2 / 12 + G.SIGMA_FLOOR**2)
-    torch.testing.assert_close(G.sigma_for_stride(strides), expected)
-    torch.testing.assert_close(G.sigma_for_stride(strides, 0.25), expected + 0.25)
-    assert (G.sigma_for_stride(strides, -10.0) > 0).all()  # floored
+    expected = torch.sqrt(strides**2 / 12 + filterbanks.SIGMA_FLOOR**2)
+    torch.testing.assert_close(filterbanks.sigma_for_stride(strides), expected)
+    torch.testing.assert_close(filterbanks.sigma_for_stride(strides, 0.25), expected + 0.25)
+    assert (filterbanks.sigma_for_stride(strides, -10.0) > 0).all()  # floored
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def test_ratm_parameters_round_trip():
     torch.testing.assert_close(d_x, boxes[:, 2] / 16)
     torch.testing.assert_close(d_y, boxes[:, 3] / 12)
     torch.testing.assert_close(u_x, boxes[:, 0] + d_x / 2)  # first filter on the first centre
-    torch.testing.assert_close(sigma_y, G.sigma_for_stride(d_y))
+    torch.testing.assert_close(sigma_y, filterbanks.sigma_for_stride(d_y))
 
 
 def test_hart_parameters_round_trip():

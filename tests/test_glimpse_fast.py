@@ -1,5 +1,7 @@
-"""The fast Gaussian reader against the dense reference: values, gradients, every kind of box,
-through the compiled kernel and through its PyTorch fallback."""
+"""The fast Gaussian readers against the dense reference: values, gradients, every kind of box,
+through each path gaussian_glimpse takes: the compiled kernel (CPU), the batched reader over
+windows sized for the boxes (CPU without a compiler) and the batched reader over the whole frame
+(every other device; forced on the CPU here)."""
 
 from __future__ import annotations
 
@@ -8,15 +10,19 @@ import math
 import cv2
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
-from hart.model import glimpse as G
-from hart.model import kernel
+from hart.model import filterbanks, kernel
+from hart.model.batched_glimpse import batched_glimpse, window_for
 from hart.model.glimpse import gaussian_glimpse, gaussian_glimpse_dense
 
 FRAME = (90, 120)  # (H, W) of the synthetic frames
 # Every filter keeps its mass within 5σ: the fast glimpse of an image in [0, 1] is within
-# 2·erfc(5/√2) of the dense one where no pyramid level is used (plus float32 rounding).
-TRUNCATION_BOUND = 2 * math.erfc(G.TRUNCATE_SIGMAS / math.sqrt(2)) + 1e-5
+# 2·erfc(5/√2) of the dense one (plus float32 rounding).
+TRUNCATION_BOUND = 2 * math.erfc(filterbanks.TRUNCATE_SIGMAS / math.sqrt(2)) + 1e-5
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 def natural_image(height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -56,7 +62,7 @@ def boxes_everywhere(height: int, width: int) -> torch.Tensor:
 
 
 def tall_boxes(height: int, width: int) -> torch.Tensor:
-    """Boxes whose rows a small glimpse would read from pyramid levels 1 and more."""
+    """Boxes much taller than a small glimpse: each filter reads many rows."""
     return torch.tensor(
         [
             [0.1 * width, 0.0, 0.5 * width, height],
@@ -68,12 +74,12 @@ def tall_boxes(height: int, width: int) -> torch.Tensor:
     )
 
 
-def both(images, boxes, size, sigma_offset=0.0, grad_output=None):
-    """Glimpses and box gradients of the fast and the dense reader."""
+def both(reader, images, boxes, size, sigma_offset=0.0, grad_output=None):
+    """Glimpses and box gradients of ``reader`` and of the dense one."""
     results = []
-    for reader in (gaussian_glimpse, gaussian_glimpse_dense):
+    for read in (reader, gaussian_glimpse_dense):
         leaf = boxes.clone().requires_grad_()
-        glimpses = reader(images, leaf, size, sigma_offset)
+        glimpses = read(images, leaf, size, sigma_offset)
         if grad_output is None:
             grad_output = torch.randn(glimpses.shape, generator=torch.Generator().manual_seed(1))
         glimpses.backward(grad_output.to(glimpses.dtype))
@@ -89,18 +95,19 @@ def assert_gradients_close(fast, dense, rtol=1e-2):
     assert (error <= allowed).all(), (error / dense.norm(dim=-1)).tolist()
 
 
-def levels_of(boxes, size):
-    return G.pyramid_level(G.sigma_for_stride(boxes[:, 3] / size[0]))
-
-
-@pytest.fixture(params=["kernel", "torch"])
-def backend(request, monkeypatch):
-    """Run a test through the compiled kernel, then through the PyTorch fallback."""
+@pytest.fixture(params=["kernel", "windows", "batched"])
+def reader(request, monkeypatch):
+    """A test through each path of gaussian_glimpse: the compiled kernel (skipped where no C
+    compiler builds it), the batched reader over windows (the CPU without the kernel) and the
+    batched reader over the whole frame (other devices)."""
     if request.param == "kernel":
-        assert kernel.load() is not None, "the glimpse kernel does not build here"
-    else:
+        if kernel.load() is None:
+            pytest.skip("the glimpse kernel does not build here (no C compiler)")
+        return gaussian_glimpse
+    if request.param == "windows":
         monkeypatch.setattr(kernel, "load", lambda: None)
-    return request.param
+        return gaussian_glimpse
+    return batched_glimpse
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,7 +116,7 @@ def backend(request, monkeypatch):
 
 @pytest.mark.parametrize("size", [(56, 56), (12, 8), (2, 3)])
 @pytest.mark.parametrize("image", ["noise", "natural"])
-def test_matches_dense(backend, size, image):
+def test_matches_dense(reader, size, image):
     height, width = FRAME
     boxes = boxes_everywhere(height, width)
     if image == "noise":
@@ -117,13 +124,13 @@ def test_matches_dense(backend, size, image):
     else:
         frame = natural_image(height, width)
     images = frame.expand(len(boxes), -1, -1, -1)
-    (fast, fast_grad), (dense, dense_grad) = both(images, boxes, size)
+    (fast, fast_grad), (dense, dense_grad) = both(reader, images, boxes, size)
     assert (fast - dense).abs().max() <= TRUNCATION_BOUND  # well inside the 1e-3 asked for
     assert_gradients_close(fast_grad, dense_grad)
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels-last"])
-def test_large_frames_match_dense(backend, layout):
+def test_large_frames_match_dense(reader, layout):
     # Windows wider than the kernel's strips of columns (64 floats) and glimpses taller than its
     # groups of 16 row filters, including a window whose last strip overlaps the one before;
     # channels-last frames are read one pixel at a time.
@@ -134,25 +141,19 @@ def test_large_frames_match_dense(backend, layout):
     boxes = torch.cat([boxes_everywhere(height, width), tall_boxes(height, width)])
     images = frame.expand(len(boxes), -1, -1, -1)
     for size in [(56, 56), (40, 70), (17, 5)]:
-        (fast, fast_grad), (dense, dense_grad) = both(images, boxes, size)
+        (fast, fast_grad), (dense, dense_grad) = both(reader, images, boxes, size)
         assert (fast - dense).abs().max() <= TRUNCATION_BOUND
         assert_gradients_close(fast_grad, dense_grad)
 
 
-def test_default_levels_stay_at_the_frame_for_ordinary_boxes():
-    # A 56 × 56 glimpse of any box up to 770 px tall reads the frame itself.
-    boxes = torch.tensor([[0.0, 0.0, 1900.0, 760.0], [5.0, 5.0, 20.0, 30.0]])
-    assert (levels_of(boxes, (56, 56)) == 0).all()
-
-
-def test_sigma_offset_and_its_gradient(backend):
+def test_sigma_offset_and_its_gradient(reader):
     height, width = FRAME
     boxes = boxes_everywhere(height, width)[:6]
     images = natural_image(height, width).expand(len(boxes), -1, -1, -1)
     results = []
-    for reader in (gaussian_glimpse, gaussian_glimpse_dense):
+    for read in (reader, gaussian_glimpse_dense):
         offset = torch.linspace(-0.3, 1.5, len(boxes)).requires_grad_()
-        glimpses = reader(images, boxes, (10, 14), offset)
+        glimpses = read(images, boxes, (10, 14), offset)
         glimpses.square().sum().backward()
         results.append((glimpses.detach(), offset.grad))
     (fast, fast_grad), (dense, dense_grad) = results
@@ -161,64 +162,24 @@ def test_sigma_offset_and_its_gradient(backend):
 
 
 # --------------------------------------------------------------------------------------------
-# tall boxes, and pyramid levels shared by the glimpses of one frame
+# tall boxes, real frames, gradcheck
 
 
 @pytest.mark.parametrize("image", ["noise", "natural"])
-def test_tall_boxes_match_dense_exactly(backend, image):
-    # gaussian_glimpse reads every box at full resolution: tall ones too are exact.
+def test_tall_boxes_match_dense(reader, image):
     height, width = 240, 320
     boxes, size = tall_boxes(height, width), (3, 8)
-    assert (levels_of(boxes, size) >= 1).all()
     if image == "noise":
         frame = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
     else:
         frame = natural_image(height, width)
     images = frame.expand(len(boxes), -1, -1, -1)
-    (fast, fast_grad), (dense, dense_grad) = both(images, boxes, size)
+    (fast, fast_grad), (dense, dense_grad) = both(reader, images, boxes, size)
     assert (fast - dense).abs().max() <= TRUNCATION_BOUND
     assert_gradients_close(fast_grad, dense_grad)
 
 
-def glimpses_of_frame_and_dense(frame, boxes, size):
-    """Glimpses and box gradients of gaussian_glimpses_of_frame and of the dense reader."""
-    grad_output = torch.randn(
-        len(boxes), frame.shape[0], *size, generator=torch.Generator().manual_seed(1)
-    )
-    results = []
-    for read in (
-        lambda leaf: G.gaussian_glimpses_of_frame(frame, leaf, size),
-        lambda leaf: gaussian_glimpse_dense(frame.expand(len(boxes), -1, -1, -1), leaf, size),
-    ):
-        leaf = boxes.clone().requires_grad_()
-        glimpses = read(leaf)
-        glimpses.backward(grad_output.to(glimpses.dtype))
-        results.append((glimpses.detach(), leaf.grad))
-    return results
-
-
-@pytest.mark.parametrize("image", ["noise", "natural"])
-def test_shared_pyramid_levels_match_dense(backend, image):
-    height, width = 240, 320
-    boxes, size = tall_boxes(height, width), (3, 8)  # together larger than the frame: shared
-    if image == "noise":
-        frame = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
-    else:
-        frame = natural_image(height, width)
-    (fast, fast_grad), (dense, dense_grad) = glimpses_of_frame_and_dense(frame, boxes, size)
-    assert (fast - dense).abs().max() > TRUNCATION_BOUND  # the levels were used
-    assert (fast - dense).abs().mean() <= 5e-3
-    # A pyramid level replaces the bank by its block means. The box gradients of a batch stay
-    # within 1%, even on white noise, which has all its energy in the finest detail the blocks
-    # average away (measured: 0.2% on noise, 0.03% on the natural image); single boxes, whose
-    # gradient may nearly cancel, within a few percent.
-    batch_error = (fast_grad - dense_grad).norm() / dense_grad.norm()
-    assert batch_error <= 1e-2
-    if image == "natural":
-        assert_gradients_close(fast_grad, dense_grad, rtol=0.1)
-
-
-def test_matches_dense_on_real_frames(backend, shared_sequences):
+def test_matches_dense_on_real_frames(reader, shared_sequences):
     path = shared_sequences / "VOT" / "ball1" / "00000001.jpg"
     frame = torch.from_numpy(cv2.imread(str(path))[:, :, ::-1].copy()).permute(2, 0, 1) / 255.0
     height, width = frame.shape[-2:]  # channels-last memory, as OpenCV reads it
@@ -230,92 +191,178 @@ def test_matches_dense_on_real_frames(backend, shared_sequences):
             frame.expand(len(boxes), -1, -1, -1),
             frame.contiguous().expand(len(boxes), -1, -1, -1),
         ):
-            (fast, fast_grad), (dense, dense_grad) = both(images, boxes, size)
+            (fast, fast_grad), (dense, dense_grad) = both(reader, images, boxes, size)
             assert (fast - dense).abs().max() <= 1e-3
             assert_gradients_close(fast_grad, dense_grad)
 
 
-def test_gradcheck(backend):
+def test_gradcheck(reader):
     images = natural_image(128, 48).double()[None, :1].expand(2, -1, -1, -1)
     boxes = torch.tensor([[3.3, -2.1, 30.7, 122.8], [10.2, 5.6, 20.1, 100.6]], dtype=torch.float64)
     boxes.requires_grad_()
-    assert torch.autograd.gradcheck(lambda b: gaussian_glimpse(images, b, (2, 5)), (boxes,))
+    assert torch.autograd.gradcheck(lambda b: reader(images, b, (2, 5)), (boxes,))
     offset = torch.tensor([0.3, -0.1], dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda o: gaussian_glimpse(images, boxes.detach(), (6, 5), o), (offset,)
-    )
-
-
-def test_gradcheck_with_shared_pyramid_levels():
-    frame = natural_image(128, 48).double()[:1]
-    boxes = torch.tensor([[3.3, -2.1, 30.7, 122.8], [10.2, 5.6, 20.1, 100.6]], dtype=torch.float64)
-    assert (levels_of(boxes, (2, 5)) >= 1).all()
-    boxes.requires_grad_()
-    assert torch.autograd.gradcheck(
-        lambda b: G.gaussian_glimpses_of_frame(frame, b, (2, 5)), (boxes,)
-    )
-
-
-def test_row_sums():
-    frame = torch.rand(2, 7, 5)
-    level = G.row_sums(frame, 2)  # blocks of 4 rows; the last one holds rows 4-6 and a zero row
-    torch.testing.assert_close(level[:, 0], frame[:, :4].sum(1))
-    torch.testing.assert_close(level[:, 1], frame[:, 4:].sum(1))
+    assert torch.autograd.gradcheck(lambda o: reader(images, boxes.detach(), (6, 5), o), (offset,))
 
 
 # --------------------------------------------------------------------------------------------
-# frames, dtypes, several glimpses of one frame
+# frames and dtypes
 
 
-def test_frames_in_any_memory_layout(backend):
+def test_frames_in_any_memory_layout(reader):
     height, width = FRAME
     boxes = boxes_everywhere(height, width)
     frame = natural_image(height, width)
     channels_last = frame.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # (C, H, W) view
     images = frame.expand(len(boxes), -1, -1, -1)
-    expected = gaussian_glimpse(images.contiguous(), boxes, (20, 30))
+    expected = reader(images.contiguous(), boxes, (20, 30))
     for layout in (images, channels_last.expand(len(boxes), -1, -1, -1)):
-        torch.testing.assert_close(gaussian_glimpse(layout, boxes, (20, 30)), expected)
+        torch.testing.assert_close(reader(layout, boxes, (20, 30)), expected)
 
 
-def test_frames_that_need_a_gradient_get_one():
+def test_frames_that_need_a_gradient_get_one(reader):
     height, width = FRAME
     boxes = boxes_everywhere(height, width)[:4]
     images = natural_image(height, width).expand(4, -1, -1, -1).clone().requires_grad_()
-    glimpses = gaussian_glimpse(images, boxes, (8, 8))
-    torch.testing.assert_close(glimpses, gaussian_glimpse_dense(images, boxes, (8, 8)))
-    glimpses.sum().backward()
-    assert images.grad is not None and images.grad.abs().sum() > 0
+    glimpses = reader(images, boxes, (8, 8))
+    dense = gaussian_glimpse_dense(images, boxes, (8, 8))
+    torch.testing.assert_close(glimpses, dense, atol=TRUNCATION_BOUND, rtol=0)
+    grad_output = torch.rand(glimpses.shape)
+    (fast_grad,) = torch.autograd.grad(glimpses, images, grad_output)
+    (dense_grad,) = torch.autograd.grad(dense, images, grad_output)
+    assert fast_grad.abs().sum() > 0
+    torch.testing.assert_close(fast_grad, dense_grad, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
-def test_dtypes(backend, dtype):
+def test_dtypes(reader, dtype):
     height, width = FRAME
     boxes = boxes_everywhere(height, width)
     images = natural_image(height, width).expand(len(boxes), -1, -1, -1)
     expected = gaussian_glimpse_dense(images.double(), boxes.double(), (16, 16))
-    glimpses = gaussian_glimpse(images.to(dtype), boxes.to(torch.float64), (16, 16))
+    glimpses = reader(images.to(dtype), boxes.to(torch.float64), (16, 16))
     assert glimpses.dtype == dtype
     tolerance = {torch.float64: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}[dtype]
     torch.testing.assert_close(glimpses.double(), expected, atol=tolerance, rtol=0)
 
 
-def test_glimpses_of_one_frame_without_levels_are_gaussian_glimpse(backend):
-    height, width = 240, 320
-    frame = natural_image(height, width)
-    boxes = boxes_everywhere(height, width)
-    assert (levels_of(boxes, (56, 56)) == 0).all()
-    expected = gaussian_glimpse(frame.expand(len(boxes), -1, -1, -1), boxes, (56, 56))
-    torch.testing.assert_close(G.gaussian_glimpses_of_frame(frame, boxes, (56, 56)), expected)
+class FrameSizedTensors(TorchDispatchMode):
+    """Records the dtype of every tensor an op makes that is as large as the batch of frames."""
+
+    def __init__(self, frame_elements: int) -> None:
+        super().__init__()
+        self.frame_elements = frame_elements
+        self.dtypes: set[torch.dtype] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        outputs = func(*args, **(kwargs or {}))
+        for tensor in tree_leaves(outputs):
+            if isinstance(tensor, torch.Tensor) and tensor.numel() >= self.frame_elements:
+                self.dtypes.add(tensor.dtype)
+        return outputs
 
 
-def test_an_empty_batch_gives_no_glimpses(backend):
-    glimpses = gaussian_glimpse(torch.rand(0, 3, 20, 30), torch.zeros(0, 4), (8, 6))
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_frames_are_read_as_they_are(reader, dtype):
+    # No silent float32 fallback: no copy of the frames in another dtype, and the products
+    # that read them (the batched paths) in the frames' own dtype.
+    height, width = FRAME
+    boxes = boxes_everywhere(height, width).requires_grad_()
+    images = natural_image(height, width).to(dtype).expand(len(boxes), -1, -1, -1).contiguous()
+    with FrameSizedTensors(images.numel()) as seen:
+        glimpses = reader(images, boxes, (16, 16))
+        glimpses.float().sum().backward()
+    assert glimpses.dtype == dtype
+    assert seen.dtypes <= {dtype}, seen.dtypes
+    assert torch.isfinite(boxes.grad).all() and (boxes.grad != 0).any()
+
+
+def test_an_empty_batch_gives_no_glimpses(reader):
+    glimpses = reader(torch.rand(0, 3, 20, 30), torch.zeros(0, 4), (8, 6))
     assert glimpses.shape == (0, 3, 8, 6)
 
 
-def test_glimpses_of_one_frame_checks_its_input():
-    with pytest.raises(ValueError, match=r"frame must be \(C, H, W\)"):
-        G.gaussian_glimpses_of_frame(torch.rand(1, 3, 10, 10), torch.rand(2, 4) + 1, (4, 4))
-    with pytest.raises(ValueError, match="positive width and height"):
-        G.gaussian_glimpses_of_frame(torch.rand(3, 10, 10), torch.zeros(2, 4), (4, 4))
+# --------------------------------------------------------------------------------------------
+# the batched path never waits for the device
+
+
+def host_reads_forbidden(monkeypatch):
+    """Every Python way to read a tensor's value on the host raises."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a tensor's value was read on the host")
+
+    for name in ("item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_batched_glimpse_reads_no_value_on_the_host(monkeypatch, windows):
+    height, width = FRAME
+    # Over every edge and corner, tiny and thin: windows smaller than the frame.
+    boxes = boxes_everywhere(height, width)[[0, 2, 3, 4, 5, 6, 8, 9]].requires_grad_()
+    images = natural_image(height, width).expand(len(boxes), -1, -1, -1)
+    offset = torch.full((len(boxes),), 0.2, requires_grad=True)
+    expected = gaussian_glimpse_dense(images, boxes, (12, 10), offset)
+    window = window_for(boxes, (12, 10), FRAME, offset) if windows else None
+    assert window is None or (window[0] < height and window[1] < width)
+    with monkeypatch.context() as patched:
+        host_reads_forbidden(patched)
+        glimpses = batched_glimpse(images, boxes, (12, 10), offset, window)
+        glimpses.sum().backward()
+    assert boxes.grad is not None and offset.grad is not None
+    torch.testing.assert_close(glimpses, expected, atol=TRUNCATION_BOUND, rtol=0)
+
+
+@pytest.mark.parametrize("window", [None, (40, 60)])
+def test_batched_glimpse_runs_on_meta_tensors(window):
+    # Meta tensors have shapes but no values: any operation whose result depends on a value
+    # (an .item(), a nonzero(), a mask's selection — each a wait for a GPU) fails on them.
+    images = torch.empty(6, 3, *FRAME, device="meta")
+    boxes = torch.empty(6, 4, device="meta", requires_grad=True)
+    glimpses = batched_glimpse(images, boxes, (56, 56), window=window)
+    assert glimpses.shape == (6, 3, 56, 56) and glimpses.device.type == "meta"
+    glimpses.sum().backward()
+    assert boxes.grad.shape == (6, 4)
+
+
+@needs_cuda
+def test_gaussian_glimpse_on_cuda_never_synchronises():
+    height, width = FRAME
+    boxes = boxes_everywhere(height, width).cuda().requires_grad_()
+    images = natural_image(height, width).expand(len(boxes), -1, -1, -1).cuda()
+    expected = gaussian_glimpse_dense(images.cpu(), boxes.detach().cpu(), (16, 16))
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        glimpses = gaussian_glimpse(images, boxes, (16, 16))
+        glimpses.sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(glimpses.cpu(), expected, atol=1e-4, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------
+# boxes of any size reach the kernel safely
+
+
+def test_enormous_boxes(reader):
+    # Filters far wider than the frame: the kernel's positions are clamped to the frame before
+    # they become integers, and its memory is bounded by the frame, whatever the box.
+    images = natural_image(*FRAME).expand(3, -1, -1, -1)
+    boxes = torch.tensor(
+        [[-1e12, -1e12, 3e12, 3e12], [5.0, 5.0, 1e9, 20.0], [1e15, 1e15, 1.0, 1.0]],
+        dtype=torch.float64,
+    )
+    glimpses = reader(images, boxes, (8, 8))
+    dense = gaussian_glimpse_dense(images, boxes, (8, 8))
+    torch.testing.assert_close(glimpses, dense, atol=TRUNCATION_BOUND, rtol=0)
+
+
+def test_a_box_beyond_float64_is_refused():
+    if kernel.load() is None:
+        pytest.skip("the glimpse kernel does not build here (no C compiler)")
+    images = torch.rand(1, 3, 20, 30)
+    boxes = torch.tensor([[0.0, 0.0, 1e300, 1e300]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="too large"):
+        gaussian_glimpse(images, boxes, (8, 8))

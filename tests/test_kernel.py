@@ -1,13 +1,25 @@
-"""Building and loading the glimpse kernel: the cache, rebuilds, and machines with no compiler."""
+"""Building and loading the glimpse kernel: the cache, rebuilds, machines with no compiler, and
+what the kernel does when memory runs out."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import pytest
 import torch
 
 from hart.model import glimpse, kernel
+
+# The tests that build or run the kernel: where no C compiler is, hart takes the PyTorch path
+# (tested by the no-compiler tests below and by test_glimpse_fast's other paths).
+needs_compiler = pytest.mark.skipif(
+    shutil.which(os.environ.get("CC") or "cc") is None, reason="no C compiler here"
+)
 
 
 @pytest.fixture
@@ -24,6 +36,7 @@ def libraries(folder):
     return sorted(path.name for path in folder.glob("*.so"))
 
 
+@needs_compiler
 def test_builds_once_into_the_cache(fresh):
     assert kernel.load() is not None
     (built,) = libraries(fresh)
@@ -35,11 +48,29 @@ def test_builds_once_into_the_cache(fresh):
     assert not [path for path in fresh.iterdir() if path.is_dir()]  # no build left behind
 
 
+@needs_compiler
 def test_a_changed_source_gets_its_own_build(fresh, tmp_path, monkeypatch):
     assert kernel.load() is not None
     edited = tmp_path / "glimpse_kernel.c"
     edited.write_text(kernel.SOURCE.read_text() + "\n/* edited */\n")
     monkeypatch.setattr(kernel, "SOURCE", edited)
+    kernel.load.cache_clear()
+    assert kernel.load() is not None
+    assert len(libraries(fresh)) == 2
+
+
+@needs_compiler
+def test_the_build_is_keyed_on_what_the_compiler_targets(fresh, monkeypatch):
+    # -march=native builds for the instruction sets the compiler finds on this CPU; a cache
+    # folder shared with a CPU that has others (or another compiler) must not hand over this
+    # build. The key holds the compiler's predefined macros under the build's flags.
+    target = kernel._target(os.environ.get("CC") or "cc", kernel.FLAGS)
+    assert b"#define __STDC_VERSION__" in target
+    if os.uname().machine == "x86_64":
+        assert b"__SSE2__" in target
+    assert kernel.load() is not None
+    real = kernel._target
+    monkeypatch.setattr(kernel, "_target", lambda *args: real(*args) + b"#define __AVX9__ 1\n")
     kernel.load.cache_clear()
     assert kernel.load() is not None
     assert len(libraries(fresh)) == 2
@@ -80,6 +111,7 @@ def test_switched_off(fresh, monkeypatch):
     assert not fresh.exists() or libraries(fresh) == []
 
 
+@needs_compiler
 def test_threads_match_one_thread():
     # The kernel splits samples and channels over OpenMP threads; the result must not depend
     # on how many.
@@ -106,6 +138,7 @@ def _glimpse_in_child(queue):
     queue.put(float(glimpse.gaussian_glimpse(images, boxes, (56, 56)).sum()))
 
 
+@needs_compiler
 def test_a_forked_child_can_read_glimpses():
     # OpenMP's threads do not survive fork(): a child of a process whose kernel used them must
     # still read glimpses, serially, instead of waiting for them forever.
@@ -128,3 +161,36 @@ def test_a_forked_child_can_read_glimpses():
         pytest.fail("the forked child hung in the glimpse kernel")
     assert child.exitcode == 0
     assert queue.get(timeout=5) > 0
+
+
+@needs_compiler
+@pytest.mark.skipif(sys.platform != "linux", reason="address-space limits as Linux sets them")
+def test_running_out_of_memory_is_an_error_not_a_crash(tmp_path):
+    # A child limits its address space to what it uses plus 1 GiB, then asks the kernel for
+    # banks of ~14 GiB (2,000 glimpses of boxes 200,000 px wide): every failed allocation must
+    # come back as MemoryError, with nothing written through a null pointer.
+    script = textwrap.dedent(
+        """
+        import resource
+        import torch
+        from hart.model import glimpse, kernel
+
+        assert kernel.load() is not None
+        frames = torch.rand(1, 1, 2, 200_000).expand(2_000, -1, -1, -1)
+        boxes = torch.tensor([[0.0, 0.0, 200_000.0, 2.0]]).expand(2_000, -1).clone()
+        boxes.requires_grad_()
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 30), resource.RLIM_INFINITY))
+        try:
+            glimpse.gaussian_glimpse(frames, boxes, (56, 56))
+        except MemoryError as error:
+            print("MemoryError:", error)
+        """
+    )
+    env = {**os.environ, "HART_KERNEL_CACHE": str(kernel._cache_folder())}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MemoryError: the glimpse kernel ran out of memory" in done.stdout

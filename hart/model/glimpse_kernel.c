@@ -1,10 +1,10 @@
 /* The fast Gaussian glimpse on the CPU: a batch of glimpses and what their gradients need.
  *
- * Compiled and loaded by hart/model/kernel.py and called by glimpse.py (_KernelRead), which
- * says what a glimpse is. Per sample, the filters of each axis are Gaussians of std σ centred
- * at first + i·stride. Filter i reads the `span` pixels from start[i] that lie within
+ * Compiled, loaded and called by hart/model/kernel.py; hart/model/glimpse.py says what a
+ * glimpse is. Per sample, the filters of each axis are Gaussians of std σ centred at
+ * first + i·stride. Filter i reads the pixels [start[i], stop[i]) of the frame that lie within
  * `truncate` σ of its centre, with weights equal to the Gaussian's mass on each pixel (a
- * difference of two error functions), times `gain` for the rows. Per channel:
+ * difference of two error functions). Per channel:
  *
  *   U[i, k] = Σ_s bank_y[i, s] · frame[start_y[i] + s, k]     rows first, over the window
  *   G[i, j] = Σ_s bank_x[j, s] · U[i, start_x[j] + s]         then columns, on U
@@ -29,8 +29,15 @@
  * Every sample has its own frame (address, size and strides in elements), so frames may be
  * views, expanded, channels-last or shared pyramid levels.
  *
- * The file is compiled twice, with REAL=float and NAME(f)=f##_f32 and with REAL=double and
- * NAME(f)=f##_f64 (see kernel.py), into one library.
+ * The file is compiled three times into one library (see kernel.py): REAL=float with
+ * NAME(f)=f##_f32, REAL=double with NAME(f)=f##_f64, and for bfloat16 frames REAL=float with
+ * PIXEL_BF16 and NAME(f)=f##_bf16, which reads the frame's bfloat16 pixels and does all its
+ * arithmetic in float32 (a bfloat16 value is the top half of a float32).
+ *
+ * Safe for any finite filters: every position is clamped to the frame in floating point before
+ * it becomes an integer (a cast of a value beyond int64's range would be undefined), so the
+ * memory a sample needs is bounded by the frame's size, whatever the box; every allocation is
+ * checked, and a failed one makes glimpse_forward return -1.
  */
 
 #include <math.h>
@@ -39,6 +46,11 @@
 #include <string.h>
 
 typedef REAL real;
+#if defined(PIXEL_BF16)
+typedef uint16_t pixel;
+#else
+typedef real pixel;
+#endif
 
 /* Set in a child process made by fork(): GNU OpenMP's threads do not survive a fork, and a
  * parallel region in the child would wait for them forever, so a forked child runs serially
@@ -58,39 +70,52 @@ typedef struct {
     int64_t address, height, width, stride_c, stride_y, stride_x;
 } Frame;
 
-/* Where a sample's filters lie, in pixels of its frame, and the gain of its rows. */
+/* Where a sample's filters lie, in pixels of its frame. */
 typedef struct {
-    double first_x, stride_x, sigma_x, first_y, stride_y, sigma_y, gain;
+    double first_x, stride_x, sigma_x, first_y, stride_y, sigma_y;
 } Filters;
 
-/* The filters of one axis: n of them, span pixels each from start[i]; the pixels
- * [lo, lo + count) of the frame are those any of them reads. */
+/* The filters of one axis: n of them; filter i reads the pixels [start[i], stop[i]) (inside
+ * the frame, at most span of them); the pixels [lo, lo + count) are those any of them reads. */
 typedef struct {
     int64_t n, span, lo, count;
-    int64_t *start;
+    int64_t *start, *stop;
     double first, stride, sigma;
 } Axis;
 
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-static void plan_axis(Axis *axis, double first, double stride, double sigma, int64_t n,
-                      int64_t length, double truncate) {
-    double reach = truncate * sigma;
-    axis->n = n, axis->first = first, axis->stride = stride, axis->sigma = sigma;
-    axis->start = malloc((size_t)n * sizeof(int64_t));
-    axis->span = (int64_t)ceil(2.0 * reach) + 1; /* ceil(c + r) - floor(c - r) ≤ ⌈2r⌉ + 1 */
-    for (int64_t i = 0; i < n; i++)
-        axis->start[i] = (int64_t)floor(first + (double)i * stride - reach);
-    int64_t lo = max64(axis->start[0], 0), hi = min64(axis->start[n - 1] + axis->span, length);
-    axis->lo = hi > lo ? lo : 0;
-    axis->count = max64(hi - lo, 0);
+/* A position clamped to the pixels [0, length] before it becomes an integer. */
+static inline int64_t pixel_index(double position, int64_t length) {
+    return (int64_t)fmin(fmax(position, 0.0), (double)length);
 }
 
-/* The part [lo, hi) of filter i's support inside the pixels read. */
+/* Returns 0, or -1 if memory ran out. Positive strides (boxes of positive size) make starts and
+ * stops grow with i, so the first filter starts and the last one stops the pixels read. */
+static int plan_axis(Axis *axis, double first, double stride, double sigma, int64_t n,
+                     int64_t length, double truncate) {
+    double reach = truncate * sigma;
+    axis->n = n, axis->first = first, axis->stride = stride, axis->sigma = sigma;
+    axis->start = malloc((size_t)(2 * n) * sizeof(int64_t));
+    if (!axis->start) return -1;
+    axis->stop = axis->start + n;
+    axis->span = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double centre = first + (double)i * stride;
+        axis->start[i] = pixel_index(floor(centre - reach), length);
+        axis->stop[i] = max64(pixel_index(ceil(centre + reach), length), axis->start[i]);
+        axis->span = max64(axis->span, axis->stop[i] - axis->start[i]);
+    }
+    axis->lo = axis->start[0];
+    axis->count = max64(axis->stop[n - 1] - axis->lo, 0);
+    return 0;
+}
+
+/* The pixels [lo, hi) that filter i reads. */
 static inline void support(const Axis *axis, int64_t i, int64_t *lo, int64_t *hi) {
-    *lo = max64(axis->start[i], axis->lo);
-    *hi = min64(axis->start[i] + axis->span, axis->lo + axis->count);
+    *lo = axis->start[i];
+    *hi = axis->stop[i];
 }
 
 /* erf and exp in the precision of `real` (float's are several times faster; a mass is then
@@ -106,16 +131,18 @@ double exp(double) __attribute__((simd("notinbranch")));
 static inline real NAME(erf_)(real z) { return sizeof(real) == sizeof(float) ? erff(z) : erf(z); }
 static inline real NAME(exp_)(real z) { return sizeof(real) == sizeof(float) ? expf(z) : exp(z); }
 
-/* The bank (n × span, times gain) and, where asked for, its derivatives with respect to each
- * filter's centre and σ. Per filter, z = (edge - centre) / (σ√2) at its span + 1 pixel edges,
- * clamped to ±6, where erf is ±1 to double precision: masses and derivatives beyond are zeros
- * rather than denormal numbers, which are slow to multiply. */
-static void NAME(banks)(const Axis *axis, double gain, real *bank, real *d_centre,
-                        real *d_sigma) {
+/* The bank (n × span) and, where asked for, its derivatives with respect to each filter's
+ * centre and σ. Per filter, z = (edge - centre) / (σ√2) at the span + 1 pixel edges from its
+ * start, clamped to ±6, where erf is ±1 to double precision: masses and derivatives beyond are
+ * zeros rather than denormal numbers, which are slow to multiply. Returns 0, or -1 if memory
+ * ran out. */
+static int NAME(banks)(const Axis *axis, real *bank, real *d_centre, real *d_sigma) {
     double scale = axis->sigma * ROOT_2;
-    real g = (real)gain, g_centre = (real)(-gain / scale), g_sigma = (real)(-gain / axis->sigma);
+    real g_centre = (real)(-1.0 / scale), g_sigma = (real)(-1.0 / axis->sigma);
     int64_t edges = axis->span + 1;
-    real *z = malloc((size_t)(3 * edges) * sizeof(real)), *cdf = z + edges, *phi = cdf + edges;
+    real *z = malloc((size_t)(3 * edges) * sizeof(real));
+    if (!z) return -1;
+    real *cdf = z + edges, *phi = cdf + edges;
     for (int64_t i = 0; i < axis->n; i++) {
         double centre = axis->first + (double)i * axis->stride, start = (double)axis->start[i];
 #pragma omp simd
@@ -126,7 +153,7 @@ static void NAME(banks)(const Axis *axis, double gain, real *bank, real *d_centr
 #pragma omp simd
         for (int64_t e = 0; e < edges; e++) cdf[e] = NAME(erf_)(z[e]) / 2;
         real *out = bank + i * axis->span;
-        for (int64_t s = 0; s < axis->span; s++) out[s] = g * (cdf[s + 1] - cdf[s]);
+        for (int64_t s = 0; s < axis->span; s++) out[s] = cdf[s + 1] - cdf[s];
         if (!d_centre) continue;
 #pragma omp simd
         for (int64_t e = 0; e < edges; e++) phi[e] = NAME(exp_)(-z[e] * z[e]) / (real)ROOT_PI;
@@ -137,32 +164,44 @@ static void NAME(banks)(const Axis *axis, double gain, real *bank, real *d_centr
         }
     }
     free(z);
+    return 0;
 }
 
-/* A sample: its axes, banks and, for gradients, their derivatives. */
+/* A sample: its axes, banks and, for gradients, their derivatives with respect to the
+ * filters' centres and σ (NULL without). */
 typedef struct {
     Axis x, y;
     real *bank_x, *bank_y;
-    real *d_x, *d_y; /* centre then σ derivatives, 2 × (n × span) per axis, or NULL */
+    real *centre_x, *sigma_x, *centre_y, *sigma_y;
 } Sample;
 
-static void NAME(sample_init)(Sample *s, const Frame *f, const Filters *p, int64_t n_x,
-                              int64_t n_y, double truncate, int derivatives) {
-    plan_axis(&s->x, p->first_x, p->stride_x, p->sigma_x, n_x, f->width, truncate);
-    plan_axis(&s->y, p->first_y, p->stride_y, p->sigma_y, n_y, f->height, truncate);
-    int64_t size_x = n_x * s->x.span, size_y = n_y * s->y.span;
-    s->bank_x = malloc((size_t)size_x * sizeof(real));
-    s->bank_y = malloc((size_t)size_y * sizeof(real));
-    s->d_x = derivatives ? malloc((size_t)(2 * size_x) * sizeof(real)) : NULL;
-    s->d_y = derivatives ? malloc((size_t)(2 * size_y) * sizeof(real)) : NULL;
-    NAME(banks)(&s->x, 1.0, s->bank_x, s->d_x, derivatives ? s->d_x + size_x : NULL);
-    NAME(banks)(&s->y, p->gain, s->bank_y, s->d_y, derivatives ? s->d_y + size_y : NULL);
+/* Returns 0, or -1 if memory ran out (what was allocated is then freed by sample_free). */
+static int NAME(sample_init)(Sample *s, const Frame *f, const Filters *p, int64_t n_x,
+                             int64_t n_y, double truncate, int derivatives) {
+    *s = (Sample){0};
+    if (plan_axis(&s->x, p->first_x, p->stride_x, p->sigma_x, n_x, f->width, truncate) ||
+        plan_axis(&s->y, p->first_y, p->stride_y, p->sigma_y, n_y, f->height, truncate))
+        return -1;
+    /* Bank, centre and σ derivatives of an axis in one block; at least one entry each, so
+     * that malloc never sees 0 (a glimpse that sees nothing has span 0). */
+    size_t size_x = (size_t)(n_x * max64(s->x.span, 1)), size_y = (size_t)(n_y * max64(s->y.span, 1));
+    size_t blocks = derivatives ? 3 : 1;
+    s->bank_x = malloc(blocks * size_x * sizeof(real));
+    s->bank_y = malloc(blocks * size_y * sizeof(real));
+    if (!s->bank_x || !s->bank_y) return -1;
+    if (derivatives) {
+        s->centre_x = s->bank_x + size_x, s->sigma_x = s->centre_x + size_x;
+        s->centre_y = s->bank_y + size_y, s->sigma_y = s->centre_y + size_y;
+    }
+    if (NAME(banks)(&s->x, s->bank_x, s->centre_x, s->sigma_x) ||
+        NAME(banks)(&s->y, s->bank_y, s->centre_y, s->sigma_y))
+        return -1;
+    return 0;
 }
 
 static void NAME(sample_free)(Sample *s) {
     free(s->x.start), free(s->y.start);
     free(s->bank_x), free(s->bank_y);
-    free(s->d_x), free(s->d_y);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -176,6 +215,27 @@ static void NAME(sample_free)(Sample *s) {
 typedef real vector __attribute__((vector_size(64)));
 typedef real loose_vector __attribute__((vector_size(64), aligned(sizeof(real))));
 
+/* Pixels as `real` values: LANES contiguous ones as a vector (written through a pointer: a
+ * 64-byte vector returned by value would change the ABI where registers are narrower), and one.
+ * A bfloat16 pixel is the top half of the float32 it stands for. */
+#if defined(PIXEL_BF16)
+typedef pixel pixel_vector __attribute__((vector_size(LANES * sizeof(pixel)), aligned(2)));
+typedef uint32_t bits_vector __attribute__((vector_size(64)));
+static inline void load_pixels(vector *out, const pixel *p) {
+    bits_vector bits = __builtin_convertvector(*(const pixel_vector *)p, bits_vector) << 16;
+    *out = (vector)bits;
+}
+static inline real pixel_value(pixel p) {
+    uint32_t bits = (uint32_t)p << 16;
+    real value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+#else
+static inline void load_pixels(vector *out, const pixel *p) { *out = *(const loose_vector *)p; }
+static inline real pixel_value(pixel p) { return p; }
+#endif
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -187,7 +247,7 @@ typedef real loose_vector __attribute__((vector_size(64), aligned(sizeof(real)))
 
 /* Filter i's sums over its rows of the strip at `pixels`, in registers: U and, with d_centre,
  * U_c and U_σ, written to tile_u, tile_c, tile_s (STRIP values each). */
-static void NAME(strip)(const real *pixels, int64_t stride_y, const Axis *y, int64_t i,
+static void NAME(strip)(const pixel *pixels, int64_t stride_y, const Axis *y, int64_t i,
                         const real *bank, const real *d_centre, const real *d_sigma,
                         real *tile_u, real *tile_c, real *tile_s) {
     vector s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
@@ -197,8 +257,10 @@ static void NAME(strip)(const real *pixels, int64_t stride_y, const Axis *y, int
     support(y, i, &lo, &hi);
     for (int64_t r = lo; r < hi; r++) {
         int64_t entry = i * y->span + r - y->start[i];
-        const loose_vector *p = (const loose_vector *)(pixels + r * stride_y);
-        vector p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
+        const pixel *p = pixels + r * stride_y;
+        vector p0, p1, p2, p3;
+        load_pixels(&p0, p), load_pixels(&p1, p + LANES);
+        load_pixels(&p2, p + 2 * LANES), load_pixels(&p3, p + 3 * LANES);
         vector w = (vector){0} + bank[entry];
         s0 += w * p0, s1 += w * p1, s2 += w * p2, s3 += w * p3;
         if (d_centre) {
@@ -288,14 +350,14 @@ static inline void NAME(untile)(real *u_t, int64_t pitch, int64_t at, int64_t fi
  * the filters read stay in the cache for the next filters, which overlap them, and the rows
  * the next group adds are fetched while this one is summed. The last strip ends at the
  * window's edge and may overlap the one before (columns written twice, with the same sums). */
-static void NAME(rows_in_strips)(const real *window, const Frame *f, const Axis *y,
+static void NAME(rows_in_strips)(const pixel *window, const Frame *f, const Axis *y,
                                  int64_t cols, const real *bank, const real *d_centre,
                                  const real *d_sigma, int64_t pitch, real *u_t, real *u_c_t,
                                  real *u_s_t) {
     int64_t n = y->n, lo, strips = (cols + STRIP - 1) / STRIP;
     real tiles[3][GROUP][STRIP];
-    Prefetcher ahead = {(const char *)window, f->stride_y * (int64_t)sizeof(real),
-                        (cols * (int64_t)sizeof(real) + 63) / 64, y->lo, 0, 0};
+    Prefetcher ahead = {(const char *)window, f->stride_y * (int64_t)sizeof(pixel),
+                        (cols * (int64_t)sizeof(pixel) + 63) / 64, y->lo, 0, 0};
     support(y, min64(GROUP, n) - 1, &lo, &ahead.end);
     prefetch_ahead(&ahead, (ahead.end - y->lo) * ahead.lines);
     for (int64_t first = 0; first < n; first += GROUP) {
@@ -319,7 +381,7 @@ static void NAME(rows_in_strips)(const real *window, const Frame *f, const Axis 
 
 /* Rows of windows narrower than a strip, or of frames whose columns are not contiguous
  * (channels-last): the same sums, kept in memory. */
-static void NAME(rows_one_by_one)(const real *window, const Frame *f, const Axis *y,
+static void NAME(rows_one_by_one)(const pixel *window, const Frame *f, const Axis *y,
                                   int64_t cols, const real *bank, const real *d_centre,
                                   const real *d_sigma, int64_t pitch, real *u_t, real *u_c_t,
                                   real *u_s_t) {
@@ -334,17 +396,17 @@ static void NAME(rows_one_by_one)(const real *window, const Frame *f, const Axis
                 int64_t entry = i * y->span + r - y->start[i];
                 real w = bank[entry];
                 real wc = d_centre ? d_centre[entry] : 0, ws = d_centre ? d_sigma[entry] : 0;
-                const real *pixels = window + r * f->stride_y + q * step;
+                const pixel *pixels = window + r * f->stride_y + q * step;
                 if (step == 1) {
 #pragma omp simd
                     for (int64_t t = 0; t < width; t++) {
-                        sum[t] += w * pixels[t], sum_c[t] += wc * pixels[t];
-                        sum_s[t] += ws * pixels[t];
+                        real value = pixel_value(pixels[t]);
+                        sum[t] += w * value, sum_c[t] += wc * value, sum_s[t] += ws * value;
                     }
                 } else {
                     for (int64_t t = 0; t < width; t++) {
-                        real pixel = pixels[t * step];
-                        sum[t] += w * pixel, sum_c[t] += wc * pixel, sum_s[t] += ws * pixel;
+                        real value = pixel_value(pixels[t * step]);
+                        sum[t] += w * value, sum_c[t] += wc * value, sum_s[t] += ws * value;
                     }
                 }
             }
@@ -432,7 +494,7 @@ static real *NAME(scratch)(size_t count) {
 static int NAME(forward_task)(const Frame *f, const Sample *s, int64_t channel, int64_t n_x,
                               int64_t n_y, real *glimpse, real *out) {
     int64_t cols = s->y.count > 0 ? s->x.count : 0;
-    int64_t size = n_x * n_y, size_x = n_x * s->x.span, size_y = n_y * s->y.span;
+    int64_t size = n_x * n_y;
     if (cols == 0) { /* the glimpse sees nothing of the frame */
         memset(glimpse, 0, (size_t)size * sizeof(real));
         if (out) memset(out, 0, (size_t)(4 * size) * sizeof(real));
@@ -446,17 +508,16 @@ static int NAME(forward_task)(const Frame *f, const Sample *s, int64_t channel, 
     /* The padding rows: zeros, not garbage (U_c and U_σ only where they are read). */
     for (int64_t k = 0; k < (out ? 3 : 1) * cols; k++)
         memset(u_t + k * pitch + n_y, 0, (size_t)(pitch - n_y) * sizeof(real));
-    const real *window =
-        (const real *)(intptr_t)f->address + channel * f->stride_c + s->x.lo * f->stride_x;
-    const real *d_centre = s->d_y, *d_sigma = s->d_y ? s->d_y + size_y : NULL;
+    const pixel *window =
+        (const pixel *)(intptr_t)f->address + channel * f->stride_c + s->x.lo * f->stride_x;
     if (f->stride_x == 1 && cols >= STRIP)
-        NAME(rows_in_strips)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch, u_t,
-                             u_c_t, u_s_t);
+        NAME(rows_in_strips)(window, f, &s->y, cols, s->bank_y, s->centre_y, s->sigma_y, pitch,
+                             u_t, u_c_t, u_s_t);
     else
-        NAME(rows_one_by_one)(window, f, &s->y, cols, s->bank_y, d_centre, d_sigma, pitch, u_t,
-                              u_c_t, u_s_t);
-    NAME(columns)(u_t, u_c_t, u_s_t, &s->x, n_y, pitch, s->bank_x, s->d_x,
-                  s->d_x ? s->d_x + size_x : NULL, sums, glimpse, out);
+        NAME(rows_one_by_one)(window, f, &s->y, cols, s->bank_y, s->centre_y, s->sigma_y, pitch,
+                              u_t, u_c_t, u_s_t);
+    NAME(columns)(u_t, u_c_t, u_s_t, &s->x, n_y, pitch, s->bank_x, s->centre_x, s->sigma_x, sums,
+                  glimpse, out);
     return 0;
 }
 
@@ -468,34 +529,39 @@ int NAME(glimpse_forward)(int64_t batch, int64_t channels, const Frame *frames,
                           real *glimpses, real *products, int threads) {
     int64_t size = n_x * n_y;
     int failed = 0, parallel = threads > 1 && !forked;
-    Sample *samples = malloc((size_t)batch * sizeof(Sample));
+    (void)parallel; /* read only by OpenMP's pragmas */
+    if (batch == 0) return 0;
+    Sample *samples = calloc((size_t)batch, sizeof(Sample));
     if (!samples) return -1;
-#pragma omp parallel for num_threads(threads) if (parallel)
+#pragma omp parallel for num_threads(threads) reduction(| : failed) if (parallel)
     for (int64_t b = 0; b < batch; b++)
-        NAME(sample_init)(&samples[b], &frames[b], &filters[b], n_x, n_y, truncate,
-                          products != NULL);
+        failed |= NAME(sample_init)(&samples[b], &frames[b], &filters[b], n_x, n_y, truncate,
+                                    products != NULL);
+    if (!failed) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed) if (parallel)
-    for (int64_t task = 0; task < batch * channels; task++) {
-        int64_t b = task / channels;
-        failed |= NAME(forward_task)(&frames[b], &samples[b], task % channels, n_x, n_y,
-                                     glimpses + task * size,
-                                     products ? products + task * 4 * size : NULL);
+        for (int64_t task = 0; task < batch * channels; task++) {
+            int64_t b = task / channels;
+            failed |= NAME(forward_task)(&frames[b], &samples[b], task % channels, n_x, n_y,
+                                         glimpses + task * size,
+                                         products ? products + task * 4 * size : NULL);
+        }
     }
     for (int64_t b = 0; b < batch; b++) NAME(sample_free)(&samples[b]);
     free(samples);
     return failed ? -1 : 0;
 }
 
-/* The gradients (B, 7) of the Filters from those of the glimpses (B, C, n_y, n_x) and the
- * products (B, C, 4, n_x, n_y) that glimpse_forward returned (the gain gets none). */
+/* The gradients (B, 6) of the Filters from those of the glimpses (B, C, n_y, n_x) and the
+ * products (B, C, 4, n_x, n_y) that glimpse_forward returned. */
 void NAME(glimpse_backward)(int64_t batch, int64_t channels, int64_t n_x, int64_t n_y,
                             const real *products, const real *grad_glimpses,
                             double *grad_filters, int threads) {
     int64_t size = n_x * n_y;
+    (void)threads; /* read only by OpenMP's pragmas */
 #pragma omp parallel for num_threads(threads) if (threads > 1 && !forked)
     for (int64_t b = 0; b < batch; b++) {
-        double *grad = grad_filters + 7 * b;
-        memset(grad, 0, 7 * sizeof(double));
+        double *grad = grad_filters + 6 * b;
+        memset(grad, 0, 6 * sizeof(double));
         for (int64_t c = 0; c < channels; c++) {
             const real *product = products + (b * channels + c) * 4 * size;
             const real *grad_glimpse = grad_glimpses + (b * channels + c) * size;

@@ -1,16 +1,19 @@
-"""The compiled core of the fast Gaussian glimpse: build ``glimpse_kernel.c`` once, load it.
+"""The CPU fast path of the Gaussian glimpse: build ``glimpse_kernel.c`` once, load it, call it.
 
 The kernel is a small C file with no dependency beyond the C library (and OpenMP where the
 compiler has it). It is compiled the first time a glimpse needs it, with the machine's C compiler
 (``$CC``, else ``cc``), into a cache folder (``$HART_KERNEL_CACHE``, else
 ``$XDG_CACHE_HOME/hart/kernels`` or ``~/.cache/hart/kernels``) under a name that hashes the
-source, the flags and the CPU, so a changed file or another machine gets its own build. A build
-is written under a temporary name and renamed when complete, so concurrent processes (DDP,
-data workers) never load half a library.
+source, the flags and what the compiler makes of them on this machine: its predefined macros
+under those flags, which name the instruction sets ``-march=native`` found (``__AVX2__``,
+``__AVX512F__`` …) and the compiler's version. A changed file, another compiler or a CPU with
+other features (a cache folder shared by machines, a virtual machine moved to another host)
+gets its own build. A build is written under a temporary name and renamed when complete, so
+concurrent processes (DDP, data workers) never load half a library.
 
 Where no compiler works, :func:`load` returns ``None`` and says why once (a warning); the
-glimpse then runs the same computation in PyTorch operations, several times slower.
-``HART_KERNEL=off`` asks for that path on purpose.
+glimpse then runs the same computation in PyTorch operations (:mod:`hart.model.batched_glimpse`),
+several times slower. ``HART_KERNEL=off`` asks for that path on purpose.
 """
 
 from __future__ import annotations
@@ -28,15 +31,26 @@ from pathlib import Path
 
 import torch
 
+from hart.model.filterbanks import TRUNCATE_SIGMAS
+
 SOURCE = Path(__file__).with_name("glimpse_kernel.c")
 
-# -march=native: the build is for this CPU only (the CPU is part of the cache key).
+# -march=native: the build is for this CPU only (its features are part of the cache key).
 # -ffp-contract=fast: fused multiply-adds, which ISO C mode would otherwise forbid.
 FLAGS = ("-O3", "-march=native", "-fPIC", "-std=c11", "-ffp-contract=fast")
 OPENMP = ("-fopenmp",)
 NO_OPENMP = ("-fopenmp-simd",)  # compilers without OpenMP (Apple's clang) still vectorise
 # glibc's vector erf and exp (libmvec) on x86-64: the filter banks 8-16 values at a time.
 LIBMVEC = ("-DHART_LIBMVEC", "-lmvec")
+
+# The frame dtypes the kernel reads, and the suffix of their functions in the library. Its
+# arithmetic is float32 for float32 and bfloat16 frames, float64 for float64 ones.
+SUFFIXES = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}
+BUILDS = (  # suffix, C type of the arithmetic, extra defines
+    ("f32", "float", ()),
+    ("f64", "double", ()),
+    ("bf16", "float", ("-DPIXEL_BF16",)),
+)
 
 
 def _variants() -> list[tuple[str, ...]]:
@@ -48,21 +62,21 @@ def _variants() -> list[tuple[str, ...]]:
 
 
 class Kernel:
-    """The loaded library's ``glimpse_forward`` and ``glimpse_backward`` for float32 and
-    float64 frames; glimpse_kernel.c says what they compute.
+    """The loaded library's ``glimpse_forward`` and ``glimpse_backward`` per frame dtype;
+    glimpse_kernel.c says what they compute.
 
     ``forward(dtype)(batch, channels, frames, filters, n_x, n_y, truncate, glimpses, products,
     threads)`` takes the addresses of contiguous tensors: per sample a ``Frame`` (int64
     ``address, height, width, stride_c, stride_y, stride_x``) and ``Filters`` (float64
-    ``first_x, stride_x, sigma_x, first_y, stride_y, sigma_y, gain``); it returns 0, or -1
-    if it ran out of memory. ``backward(dtype)(batch, channels, n_x, n_y, products,
-    grad_glimpses, grad_filters, threads)`` writes the filters' gradients (float64).
+    ``first_x, stride_x, sigma_x, first_y, stride_y, sigma_y``); it returns 0, or -1 if it ran
+    out of memory. ``backward(dtype)(batch, channels, n_x, n_y, products, grad_glimpses,
+    grad_filters, threads)`` writes the filters' gradients (float64).
     """
 
     def __init__(self, library: ctypes.CDLL) -> None:
         self.library = library
         pointer, integer = ctypes.c_void_p, ctypes.c_int64
-        for suffix in ("f32", "f64"):
+        for suffix in SUFFIXES.values():
             function = getattr(library, f"glimpse_forward_{suffix}")
             function.argtypes = [integer, integer, pointer, pointer, integer, integer]
             function.argtypes += [ctypes.c_double, pointer, pointer, ctypes.c_int]
@@ -71,14 +85,14 @@ class Kernel:
             function.argtypes = [integer] * 4 + [pointer] * 3 + [ctypes.c_int]
 
     def forward(self, dtype: torch.dtype):
-        return self._function("forward", dtype)
+        return getattr(self.library, f"glimpse_forward_{SUFFIXES[dtype]}")
 
     def backward(self, dtype: torch.dtype):
-        return self._function("backward", dtype)
+        return getattr(self.library, f"glimpse_backward_{SUFFIXES[dtype]}")
 
-    def _function(self, name: str, dtype: torch.dtype):
-        suffix = {torch.float32: "f32", torch.float64: "f64"}[dtype]
-        return getattr(self.library, f"glimpse_{name}_{suffix}")
+
+# --------------------------------------------------------------------------------------------
+# building and loading
 
 
 def _cache_folder() -> Path:
@@ -88,14 +102,16 @@ def _cache_folder() -> Path:
     return Path(base) / "hart" / "kernels"
 
 
-def _cpu() -> str:
-    """What identifies this CPU's instruction set, for the cache key."""
+def _target(compiler: str, flags: tuple[str, ...]) -> bytes:
+    """What ``compiler`` builds for with ``flags`` here: its predefined macros (instruction
+    sets, version, OpenMP), or ``b""`` where it cannot say (the build then says why)."""
+    compile_flags = [flag for flag in flags if not flag.startswith("-l")]
+    command = [compiler, *compile_flags, "-dM", "-E", "-x", "c", os.devnull]
     try:
-        info = Path("/proc/cpuinfo").read_text()
+        result = subprocess.run(command, capture_output=True)
     except OSError:
-        return platform.machine() + platform.processor()
-    lines = [line for line in info.splitlines() if line.startswith(("model name", "flags"))]
-    return platform.machine() + "\n".join(sorted(set(lines)))
+        return b""
+    return result.stdout if result.returncode == 0 else b""
 
 
 def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> str | None:
@@ -103,9 +119,9 @@ def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> str | None:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         objects = []
         compile_flags = [flag for flag in flags if not flag.startswith("-l")]
-        for real, suffix in (("float", "f32"), ("double", "f64")):
+        for suffix, real, defines in BUILDS:
             obj = Path(scratch) / f"{suffix}.o"
-            defines = [f"-DREAL={real}", f"-DNAME(f)=f##_{suffix}"]
+            defines = [f"-DREAL={real}", f"-DNAME(f)=f##_{suffix}", *defines]
             command = [compiler, *compile_flags, *defines, "-c", str(SOURCE), "-o", str(obj)]
             if complaint := _run(command):
                 return complaint
@@ -137,7 +153,8 @@ def load() -> Kernel | None:
     source = SOURCE.read_bytes()
     complaints = []
     for flags in _variants():
-        key = hashlib.sha256(b"\0".join([source, " ".join(flags).encode(), _cpu().encode()]))
+        parts = [source, " ".join(flags).encode(), _target(compiler, flags), platform.machine()]
+        key = hashlib.sha256(b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts))
         target = _cache_folder() / f"glimpse-{key.hexdigest()[:20]}.so"
         if not target.exists():
             try:
@@ -163,3 +180,94 @@ def _unavailable(reason: str) -> None:
         stacklevel=3,
     )
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# calling it
+
+
+def read(
+    compiled: Kernel, frames: torch.Tensor, positions: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
+    """Glimpses ``(B, C, h, w)`` of CPU ``frames`` ``(B, C, H, W)`` (a dtype of ``SUFFIXES``,
+    any strides) at the filters ``positions`` ``(B, 6)`` float64
+    (:func:`hart.model.filterbanks.filter_positions`), differentiable in the positions (not in
+    the frames); in the frames' dtype.
+
+    Raises ValueError for a box so large that its filters' reach overflows float64: the kernel
+    is safe for every finite filter (it clamps each position to the frame before it becomes an
+    integer), so this is the one bound it needs."""
+    glimpse_h, glimpse_w = size
+    first, stride, sigma = positions[:, [0, 3]], positions[:, [1, 4]], positions[:, [2, 5]]
+    last = first + (torch.tensor([glimpse_w, glimpse_h]) - 1) * stride
+    reach = TRUNCATE_SIGMAS * sigma
+    if not torch.isfinite(torch.cat([first - reach, last + reach])).all():
+        raise ValueError("a box is too large for the glimpse (its filters overflow float64)")
+    return _KernelRead.apply(positions, frames, size, compiled)
+
+
+def _frame_table(frames: torch.Tensor) -> torch.Tensor:
+    """Where the kernel finds each sample's ``(C, H, W)`` frame in a batch ``(B, C, H, W)``:
+    ``(B, 6)`` int64 ``address, height, width, stride_c, stride_y, stride_x`` (sizes and
+    strides in elements)."""
+    step = frames.stride(0) * frames.element_size()
+    first, rest = frames.data_ptr(), [*frames.shape[2:], *frames.stride()[1:]]
+    return torch.tensor([[first + b * step, *rest] for b in range(len(frames))])
+
+
+class _KernelRead(torch.autograd.Function):
+    """The kernel's glimpses, differentiable in the filter positions ``(B, 6)``.
+
+    With gradients wanted, the forward pass also returns, per sample and channel, four
+    products of the frame with the banks' derivatives (see the kernel); the backward pass then
+    only sums them against the glimpses' gradient, without reading the frames again."""
+
+    @staticmethod
+    def forward(ctx, positions, frames, size, compiled):  # noqa: D102
+        batch, channels = frames.shape[:2]
+        glimpse_h, glimpse_w = size
+        # float32 arithmetic for bfloat16 frames: the glimpse comes back in float32, then is
+        # rounded once to bfloat16.
+        work = torch.float64 if frames.dtype == torch.float64 else torch.float32
+        table = _frame_table(frames)
+        positions = positions.detach().contiguous()
+        glimpses = frames.new_empty(batch, channels, glimpse_h, glimpse_w, dtype=work)
+        products = None
+        if ctx.needs_input_grad[0]:
+            products = frames.new_empty(batch, channels, 4, glimpse_w, glimpse_h, dtype=work)
+        status = compiled.forward(frames.dtype)(
+            batch,
+            channels,
+            table.data_ptr(),
+            positions.data_ptr(),
+            glimpse_w,
+            glimpse_h,
+            TRUNCATE_SIGMAS,
+            glimpses.data_ptr(),
+            None if products is None else products.data_ptr(),
+            torch.get_num_threads(),
+        )
+        if status:
+            raise MemoryError("the glimpse kernel ran out of memory")
+        ctx.save_for_backward(products)
+        ctx.compiled, ctx.dtype = compiled, frames.dtype
+        return glimpses.to(frames.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_glimpses):  # noqa: D102
+        (products,) = ctx.saved_tensors  # (B, C, 4, w, h)
+        batch, channels, _, glimpse_w, glimpse_h = products.shape
+        grad_glimpses = grad_glimpses.to(products.dtype).contiguous()
+        grad_positions = grad_glimpses.new_empty(batch, 6, dtype=torch.float64)
+        ctx.compiled.backward(ctx.dtype)(
+            batch,
+            channels,
+            glimpse_w,
+            glimpse_h,
+            products.data_ptr(),
+            grad_glimpses.data_ptr(),
+            grad_positions.data_ptr(),
+            torch.get_num_threads(),
+        )
+        return grad_positions, None, None, None
