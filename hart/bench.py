@@ -1,8 +1,8 @@
 """``hart bench``: time the glimpse readers side by side and measure the memory each needs.
 
-For every frame size and batch size the same frames and boxes go to every reader, in one process.
-The readers compared (the fast Gaussian and the Spatial Transformer) are interleaved, so that
-their ratio is fair even when the machine is noisy (the absolute milliseconds are not). The dense
+For every frame size and batch size the same frames and boxes go to every reader, in one process
+(:func:`readers` lists them). The readers compared are interleaved, so that their ratios are
+fair even when the machine is noisy (the absolute milliseconds are not). The dense
 reference is timed on its own just before them: each of its calls reads every frame whole (up to
 250 MB at 1080×1920, batch 10) and leaves the caches cold and the memory busy for whatever runs
 next, which slowed the reader after it by up to 1.7× when it was interleaved too. Two modes per
@@ -41,6 +41,7 @@ from torch.utils._pytree import tree_leaves
 
 from hart.errors import InputError
 from hart.model import glimpse
+from hart.model.batched_glimpse import batched_glimpse, window_for
 
 DEFAULT_SIZES = ((187, 621), (480, 640), (375, 1242), (1080, 1920))
 QUICK_SIZES = ((187, 621), (375, 1242))
@@ -48,19 +49,34 @@ GLIMPSE_SIZE = (56, 56)
 CHANNELS = 3
 
 Reader = Callable[[torch.Tensor, torch.Tensor, tuple[int, int]], torch.Tensor]
+CPU = torch.device("cpu")
 
 
-def readers() -> dict[str, Reader]:
-    """The readers compared, by column name; the last one is the baseline of the ratios.
+def readers(device: torch.device = CPU) -> dict[str, Reader]:
+    """The readers compared on ``device``, by column name; the last one is the baseline of the
+    ratios.
 
-    ``dense`` is the reference Gaussian glimpse (two products over the whole frame),
-    ``gaussian`` the fast one (windows and pyramid) that hart uses, ``stn`` bilinear sampling.
+    - ``dense``: the reference Gaussian glimpse (two products over the whole frame);
+    - ``gaussian``: the Gaussian glimpse as hart reads it on this device (on the CPU the
+      compiled kernel, elsewhere the batched path);
+    - on the CPU also ``batched``, the path of every other device (banks over the whole frame,
+      no host synchronisation), and ``windows``, the same operations over windows sized on the
+      host for the batch's boxes (what a CPU without a C compiler runs);
+    - ``stn``: bilinear sampling (Spatial Transformer).
     """
-    return {
-        REFERENCE: glimpse.gaussian_glimpse_dense,
-        "gaussian": glimpse.gaussian_glimpse,
-        "stn": glimpse.stn_glimpse,
-    }
+    chosen = {REFERENCE: glimpse.gaussian_glimpse_dense, "gaussian": glimpse.gaussian_glimpse}
+    if device.type == "cpu":
+        chosen["batched"] = batched_glimpse
+        chosen["windows"] = _batched_over_windows
+    chosen["stn"] = glimpse.stn_glimpse
+    return chosen
+
+
+def _batched_over_windows(
+    images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
+    window = window_for(boxes, size, images.shape[-2:])
+    return batched_glimpse(images, boxes, size, window=window)
 
 
 REFERENCE = "dense"
@@ -224,7 +240,7 @@ def warm_up_once(device: torch.device) -> None:
     selection) fall on no configuration."""
     frames = torch.rand(2, CHANNELS, 64, 64, device=device)
     boxes = torch.tensor([[4.0, 5.0, 40.0, 30.0]] * 2, device=device)
-    for reader in readers().values():
+    for reader in readers(device).values():
         for backward in (False, True):
             make_call(reader, frames, boxes, backward)()
 
@@ -261,7 +277,7 @@ def run(
             for mode, backward in (("fwd", False), ("fwd+bwd", True)):
                 calls = {
                     name: make_call(reader, frames, boxes, backward)
-                    for name, reader in readers().items()
+                    for name, reader in readers(device).items()
                 }
                 reference = {REFERENCE: calls.pop(REFERENCE)}
                 seconds = time_calls(reference, repeats, warmup, device, cold)
@@ -340,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES),
         help="frame sizes HxW, comma-separated",
     )
-    parser.add_argument("--batches", default="1,10", help="batch sizes, comma-separated")
+    parser.add_argument("--batches", default="1,10,32", help="batch sizes, comma-separated")
     parser.add_argument(
         "--box-scale", default="0.1,0.4", help="box side as a fraction of the frame's: LOW,HIGH"
     )
@@ -383,7 +399,7 @@ def main(argv: list[str]) -> int:
         repeats, warmup = 3, 1
 
     box_scale = parse_scale(args.box_scale)
-    names = list(readers())
+    names = list(readers(device))
     print(
         f"glimpse readers on {device} ({torch.get_num_threads()} CPU threads), "
         f"glimpse {GLIMPSE_SIZE[0]}×{GLIMPSE_SIZE[1]}, {CHANNELS} channels float32, "

@@ -16,8 +16,10 @@ def test_bench_prints_a_row_per_configuration(capsys):
     table = [line for line in lines if line.startswith("| ")]
     assert len(table) == 1 + 2 * 1 * 2  # header + sizes × batches × modes
     names = list(bench.readers())
+    assert names == ["dense", "gaussian", "batched", "windows", "stn"]
     for name in names:
         assert f"{name} ms" in table[0] and f"{name} MiB" in table[0]
+        assert name == "stn" or f"{name}/stn" in table[0]
     assert "| 24×64 | 2 | fwd+bwd |" in table[-1]
     assert "cold caches" in lines[0]
 
@@ -69,3 +71,8 @@ def test_random_boxes_lie_in_the_frame_at_the_asked_scale():
     assert (x + w <= 300 + 1e-3).all() and (y + h <= 100 + 1e-3).all()
     assert (w >= 30 - 1e-3).all() and (w <= 120 + 1e-3).all()
     assert (h >= 10 - 1e-3).all() and (h <= 40 + 1e-3).all()
+
+
+def test_off_the_cpu_the_gaussian_column_is_the_batched_path():
+    names = list(bench.readers(torch.device("cuda")))
+    assert names == ["dense", "gaussian", "stn"]

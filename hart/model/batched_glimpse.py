@@ -88,11 +88,10 @@ def _cut_windows(
     images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, rows: int, cols: int
 ) -> torch.Tensor:
     """``(B, C, H, W)`` → ``(B, C, rows, cols)``: sample ``b``'s window at ``top[b], left[b]``
-    (inside the frame), in one gather."""
-    batch = torch.arange(images.shape[0], device=images.device)[:, None, None]
-    row = (top[:, None] + torch.arange(rows, device=images.device))[:, :, None]  # (B, rows, 1)
-    col = (left[:, None] + torch.arange(cols, device=images.device))[:, None, :]  # (B, 1, cols)
-    return images.permute(0, 2, 3, 1)[batch, row, col].permute(0, 3, 1, 2)  # (B, C, rows, cols)
+    (inside the frame), in one gather from a view of every window of the frame (whole rows of
+    a window copied at a time: several times faster than gathering pixel by pixel)."""
+    windows = images.unfold(2, rows, 1).unfold(3, cols, 1)  # (B, C, H-rows+1, W-cols+1, rows, cols)
+    return windows[torch.arange(images.shape[0], device=images.device), :, top, left]
 
 
 def window_for(
