@@ -1,74 +1,162 @@
-"""How many training clips per second the clip loaders deliver.
+"""How many training clips per second hart's data pipeline delivers, per worker process.
 
-    python scripts/bench_clips.py                         # synthetic and ../shared/sequences
-    python scripts/bench_clips.py --source data/kitti --lengths 5 30 --workers 0 2 4
+    python scripts/bench_clips.py                        # every source below, T = 5 and 30
+    python scripts/bench_clips.py --sources jpeg jpeg-resized --lengths 30 --workers 0 4
 
-Clips at the paper's frame size (187×621) in batches of 10, through a torch DataLoader with
-each worker count; the first batch (worker start-up) is not timed. Numbers depend on the
-machine's free cores: compare rows of one run, not runs on different machines.
+Clips come from :class:`hart.training.HARTDataModule`'s training loader, as ``hart train``
+gets them (uint8 frames, the data set's augmentations), at ``--frame-size`` (default 240×320,
+``configs/got10k.yaml``'s), for each source:
+
+- ``synthetic``: scenes generated on the fly (``hart train``'s default data);
+- ``video``: ``../shared/training``, real footage in the "video + box file" layout (decoded
+  once into JPEG frames at the videos' own size, 640×360 and the like);
+- ``jpeg``: a GOT-10k layout this script writes (``--jpeg-size``, default 1080×1920, GOT-10k's
+  most common frame size): frames of ``../shared/training`` scaled up, or synthetic scenes
+  without it;
+- ``jpeg-resized``: the same, with ``--data.resized_cache``: frames resized once to the
+  training size and kept on disk (:mod:`hart.datasets.resized`); the one-off resizing is not
+  timed.
+
+``workers 0`` reads in the main process: its rate is one worker's. The first batch (worker
+start-up) is not timed. Numbers depend on the machine's free cores: compare rows of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
-from torch.utils.data import DataLoader
+import numpy as np
 
-from hart.datasets import PAPER_FRAME_SIZE, SequenceClips, SyntheticClips, load_sequences
+from hart.datasets import load_sequences
+from hart.datasets.synthetic import generate_sequence
+from hart.datasets.writers import write_got10k_sequence
+from hart.training.datamodule import HARTDataModule
+
+SHARED_TRAINING = Path(__file__).resolve().parents[2] / "shared" / "training"
+SOURCES = ("synthetic", "video", "jpeg", "jpeg-resized")
 
 
-def clips_per_second(dataset, batch_size: int, workers: int, batches: int) -> float:
-    dataset.clips_per_epoch = batch_size * (batches + 1)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+def write_jpeg_layout(
+    root: Path, size: tuple[int, int], sequences: int, frames: int, real: bool
+) -> Path:
+    """A GOT-10k ``train`` split of ``sequences`` × ``frames`` JPEGs of ``size`` (H, W), scaled
+    up from ``../shared/training`` (``real``) or from synthetic scenes."""
+    height, width = size
+    split = root / "train"
+    names = []
+    if real:
+        sources = [s for s in load_sequences(SHARED_TRAINING) if len(s) >= frames][:sequences]
+    else:
+        sources = [generate_sequence(seed, frames, (360, 640)) for seed in range(sequences)]
+    for index, source in enumerate(sources, 1):
+        name = f"GOT-10k_Train_{index:06d}"
+
+        def items(source=source):
+            for t in range(frames):
+                if isinstance(source.frames[t], np.ndarray):
+                    frame = source.frames[t]
+                else:
+                    frame = cv2.imread(str(source.frames[t]), cv2.IMREAD_COLOR)
+                scale = np.array([width / frame.shape[1], height / frame.shape[0]] * 2)
+                large = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+                yield large, source.boxes[t] * scale, bool(source.visible[t])
+
+        write_got10k_sequence(split / name, items(), quality=90)
+        names.append(name)
+    (split / "list.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+def clips_per_second(data: HARTDataModule, length: int, batches: int) -> float:
+    data.clip_length = length
+    loader = data.train_dataloader()
     iterator = iter(loader)
     next(iterator)  # start-up: workers spawn, first batch
     start = time.perf_counter()
-    count = sum(1 for _ in iterator)
-    return count * batch_size / (time.perf_counter() - start)
+    for _ in range(batches):
+        next(iterator)
+    elapsed = time.perf_counter() - start
+    del iterator  # stops the workers
+    return batches * loader.batch_size / elapsed
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    height, width = (int(part) for part in text.lower().split("x"))
+    return height, width
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    shared = Path(__file__).resolve().parents[2] / "shared" / "sequences"
-    parser.add_argument(
-        "--source",
-        nargs="*",
-        default=["synthetic", str(shared)],
-        help="'synthetic' and/or data set folders",
-    )
+    parser.add_argument("--sources", nargs="*", default=list(SOURCES), choices=SOURCES)
+    parser.add_argument("--frame-size", type=parse_size, default=(240, 320), help="HxW")
+    parser.add_argument("--jpeg-size", type=parse_size, default=(1080, 1920), help="HxW")
     parser.add_argument("--lengths", type=int, nargs="*", default=[5, 30])
     parser.add_argument("--workers", type=int, nargs="*", default=[0, 2])
-    parser.add_argument("--batch-size", type=int, default=10)
-    parser.add_argument("--batches", type=int, default=6, help="timed batches per row")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=4, help="timed batches per row")
     parser.add_argument(
-        "--opencv-threads",
-        type=int,
-        default=None,
-        help="cv2.setNumThreads in the main process before workers start",
+        "--jpeg-from",
+        choices=("shared", "synthetic"),
+        default="shared" if SHARED_TRAINING.is_dir() else "synthetic",
+        help="what the JPEG layout shows: ../shared/training's footage (default where it is "
+        "there) or synthetic scenes",
     )
+    parser.add_argument("--scratch", type=Path, default=None, help="write layouts in here")
     args = parser.parse_args(argv)
-    if args.opencv_threads is not None:
-        cv2.setNumThreads(args.opencv_threads)
+    height, width = args.frame_size
+    # One OpenCV thread, as in each of the data module's workers, also for "workers 0".
+    cv2.setNumThreads(1)
     print(
-        f"frame size {PAPER_FRAME_SIZE}, batch {args.batch_size}, "
-        f"uint8 frames, OpenCV threads {cv2.getNumThreads()}"
+        f"clips of {height}×{width} frames, batch {args.batch_size}, {args.batches} batches "
+        f"timed per row; OpenCV threads per worker 1"
     )
-    print(f"{'source':<12} {'T':>3} {'workers':>7} {'clips/s':>8}")
-    for source in args.source:
-        if source == "synthetic":
-            dataset = SyntheticClips(frame_size=PAPER_FRAME_SIZE)
-            label = "synthetic"
-        else:
-            dataset = SequenceClips(load_sequences(source), frame_size=PAPER_FRAME_SIZE)
-            label = Path(source).name
-        for length in args.lengths:
-            dataset.clip_length = length
+    print("| source | frames read | T | workers | clips/s | clips/s per worker | ms per frame |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:
+        scratch = Path(scratch)
+        for source in args.sources:
+            options = {}
+            read = f"{height}×{width}"
+            if source == "video":
+                if not SHARED_TRAINING.is_dir():
+                    print(f"| video | {SHARED_TRAINING} is not there | | | | | |")
+                    continue
+                options["root"] = str(SHARED_TRAINING)
+                first = load_sequences(SHARED_TRAINING)[0].frames[0]
+                read = "×".join(map(str, cv2.imread(str(first)).shape[:2]))
+            elif source.startswith("jpeg"):
+                root = scratch / "got10k"
+                if not root.is_dir():
+                    frames = max(args.lengths) + 10
+                    real = args.jpeg_from == "shared"
+                    write_jpeg_layout(root, args.jpeg_size, 4, frames, real)
+                options["root"] = str(root)
+                read = "×".join(map(str, args.jpeg_size))
+                if source == "jpeg-resized":
+                    options["resized_cache"] = str(scratch / "resized")
+                    read = f"{height}×{width} (cached)"
             for workers in args.workers:
-                rate = clips_per_second(dataset, args.batch_size, workers, args.batches)
-                print(f"{label:<12} {length:>3} {workers:>7} {rate:>8.1f}", flush=True)
+                data = HARTDataModule(
+                    frame_size=(height, width),
+                    batch_size=args.batch_size,
+                    num_workers=workers,
+                    clips_per_epoch=args.batch_size * (args.batches + 2),
+                    val_clip_length=min(args.lengths),
+                    val_fraction=0.25,
+                    **options,
+                )
+                data.prepare_data()
+                data.setup("fit")
+                for length in args.lengths:
+                    rate = clips_per_second(data, length, args.batches)
+                    per_worker = rate / max(workers, 1)
+                    cells = [source, read, length, workers, f"{rate:.1f}", f"{per_worker:.1f}"]
+                    cells.append(f"{1000 / (per_worker * length):.1f}")
+                    print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
 from hart import bench
 from hart.errors import InputError
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def test_bench_prints_a_row_per_configuration(capsys):
@@ -76,3 +81,43 @@ def test_random_boxes_lie_in_the_frame_at_the_asked_scale():
 def test_off_the_cpu_the_gaussian_column_is_the_batched_path():
     names = list(bench.readers(torch.device("cuda")))
     assert names == ["dense", "gaussian", "stn"]
+
+
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_rows(output: str) -> list[list[str]]:
+    rows = [line.strip("| ").split(" | ") for line in output.splitlines() if line.startswith("| ")]
+    return rows[1:]  # the header's cells, then one list per row ("---" rows never start "| ")
+
+
+def test_bench_clips_prints_a_row_per_source(capsys, tmp_path):
+    argv = ["--sources", "synthetic", "jpeg", "jpeg-resized", "--jpeg-from", "synthetic"]
+    argv += ["--frame-size", "24x32", "--jpeg-size", "48x64", "--lengths", "2", "--workers", "0"]
+    argv += ["--batch-size", "1", "--batches", "1", "--scratch", str(tmp_path)]
+    script("bench_clips").main(argv)
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:4] for row in rows] == [
+        ["synthetic", "24×32", "2", "0"],
+        ["jpeg", "48×64", "2", "0"],
+        ["jpeg-resized", "24×32 (cached)", "2", "0"],
+    ]
+    assert all(float(row[4]) > 0 for row in rows)
+    assert not list(tmp_path.iterdir())  # the written layouts are gone
+
+
+def test_bench_train_times_the_training_step(capsys):
+    argv = ["--steps", "2", "--warmup", "1", "--batch-size", "2", "--clip-length", "2"]
+    argv += ["--workers", "0", "--data.frame_size=[48,64]", "--model.config.glimpse_size=[32,32]"]
+    script("bench_train").main(argv)
+    output = capsys.readouterr().out
+    assert "synthetic.yaml on cpu" in output and "2 steps timed after 1" in output
+    (row,) = table_rows(output)
+    batch, length, frames, _, steps_per_second, clips_per_second, waiting = row
+    assert (batch, length, frames) == ("2", "2", "48×64")
+    assert float(clips_per_second) == pytest.approx(2 * float(steps_per_second), rel=0.05)
+    assert 0 <= float(waiting.rstrip("%")) < 100

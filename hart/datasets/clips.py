@@ -39,11 +39,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hart.datasets.resized import image_size, read_resized
 from hart.datasets.sequence import Sequence
 from hart.datasets.synthetic import PhotoLibrary, SyntheticConfig, generate_sequence
 from hart.errors import InputError
@@ -218,7 +218,7 @@ class SequenceClips(_ClipDataset):
         source_h, source_w = self._source_size(which)
         frames = np.empty((length, height, width, 3), np.uint8)
         for t in range(length):
-            frames[t] = _read_resized(
+            frames[t] = read_resized(
                 sequence.frames[start + t], (height, width), (source_h, source_w)
             )
         boxes = sequence.boxes[start : start + length].astype(np.float32)
@@ -235,34 +235,5 @@ class SequenceClips(_ClipDataset):
     def _source_size(self, which: int) -> tuple[int, int]:
         """A sequence's frame size (H, W), from its first frame (all frames share it)."""
         if which not in self._sizes:
-            path = self.sequences[which].frames[0]
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise InputError(f"{path}: cannot read this image")
-            self._sizes[which] = image.shape[:2]
+            self._sizes[which] = image_size(self.sequences[which].frames[0])
         return self._sizes[which]
-
-
-def _read_resized(path: Path, size: tuple[int, int], source: tuple[int, int]) -> np.ndarray:
-    """Read ``path`` as BGR uint8 resized to ``size`` (H, W). A JPEG much larger than the
-    target size is decoded at 1/2, 1/4 or 1/8 scale (libjpeg does it in the DCT, several times
-    faster than decoding in full and shrinking)."""
-    height, width = size
-    factor = min(source[0] / height, source[1] / width)
-    flag = cv2.IMREAD_COLOR
-    for reduction, reduced_flag in (
-        (8, cv2.IMREAD_REDUCED_COLOR_8),
-        (4, cv2.IMREAD_REDUCED_COLOR_4),
-        (2, cv2.IMREAD_REDUCED_COLOR_2),
-    ):
-        if factor >= reduction:
-            flag = reduced_flag
-            break
-    image = cv2.imread(str(path), flag)
-    if image is None:
-        raise InputError(f"{path}: cannot read this image (missing or not an image)")
-    if image.shape[:2] != (height, width):
-        shrinking = image.shape[0] > height or image.shape[1] > width
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        image = cv2.resize(image, (width, height), interpolation=interpolation)
-    return image

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from hart.datasets.clips import SequenceClips, SyntheticClips
 from hart.datasets.layouts import load_sequences
+from hart.datasets.resized import resized_sequences
 from hart.datasets.sequence import Sequence
 from hart.datasets.splits import split_in_time
 from hart.datasets.synthetic import SyntheticConfig
@@ -113,6 +114,9 @@ class HARTDataModule(pl.LightningDataModule):
         synthetic: the synthetic world's knobs (target size and speed, camera motion,
             distractors, occluders, …; :class:`hart.datasets.synthetic.SyntheticConfig`).
         seed: makes the clips repeatable.
+        resized_cache: a folder where a data set's frames are kept resized to ``frame_size``,
+            written once before training (:mod:`hart.datasets.resized`): clips then decode
+            small frames, several times faster than large ones. None: resize when read.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class HARTDataModule(pl.LightningDataModule):
         photos: str | None = None,
         synthetic: SyntheticConfig | None = None,
         seed: int = 0,
+        resized_cache: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -161,6 +166,18 @@ class HARTDataModule(pl.LightningDataModule):
         if self.train_clips is not None:
             self.train_clips.clip_length = int(value)
 
+    def prepare_data(self) -> None:
+        # Once per machine, before setup on every process: the resized frames are written here.
+        if self.hparams.root is not None and self.hparams.resized_cache is not None:
+            self._sequences()
+
+    def _sequences(self) -> list[Sequence]:
+        hp = self.hparams
+        sequences = load_sequences(hp.root, format=hp.format)
+        if hp.resized_cache is not None:
+            sequences = resized_sequences(sequences, hp.frame_size, hp.resized_cache)
+        return sequences
+
     def setup(self, stage: str) -> None:
         if self.train_clips is not None:
             return
@@ -179,7 +196,7 @@ class HARTDataModule(pl.LightningDataModule):
                 hp.val_clips, hp.val_clip_length, seed=hp.seed + 1_000_003, **common
             )
         else:
-            train, val = self._split(load_sequences(hp.root, format=hp.format))
+            train, val = self._split(self._sequences())
             common = {"frame_size": hp.frame_size}
             self.train_clips = SequenceClips(
                 train, self._clip_length, seed=hp.seed, clips_per_epoch=hp.clips_per_epoch, **common
@@ -247,9 +264,16 @@ class HARTDataModule(pl.LightningDataModule):
             sampler=FreshClipsSampler(dataset) if training else None,
             num_workers=workers,
             persistent_workers=workers > 0,
+            # Page-locked batches copy to a GPU asynchronously (Lightning moves them with
+            # non_blocking=True), overlapping the copy with the previous step.
+            pin_memory=self._on_cuda(),
             drop_last=training,
             generator=generator,
         )
+
+    def _on_cuda(self) -> bool:
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_clips, training=True)

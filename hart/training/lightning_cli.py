@@ -95,19 +95,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] not in SUBCOMMANDS + ("-h", "--help"):
         args.insert(0, "fit")
     try:
-        HARTCLI(
-            HARTModule,
-            HARTDataModule,
-            args=args,
-            trainer_defaults=trainer_defaults(),
-            parser_kwargs={name: {"exit_on_error": False} for name in SUBCOMMANDS}
-            | {"exit_on_error": False},
-            save_config_kwargs={"overwrite": True},
-            auto_configure_optimizers=False,
-        )
+        build_cli(args)
     except ArgumentError as error:
         raise InputError(_first_line(error)) from None
     return 0
+
+
+def build_cli(args: Sequence[str], run: bool = True) -> HARTCLI:
+    """The LightningCLI ``hart train`` runs, on ``args`` (a sub-command first when ``run``).
+
+    With ``run=False`` it builds the model, the data module and the trainer from ``args`` and
+    fits nothing: ``scripts/bench_train.py`` times the same objects.
+    """
+    return HARTCLI(
+        HARTModule,
+        HARTDataModule,
+        args=list(args),
+        run=run,
+        trainer_defaults=trainer_defaults(),
+        parser_kwargs={name: {"exit_on_error": False} for name in SUBCOMMANDS}
+        | {"exit_on_error": False},
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )
 
 
 def check_resumable(path: str | Path) -> None:

@@ -1,0 +1,86 @@
+"""Frames resized once and kept on disk: the same clips, written once, used by the data module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from hart.datasets import SequenceClips, load_sequences
+from hart.datasets.resized import resized_sequences
+from hart.datasets.writers import write_got10k_sequence
+from hart.training.datamodule import HARTDataModule
+
+SOURCE = (180, 240)  # (H, W) of the written frames
+TRAINING = (60, 80)  # the training size: a third of each side
+
+
+def smooth_frames(count: int) -> list[np.ndarray]:
+    """Frames JPEG keeps well: slow gradients that move with the frame number."""
+    yy, xx = np.mgrid[0 : SOURCE[0], 0 : SOURCE[1]].astype(np.float32)
+    frames = []
+    for t in range(count):
+        channels = [128 + 100 * np.sin((xx + 7 * t) / 37 + c) * np.cos(yy / 29) for c in range(3)]
+        frames.append(np.stack(channels, -1).clip(0, 255).astype(np.uint8))
+    return frames
+
+
+def write_layout(root: Path, sequences: int = 2, count: int = 12) -> Path:
+    names = []
+    for index in range(sequences):
+        name = f"GOT-10k_Train_{index + 1:06d}"
+        boxes = [np.array([30.0 + 3 * t + index, 40.0, 60.0, 45.0]) for t in range(count)]
+        items = zip(smooth_frames(count), boxes, [True] * count, strict=True)
+        write_got10k_sequence(root / "train" / name, items)
+        names.append(name)
+    (root / "train" / "list.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+def test_resized_frames_give_the_same_clips_and_are_written_once(tmp_path):
+    sequences = load_sequences(write_layout(tmp_path / "got10k"))
+    cache = tmp_path / "resized"
+    resized = resized_sequences(sequences, TRAINING, cache)
+    assert [s.name for s in resized] == [s.name for s in sequences]
+    for original, small in zip(sequences, resized, strict=True):
+        assert len(small) == len(original)
+        assert all(Path(path).is_relative_to(cache) for path in small.frames)
+        assert cv2.imread(str(small.frames[0])).shape == (*TRAINING, 3)
+        np.testing.assert_allclose(small.boxes, original.boxes / 3, rtol=1e-6)
+    # Read back, not written again.
+    stamps = [path.stat().st_mtime_ns for path in resized[0].frames]
+    again = resized_sequences(sequences, TRAINING, cache)
+    assert [path.stat().st_mtime_ns for path in again[0].frames] == stamps
+    assert not [path for path in cache.rglob("*") if ".partial" in path.name]
+    # The clips: the same boxes exactly, the same frames up to one more JPEG encoding.
+    options = {"clip_length": 5, "frame_size": TRAINING, "seed": 3, "clips_per_epoch": 4}
+    clips, cached_clips = SequenceClips(sequences, **options), SequenceClips(resized, **options)
+    for index in range(len(clips)):
+        item, cached = clips[index], cached_clips[index]
+        torch.testing.assert_close(cached["boxes"], item["boxes"])
+        assert torch.equal(cached["visible"], item["visible"])
+        assert (cached["frames"] - item["frames"]).abs().mean() < 2 / 255
+
+
+def test_the_data_module_writes_the_cache_before_setup(tmp_path):
+    root = write_layout(tmp_path / "got10k", sequences=4)
+    cache = tmp_path / "resized"
+    data = HARTDataModule(
+        root=str(root),
+        frame_size=TRAINING,
+        clip_length=3,
+        val_clip_length=3,
+        num_workers=0,
+        val_fraction=0.5,
+        resized_cache=str(cache),
+    )
+    data.prepare_data()  # once per machine, before every process' setup
+    written = sorted(cache.rglob("*.jpg"))
+    assert len(written) == 4 * 12
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    assert batch["frames"].shape[-2:] == TRAINING
+    used = {Path(path) for s in data.train_clips.sequences for path in s.frames}
+    assert used <= set(written)
