@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     clips_per_second = hp.batch_size * len(timer.steps) / total
     lengths = ", ".join(map(str, sorted(timer.lengths)))
     cells = [hp.batch_size, lengths, "×".join(map(str, hp.frame_size))]
-    cells += [f"{step * 1e3:.0f}", f"{len(timer.steps) / total:.2f}", f"{clips_per_second:.1f}"]
+    cells += [f"{step * 1e3:.0f}", f"{len(timer.steps) / total:.3g}", f"{clips_per_second:.3g}"]
     cells.append(f"{wait_share:.0%}")
     print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
