@@ -1,12 +1,10 @@
 """``hart bench``: time the glimpse readers side by side and measure the memory each needs.
 
-For every frame size and batch size the same frames and boxes go to every reader, in one process
-(:func:`readers` lists them). The readers compared are interleaved, so that their ratios are
-fair even when the machine is noisy (the absolute milliseconds are not). The dense
-reference is timed on its own just before them: each of its calls reads every frame whole (up to
-250 MB at 1080×1920, batch 10) and leaves the caches cold and the memory busy for whatever runs
-next, which slowed the reader after it by up to 1.7× when it was interleaved too. Two modes per
-configuration:
+For every frame size and batch size the same frames and boxes go to every reader (:func:`readers`)
+in one process, interleaved, so that their ratios are fair even when the machine is noisy (the
+absolute milliseconds are not). The dense reference is timed on its own just before them: its
+calls read every frame whole (250 MB at 1080×1920, batch 10) and slowed the reader after them by
+up to 1.7× when interleaved too. Two modes per configuration:
 
 - ``fwd``: a forward pass under ``torch.no_grad()``, as when tracking;
 - ``fwd+bwd``: forward and backward with respect to the boxes only (frames never need a
@@ -14,13 +12,12 @@ configuration:
 
 Time is the median of ``--repeats`` calls after warm-up calls, each started with cold caches: the
 frames are read from memory, as a new batch from a data loader is (otherwise the pixels a fast
-reader reads, 18 MB at 1080×1920 and batch 10, would stay in the last-level cache between
-repeats). Memory is the peak of the bytes
-held by tensors created during one call (outputs of every ATen op, including what autograd saves
-and the gradients), above what existed before the call: on CUDA ``torch.cuda.max_memory_allocated``,
-on CPU the same quantity counted by a dispatch mode (:class:`TensorMemory`), because the CPU
-allocator keeps no statistics. It leaves out an op's private scratch memory, which never becomes
-a tensor.
+reader reads, 18 MB at 1080×1920 and batch 10, would stay in the last-level cache). Memory is the
+peak of the bytes held by tensors created during one call (every ATen op's outputs, what autograd
+saves and the gradients included), above what existed before: on CUDA
+``torch.cuda.max_memory_allocated``, on CPU the same counted by a dispatch mode
+(:class:`TensorMemory`), as the CPU allocator keeps no statistics (an op's private scratch
+memory, which never becomes a tensor, is left out).
 
 The boxes are drawn at random (fixed seed), with each side a uniform fraction of the frame's side
 in ``--box-scale`` (default 0.1–0.4, a tracked object with some context) and anywhere in the frame.
@@ -53,17 +50,11 @@ CPU = torch.device("cpu")
 
 
 def readers(device: torch.device = CPU) -> dict[str, Reader]:
-    """The readers compared on ``device``, by column name; the last one is the baseline of the
-    ratios.
-
-    - ``dense``: the reference Gaussian glimpse (two products over the whole frame);
-    - ``gaussian``: the Gaussian glimpse as hart reads it on this device (on the CPU the
-      compiled kernel, elsewhere the batched path);
-    - on the CPU also ``batched``, the path of every other device (banks over the whole frame,
-      no host synchronisation), and ``windows``, the same operations over windows sized on the
-      host for the batch's boxes (what a CPU without a C compiler runs);
-    - ``stn``: bilinear sampling (Spatial Transformer).
-    """
+    """The readers compared on ``device`` by column name, the last one the ratios' baseline:
+    ``dense`` (the reference Gaussian glimpse), ``gaussian`` (as hart reads it on this device:
+    on the CPU the compiled kernel, elsewhere the batched path), on the CPU also ``batched``
+    (the other devices' path) and ``windows`` (its operations over windows sized on the host:
+    a CPU without a C compiler), and ``stn`` (bilinear sampling)."""
     chosen = {REFERENCE: glimpse.gaussian_glimpse_dense, "gaussian": glimpse.gaussian_glimpse}
     if device.type == "cpu":
         chosen["batched"] = batched_glimpse
@@ -72,11 +63,8 @@ def readers(device: torch.device = CPU) -> dict[str, Reader]:
     return chosen
 
 
-def _batched_over_windows(
-    images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]
-) -> torch.Tensor:
-    window = window_for(boxes, size, images.shape[-2:])
-    return batched_glimpse(images, boxes, size, window=window)
+def _batched_over_windows(images: torch.Tensor, boxes: torch.Tensor, size) -> torch.Tensor:
+    return batched_glimpse(images, boxes, size, window=window_for(boxes, size, images.shape[-2:]))
 
 
 REFERENCE = "dense"
