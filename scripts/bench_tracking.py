@@ -2,6 +2,7 @@
 
     python scripts/bench_tracking.py                       # hart, csrt, kcf, mil; 2 threads
     python scripts/bench_tracking.py --trackers csrt,kcf,mil,mosse --repeats 5
+    python scripts/bench_tracking.py --trackers hart,csrt,nano --nano-models ../shared/models/nanotrack
     python scripts/bench_tracking.py --frames my_clip.mp4 --box 100,80,60,90 --size 1280x720
 
 The frames (default: OTB DragonBaby from ``../shared/sequences``, a real clip) are resized to
@@ -28,18 +29,29 @@ import cv2
 import numpy as np
 
 from hart.boxes import parse_box
-from hart.evaluation.trackers import OPENCV_TRACKERS, opencv_tracker
+from hart.evaluation.trackers import (
+    NANO_TRACKER,
+    OPENCV_TRACKERS,
+    nano_models,
+    nano_tracker,
+    opencv_tracker,
+)
 from hart.media.frames import open_frames
 
 DEFAULT_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "sequences" / "OTB" / "DragonBaby"
 
 
-def make_tracker(name: str, checkpoint: Path | None, device: str):
-    """``hart`` (the network, loaded once) or one of :data:`OPENCV_TRACKERS`."""
+def make_tracker(name: str, checkpoint: Path | None, device: str, nano: Path | None):
+    """``hart`` (the network, loaded once), ``nano`` (TrackerNano with the model files in
+    ``nano``) or one of :data:`OPENCV_TRACKERS`."""
     if name == "hart":
         from hart.tracking import Tracker  # the network: torch loads only when asked for
 
         return Tracker.from_checkpoint(checkpoint, device=device)
+    if name == NANO_TRACKER:
+        if nano is None:
+            raise ImportError("no TrackerNano model files: give --nano-models DIR")
+        return nano_tracker(nano)
     return opencv_tracker(name)
 
 
@@ -101,12 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="OpenCV and torch threads")
     parser.add_argument("--checkpoint", type=Path, help="hart's model (default: shipped model)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--nano-models", type=Path, help="TrackerNano's ONNX files (default: $HART_NANOTRACK_DIR)"
+    )
     args = parser.parse_args(argv)
 
     names = [name.strip().lower() for name in args.trackers.split(",") if name.strip()]
-    unknown = sorted(set(names) - {"hart", *OPENCV_TRACKERS})
+    known = ["hart", *OPENCV_TRACKERS, NANO_TRACKER]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        parser.error(f"unknown trackers {unknown}; choose from hart, {', '.join(OPENCV_TRACKERS)}")
+        parser.error(f"unknown trackers {unknown}; choose from {', '.join(known)}")
     source = args.frames / "img" if (args.frames / "img").is_dir() else args.frames
     truth = read_ground_truth(args.frames)
     if args.box is None and truth is None:
@@ -131,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     trackers = {}
     for name in names:
         try:
-            trackers[name] = make_tracker(name, args.checkpoint, args.device)
+            trackers[name] = make_tracker(
+                name, args.checkpoint, args.device, nano_models(args.nano_models)
+            )
         except ImportError as error:  # hart.tracking before it exists, or without torch
             print(f"{name}: skipped ({error})", file=sys.stderr)
     seconds: dict[str, list[float]] = {name: [] for name in trackers}

@@ -4,6 +4,7 @@ with one clear line."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -199,3 +200,35 @@ def test_a_run_over_the_shared_sequences(shared_sequences, tmp_path, capsys, wit
         assert f"| {tracker} | 4 |" in table
     assert png_size(out / "success_plot.png")[0] > 100
     assert png_size(out / "iou_over_time.png")[0] > 100
+
+
+NANO_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "nanotrack"
+
+
+def test_nano_runs_from_the_model_files_given_and_follows_the_square(
+    square_root, tmp_path, capsys
+):
+    if not NANO_MODELS.is_dir():
+        pytest.skip("../shared/models/nanotrack is not beside this checkout")
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static,nano"]
+    assert main([*argv, "--nano-models", str(NANO_MODELS), "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    trackers = results["trackers"]
+    scores = {name: trackers[name]["overall"]["success_auc"] for name in ("static", "nano")}
+    assert scores["nano"] > scores["static"] + 0.2, scores
+
+
+def test_nano_without_model_files_is_skipped_with_one_line(
+    square_root, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("HART_NANOTRACK_DIR", raising=False)
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static,nano"]
+    assert main([*argv, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "nano: skipped, no TrackerNano model files" in err
+    assert "nano" not in json.loads((out / "results.json").read_text())["trackers"]
+    # A folder given that lacks the files is an error, not a silent skip.
+    assert main([*argv, "--nano-models", str(tmp_path), "--out", str(out)]) == 2
+    assert "lacks nanotrack_backbone_sim.onnx" in capsys.readouterr().err

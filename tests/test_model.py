@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from hart.model.appearance import DynamicMaskNet
-from hart.model.hart import HARTConfig, HARTOutput, ZoneoutLSTMCell, build_hart
+from hart.model.core import ZoneoutLSTMCell
+from hart.model.hart import HARTConfig, HARTOutput, build_hart
 from hart.model.losses import AdaptiveLossWeights, hart_losses, mean_iou
 
 VARIANTS = [("hart", "gaussian"), ("hart", "stn"), ("ratm", "gaussian"), ("ratm", "stn")]

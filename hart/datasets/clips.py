@@ -44,6 +44,14 @@ import torch
 from torch.utils.data import Dataset
 
 from hart.datasets.resized import image_size, read_resized
+from hart.datasets.augment import (
+    NO_AUGMENTATION,
+    Augmentation,
+    photometric_clip,
+    random_photometry,
+    random_zoom,
+    zoom_clip,
+)
 from hart.datasets.sequence import Sequence
 from hart.datasets.synthetic import PhotoLibrary, SyntheticConfig, generate_sequence
 from hart.errors import InputError
@@ -147,6 +155,8 @@ class SequenceClips(_ClipDataset):
     show the target). With probability ``mirror_probability`` frames and boxes are flipped
     left-right. Frames are resized to ``frame_size`` (H, W) (aspect not kept, as in the paper)
     and boxes scaled with them. ``clips_per_epoch`` defaults to the number of frames.
+    ``augmentation`` adds frame skipping, zoom and shift, and photometric changes
+    (:mod:`hart.datasets.augment`; none by default).
     """
 
     def __init__(
@@ -158,6 +168,7 @@ class SequenceClips(_ClipDataset):
         clips_per_epoch: int | None = None,
         reverse_probability: float = 0.5,
         mirror_probability: float = 0.5,
+        augmentation: Augmentation = NO_AUGMENTATION,
     ):
         if not sequences:
             raise InputError("no sequences to cut clips from")
@@ -166,6 +177,7 @@ class SequenceClips(_ClipDataset):
         super().__init__(clip_length, frame_size, seed, clips_per_epoch or total)
         self.reverse_probability = reverse_probability
         self.mirror_probability = mirror_probability
+        self.augmentation = augmentation
         self._windows: dict[int, tuple] = {}  # T → window tables, built per process on demand
         self._sizes: dict[int, tuple[int, int]] = {}  # sequence index → original (H, W)
         self.windows(self.clip_length)  # fail now, not in a worker, if no clip fits
@@ -211,25 +223,36 @@ class SequenceClips(_ClipDataset):
 
     def _clip(self, index: int, length: int) -> dict[str, torch.Tensor]:
         rng = self._rng(index, length)
-        which, start, reverse = self.pick(rng, length)
+        augmentation = self.augmentation
+        skip = int(rng.integers(1, augmentation.max_frame_skip + 1))
+        span = (length - 1) * skip + 1
+        try:
+            self.windows(span)
+        except InputError:  # no sequence is long enough to skip frames at this length
+            skip, span = 1, length
+        which, start, reverse = self.pick(rng, span)
         mirror = bool(rng.random() < self.mirror_probability)
         sequence = self.sequences[which]
         height, width = self.frame_size
         source_h, source_w = self._source_size(which)
+        taken = start + skip * np.arange(length)  # (T,) frame indices
         frames = np.empty((length, height, width, 3), np.uint8)
-        for t in range(length):
-            frames[t] = read_resized(
-                sequence.frames[start + t], (height, width), (source_h, source_w)
-            )
-        boxes = sequence.boxes[start : start + length].astype(np.float32)
+        for t, frame in enumerate(taken):
+            frames[t] = read_resized(sequence.frames[frame], (height, width), (source_h, source_w))
+        boxes = sequence.boxes[taken].astype(np.float32)
         boxes = boxes * np.array([width / source_w, height / source_h] * 2, np.float32)
-        visible = sequence.visible[start : start + length].copy()
+        visible = sequence.visible[taken].copy()
         if reverse:
             frames, boxes, visible = frames[::-1], boxes[::-1], visible[::-1]
         if mirror:
             frames = frames[:, :, ::-1]
             boxes = boxes.copy()
             boxes[:, 0] = width - boxes[:, 0] - boxes[:, 2]
+        if augmentation.zoom > 0 or augmentation.shift > 0:
+            matrix = random_zoom(rng, boxes[0], self.frame_size, augmentation)
+            frames, boxes = zoom_clip(frames, boxes, matrix)
+        if augmentation.photometric:
+            frames = photometric_clip(frames, random_photometry(rng, augmentation))
         return self._to_item(frames, boxes, visible)
 
     def _source_size(self, which: int) -> tuple[int, int]:

@@ -13,10 +13,14 @@ from hart.evaluation import plots, report
 from hart.evaluation.runner import evaluate
 from hart.evaluation.trackers import (
     DEFAULT_BASELINES,
+    NANO_ENVIRONMENT,
+    NANO_TRACKER,
     OUR_TRACKER,
     available_trackers,
     baseline_spec,
     missing_opencv_trackers,
+    nano_models,
+    nano_spec,
     our_spec,
     parse_baselines,
 )
@@ -47,8 +51,16 @@ def parser() -> argparse.ArgumentParser:
         "--baselines",
         default=",".join(DEFAULT_BASELINES),
         help="comma-separated OpenCV trackers (mil, kcf, csrt, mosse, medianflow, tld, "
-        "boosting) or 'static' (the first box, never moved); 'all' for every one available, "
-        f"'none' for none (default: {','.join(DEFAULT_BASELINES)})",
+        "boosting, nano: TrackerNano, see --nano-models) or 'static' (the first box, never "
+        "moved); 'all' for every one available, 'none' for none "
+        f"(default: {','.join(DEFAULT_BASELINES)})",
+    )
+    parser.add_argument(
+        "--nano-models",
+        type=Path,
+        default=None,
+        help="folder with TrackerNano's nanotrack_backbone_sim.onnx and nanotrack_head_sim.onnx "
+        f"(default: ${NANO_ENVIRONMENT}; without either, nano is skipped)",
     )
     parser.add_argument(
         "--no-hart", action="store_true", help="run the baselines only, not our model"
@@ -104,7 +116,18 @@ def main(argv: list[str]) -> int:
     baselines = parse_baselines(args.baselines)
     if OUR_TRACKER in baselines:
         raise InputError(f"{OUR_TRACKER!r} is our model, not a baseline: drop it from --baselines")
-    specs = [baseline_spec(name) for name in baselines]
+    specs = []
+    for name in baselines:
+        if name != NANO_TRACKER:
+            specs.append(baseline_spec(name))
+        elif (folder := nano_models(args.nano_models)) is not None:
+            specs.append(nano_spec(folder))
+        else:
+            print(
+                f"nano: skipped, no TrackerNano model files (give --nano-models DIR or set "
+                f"{NANO_ENVIRONMENT})",
+                file=sys.stderr,
+            )
     if args.no_hart and not specs:
         raise InputError("nothing to evaluate: --no-hart and no --baselines")
     if not args.root.is_dir():

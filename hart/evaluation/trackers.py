@@ -8,6 +8,7 @@ uint8 ``(H, W, 3)`` as OpenCV reads them, boxes ``x, y, w, h`` float pixels.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +34,12 @@ OPENCV_TRACKERS = {
 }
 STATIC_TRACKER = "static"
 DEFAULT_BASELINES = ("mil", "kcf", "csrt")
+
+NANO_TRACKER = "nano"
+"""OpenCV's ``TrackerNano`` (NanoTrack v2, a Siamese tracker): it needs two ONNX model files
+that no package ships, found in ``--nano-models DIR`` or ``$HART_NANOTRACK_DIR``."""
+NANO_MODEL_FILES = ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")
+NANO_ENVIRONMENT = "HART_NANOTRACK_DIR"
 
 
 class InitUpdateTracker(Protocol):
@@ -96,6 +103,46 @@ def _integer_box(box: np.ndarray) -> tuple[int, int, int, int]:
     return x, y, max(1, w), max(1, h)
 
 
+def nano_models(folder: str | Path | None = None) -> Path | None:
+    """The folder holding TrackerNano's two ONNX files: ``folder``, else ``$HART_NANOTRACK_DIR``;
+    None when neither is given.
+
+    Raises:
+        InputError: the folder given lacks one of :data:`NANO_MODEL_FILES`.
+    """
+    if folder is None:
+        folder = os.environ.get(NANO_ENVIRONMENT) or None
+        if folder is None:
+            return None
+    folder = Path(folder)
+    missing = [name for name in NANO_MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise InputError(f"TrackerNano model folder {folder} lacks {', '.join(missing)}")
+    return folder
+
+
+def _create_nano(folder: Path) -> object:
+    params = cv2.TrackerNano_Params()
+    params.backbone = str(folder / NANO_MODEL_FILES[0])
+    params.neckhead = str(folder / NANO_MODEL_FILES[1])
+    return cv2.TrackerNano_create(params)
+
+
+def nano_tracker(folder: Path) -> OpenCVTracker:
+    """OpenCV's TrackerNano from the model files in ``folder``, ready for ``init``."""
+    return OpenCVTracker(partial(_create_nano, Path(folder)), integer_boxes=True)
+
+
+def nano_spec(folder: Path) -> TrackerSpec:
+    """The spec of OpenCV's TrackerNano with the model files in ``folder``
+    (:func:`nano_models`); the cache key holds the files' content."""
+    digest = hashlib.sha256()
+    for name in NANO_MODEL_FILES:
+        digest.update((folder / name).read_bytes())
+    key = f"opencv {cv2.__version__} TrackerNano sha256 {digest.hexdigest()[:16]}"
+    return TrackerSpec(NANO_TRACKER, partial(nano_tracker, folder), key, isolated=True)
+
+
 class StaticBox:
     """The floor any tracker must beat: the first box, reported on every frame."""
 
@@ -119,9 +166,14 @@ def _opencv_constructor(class_name: str) -> tuple[Callable[[], object], bool] | 
 
 
 def available_trackers() -> list[str]:
-    """Names this installation can run: ours, the static box, and OpenCV's that are present."""
+    """Names this installation can run: ours, the static box, OpenCV's that are present, and
+    TrackerNano when ``$HART_NANOTRACK_DIR`` holds its model files."""
     opencv = [n for n, c in OPENCV_TRACKERS.items() if _opencv_constructor(c) is not None]
-    return [OUR_TRACKER, STATIC_TRACKER, *opencv]
+    try:
+        nano = [NANO_TRACKER] if nano_models() is not None else []
+    except InputError:
+        nano = []
+    return [OUR_TRACKER, STATIC_TRACKER, *opencv, *nano]
 
 
 def missing_opencv_trackers() -> list[str]:
@@ -138,7 +190,7 @@ def baseline_spec(name: str) -> TrackerSpec:
     if name == STATIC_TRACKER:
         return TrackerSpec(STATIC_TRACKER, StaticBox, "static first box")
     if name not in OPENCV_TRACKERS:
-        known = ", ".join([OUR_TRACKER, STATIC_TRACKER, *OPENCV_TRACKERS])
+        known = ", ".join([OUR_TRACKER, STATIC_TRACKER, *OPENCV_TRACKERS, NANO_TRACKER])
         raise InputError(f"unknown tracker {name!r} (known: {known})")
     constructor = _opencv_constructor(OPENCV_TRACKERS[name])
     if constructor is None:

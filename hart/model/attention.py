@@ -45,8 +45,8 @@ MIN_SIZE = 2e-3
 MAX_SIZE = 4.0
 """Largest attention side, as a fraction of the frame side."""
 INITIAL_SCALE = 1.5
-"""The learned start bias begins by enlarging the given box this much, so the first glimpse
-holds some context around the target (where it may move next)."""
+"""By default the learned start bias begins by enlarging the given box this much (``context``),
+so the first glimpse holds some context around the target (where it may move next)."""
 
 
 def _clamp_centre_and_size(
@@ -97,10 +97,12 @@ class HartAttention(SpatialAttention):
 
     num_params = 4
 
-    def __init__(self, glimpse_size: tuple[int, int], reader: str = "gaussian") -> None:
+    def __init__(
+        self, glimpse_size: tuple[int, int], reader: str = "gaussian", context: float = INITIAL_SCALE
+    ) -> None:
         super().__init__(glimpse_size, reader)
         # Start bias (shift y, shift x in units of the box size; log-scale h, w).
-        log_scale = math.log(INITIAL_SCALE)
+        log_scale = math.log(context)
         self.start_bias = nn.Parameter(torch.tensor([0.0, 0.0, log_scale, log_scale]))
         if reader == "gaussian":
             # In units of the stride (glimpse pixels), so it means the same at any scale.
@@ -143,9 +145,11 @@ class RatmAttention(SpatialAttention):
 
     num_params = 6
 
-    def __init__(self, glimpse_size: tuple[int, int], reader: str = "gaussian") -> None:
+    def __init__(
+        self, glimpse_size: tuple[int, int], reader: str = "gaussian", context: float = INITIAL_SCALE
+    ) -> None:
         super().__init__(glimpse_size, reader)
-        log_scale = math.log(INITIAL_SCALE)
+        log_scale = math.log(context)
         # Per axis (y then x): shift in box sizes, log-scale of σ, log-scale of the stride.
         self.start_bias = nn.Parameter(
             torch.tensor([0.0, log_scale, log_scale, 0.0, log_scale, log_scale])

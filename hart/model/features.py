@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from hart.errors import InputError
+from hart.model.efficientnet import EfficientNetLite0Trunk, load_lite0_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -42,18 +43,36 @@ STRIDE = 4
 """Glimpse pixels per feature-map cell."""
 
 
-def feature_map_size(glimpse_size: tuple[int, int]) -> tuple[int, int]:
-    """The trunk's output ``(h, w)`` for a glimpse of ``glimpse_size``: 56×56 → 14×14."""
+TRUNKS = ("alexnet", "efficientnet_lite0")
+"""Feature trunks by name: HART's AlexNet conv1–conv3, or EfficientNet-Lite0's first stages
+(:mod:`hart.model.efficientnet`, ImageNet weights from an installed package)."""
+
+
+def feature_map_size(glimpse_size: tuple[int, int], trunk: str = "alexnet") -> tuple[int, int]:
+    """The trunk's output ``(h, w)`` for a glimpse of ``glimpse_size``: AlexNet 56×56 → 14×14,
+    EfficientNet-Lite0 112×112 → 14×14."""
     height, width = glimpse_size
-    out = ((height + 8 - 11) // STRIDE + 1, (width + 8 - 11) // STRIDE + 1)
-    if min(out) < 1:
-        raise ValueError(f"glimpse {height}×{width} is too small for the feature trunk (≥ 4×4)")
+    if trunk == "efficientnet_lite0":
+        # Three stride-2 layers, each padded by half its kernel: ⌈side / 2⌉ three times.
+        out = (height, width)
+        for _ in range(3):
+            out = ((out[0] + 1) // 2, (out[1] + 1) // 2)
+        minimum = 8
+    else:
+        out = ((height + 8 - 11) // STRIDE + 1, (width + 8 - 11) // STRIDE + 1)
+        minimum = 1
+    if min(out) < minimum:
+        raise ValueError(f"glimpse {height}×{width} is too small for the {trunk} trunk")
     return out
 
 
 class AlexNetTrunk(nn.Module):
     """AlexNet conv1–conv3 with ReLUs: ``(B, 3, h, w)`` RGB in [0, 1] → ``(B, C, h/4, w/4)``
     with ``C = out_channels`` (384 at ``width=1``; the cost falls as ``width²``)."""
+
+    # conv1 centres output i on glimpse pixel 4i + 1.5 (kernel 11, padding 4): cell j's centre
+    # is at j + 3/8 in cell units.
+    cell_centre = 1.5 / STRIDE
 
     def __init__(self, batch_norm: bool = True, width: float = 1.0) -> None:
         super().__init__()
@@ -138,12 +157,24 @@ def build_feature_trunk(
     frozen: bool = False,
     batch_norm: bool = True,
     width: float = 1.0,
-) -> AlexNetTrunk:
-    """The trunk, with ``weights`` (``None``, ``"imagenet"`` or a state-dict path) loaded.
+    trunk: str = "alexnet",
+) -> nn.Module:
+    """The trunk named ``trunk`` (:data:`TRUNKS`), with ``weights`` loaded.
 
-    ``frozen`` stops gradients to the three convolutions (the output batch norm still learns).
-    ``width`` scales the channels; AlexNet's weights fit only the full width, 1.
+    AlexNet: ``weights`` is ``None`` (from scratch), ``"imagenet"`` or a state-dict path;
+    ``frozen`` stops gradients to the three convolutions (the output batch norm still learns);
+    ``width`` scales the channels (AlexNet's weights fit only the full width, 1).
+    EfficientNet-Lite0: ``weights`` is ``"imagenet"`` (the installed package's file), a path,
+    or ``None`` (the architecture only: a checkpoint's weights are about to replace them);
+    ``frozen`` fixes the whole trunk.
     """
+    if trunk == "efficientnet_lite0":
+        lite = EfficientNetLite0Trunk(frozen=frozen)
+        if weights is not None:
+            load_lite0_weights(lite, None if str(weights) == "imagenet" else weights)
+        return lite
+    if trunk != "alexnet":
+        raise ValueError(f"trunk must be one of {TRUNKS}, got {trunk!r}")
     if weights is not None and width != 1.0:
         raise ValueError(f"AlexNet weights fit a trunk of width 1, not {width}")
     trunk = AlexNetTrunk(batch_norm=batch_norm, width=width)

@@ -28,22 +28,17 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hart.model.appearance import DynamicMaskNet
-from hart.model.attention import ATTENTIONS, INITIAL_SCALE, MAX_SIZE, MIN_SIZE, SpatialAttention
-from hart.model.features import (
-    AlexNetTrunk,
-    build_feature_trunk,
-    feature_map_size,
-)
+from hart.model.attention import ATTENTIONS, INITIAL_SCALE, SpatialAttention
+from hart.model.core import Core, StateInitialiser
+from hart.model.correlation import TemplateMatcher, boxes_in_glimpse
+from hart.model.features import TRUNKS, build_feature_trunk, feature_map_size
+from hart.model.readouts import BOX_LOG_SCALE_RANGE, correct_box, move_box, readout_mlp
 
-BOX_LOG_SCALE_RANGE = 1.3862943611198906  # log(4): a box is 1/4 to 4 times its attention's side
-"""The box readout may scale the attention box by ``exp(±BOX_LOG_SCALE_RANGE)`` per side."""
-BOX_STEP_LOG_SCALE = 0.4054651081081644  # log(1.5)
-"""With ``anchor="box"``, a box side may change by ``exp(±BOX_STEP_LOG_SCALE)`` per frame."""
 ANCHORS = ("attention", "box")
+APPEARANCES = ("dynamic", "correlation")
 
 
 @dataclass
@@ -57,9 +52,12 @@ class HARTConfig:
         lstm_size: LSTM units.
         mask_channels: channels of the dynamic 1×1 convolution in the object-mask network.
         zoneout: probability that an LSTM unit keeps its previous value during training.
-        feature_weights: ``None`` (from scratch), ``"imagenet"`` (torchvision's cache) or the
-            path of a torchvision AlexNet state dict.
-        freeze_features: keep the trunk's convolutions fixed.
+        trunk: ``"alexnet"`` (the paper's conv1–conv3, stride 4: 56×56 → 14×14) or
+            ``"efficientnet_lite0"`` (its first stages, stride 8: 112×112 → 14×14; our
+            addition, see :mod:`hart.model.efficientnet`).
+        feature_weights: ``None`` (from scratch), ``"imagenet"`` (AlexNet: torchvision's cache;
+            EfficientNet-Lite0: the installed package's file) or the path of a state dict.
+        freeze_features: keep the trunk's convolutions fixed (EfficientNet-Lite0: all of it).
         trunk_width: multiplies the trunk's channels (AlexNet's 64/192/384 at 1); 0.5 costs
             about a quarter (our addition; pretrained weights need 1).
         batch_norm: batch-normalise the trunk's output.
@@ -75,6 +73,14 @@ class HARTConfig:
             next attention is centred on it (enlarged by the learned start bias, as for the
             first frame) before its readout's step. An untrained ``"box"`` tracker is exactly
             a box that never moves, and the attention cannot drift away from the box.
+        appearance: ``"dynamic"`` (the paper's: mask filters generated from the LSTM's memory)
+            or ``"correlation"`` (our addition, :mod:`hart.model.correlation`: the features'
+            correlation with the first frame's target template, plus the dynamic filters;
+            the box moves to where the mask peaks, corrected by the box readout).
+        context: the attention starts this many times the given box's size per side (the
+            learned start bias begins there): the context around the target each glimpse shows.
+        template_size: side of the correlation template, in feature cells (odd).
+        template_rate: how far the template moves towards the tracked target per frame.
     """
 
     glimpse_size: tuple[int, int] = (56, 56)
@@ -92,6 +98,11 @@ class HARTConfig:
     core_size: int = 256
     readout_size: int = 128
     anchor: str = "attention"
+    trunk: str = "alexnet"
+    appearance: str = "dynamic"
+    context: float = INITIAL_SCALE
+    template_size: int = 9
+    template_rate: float = 0.01
 
 
 class HARTState(NamedTuple):
@@ -101,6 +112,7 @@ class HARTState(NamedTuple):
     hidden: torch.Tensor  # (B, S) LSTM output h_{t-1}, also the appearance vector
     cell: torch.Tensor  # (B, S) LSTM cell c_{t-1}
     box: torch.Tensor  # (B, 4) xywh px, the box of the previous frame (the given one at first)
+    template: torch.Tensor  # (B, C, k, k) the target's features; (B, 0) without correlation
 
 
 class HARTStep(NamedTuple):
@@ -123,123 +135,6 @@ class HARTOutput(NamedTuple):
     dynamic_filter_sq: torch.Tensor  # (B, T)
 
 
-class ZoneoutLSTMCell(nn.Module):
-    """An LSTM cell with zoneout (Krueger et al. 2017).
-
-    During training each unit of ``h`` and ``c`` keeps its previous value with probability
-    ``zoneout``; at evaluation the update is the expectation,
-    ``zoneout · old + (1 − zoneout) · new``.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, zoneout: float = 0.05) -> None:
-        super().__init__()
-        if not 0.0 <= zoneout < 1.0:
-            raise ValueError(f"zoneout must be in [0, 1), got {zoneout}")
-        self.cell = nn.LSTMCell(input_size, hidden_size)
-        self.zoneout = zoneout
-
-    def forward(
-        self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        new = self.cell(inputs, state)
-        if self.zoneout == 0.0:
-            return new
-        if self.training:
-            keep = [(torch.rand_like(old) < self.zoneout).to(old.dtype) for old in state]
-            return tuple(k * old + (1 - k) * n for k, old, n in zip(keep, state, new, strict=True))
-        z = self.zoneout
-        return tuple(z * old + (1 - z) * n for old, n in zip(state, new, strict=True))
-
-
-def _mlp(in_size: int, hidden: int, out_size: int, last_scale: float = 1.0) -> nn.Sequential:
-    mlp = nn.Sequential(nn.Linear(in_size, hidden), nn.ELU(), nn.Linear(hidden, out_size))
-    with torch.no_grad():
-        mlp[-1].weight.mul_(last_scale)
-        mlp[-1].bias.zero_()
-    return mlp
-
-
-class Core(nn.Module):
-    """Masked features ``(B, C, m, m)`` ⊕ attention ``(B, P)`` → FC (ELU) → zoneout LSTM."""
-
-    def __init__(
-        self,
-        feature_channels: int,
-        map_size: tuple[int, int],
-        attention_params: int,
-        config: HARTConfig,
-    ) -> None:
-        super().__init__()
-        self.thin = nn.Conv2d(feature_channels, config.core_channels, kernel_size=1)
-        self.dropout = nn.Dropout(config.dropout)
-        flat = config.core_channels * map_size[0] * map_size[1]
-        self.fc = nn.Linear(flat + attention_params, config.core_size)
-        self.lstm = ZoneoutLSTMCell(config.core_size, config.lstm_size, config.zoneout)
-
-    def forward(
-        self,
-        masked_features: torch.Tensor,
-        attention: torch.Tensor,
-        state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.elu(self.thin(masked_features)).flatten(1)  # (B, C'·m·m)
-        x = F.elu(self.fc(torch.cat([self.dropout(x), attention], -1)))  # (B, core_size)
-        return self.lstm(x, state)
-
-
-class StateInitialiser(nn.Module):
-    """The first glimpse's features ``(B, C, m, m)`` → the LSTM's initial ``(h, c)``."""
-
-    def __init__(self, feature_channels: int, map_size: tuple[int, int], config: HARTConfig):
-        super().__init__()
-        self.thin = nn.Conv2d(feature_channels, config.core_channels, kernel_size=1)
-        flat = config.core_channels * map_size[0] * map_size[1]
-        self.fc = nn.Linear(flat, 2 * config.lstm_size)
-
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.elu(self.thin(features)).flatten(1)  # (B, C'·m·m)
-        hidden, cell = self.fc(x).chunk(2, dim=-1)  # (B, S) each
-        return torch.tanh(hidden), cell
-
-
-def move_box(
-    boxes: torch.Tensor,
-    attention_boxes: torch.Tensor,
-    raw: torch.Tensor,
-    frame_size: tuple[int, int],
-) -> torch.Tensor:
-    """The predicted box: the previous box moved and rescaled by a bounded readout.
-
-    ``(B, 4) xywh, (B, 4) xywh, (B, 4) raw → (B, 4) xywh``: the centre moves by up to half the
-    attention's side (anywhere within a glimpse centred on the box), each side scales by
-    ``exp(±BOX_STEP_LOG_SCALE)``; ``raw = 0`` keeps the box where it was. As for the attention,
-    sides stay within ``[MIN_SIZE, MAX_SIZE]`` of the frame's and the centre within
-    ``[-0.5, 1.5]`` of it, so a lost tracker's box cannot shrink to nothing or grow without end.
-    """
-    bounded = torch.tanh(raw)
-    frame = boxes.new_tensor([frame_size[1], frame_size[0]])  # (W, H) px
-    centre = boxes[:, :2] + boxes[:, 2:] / 2 + 0.5 * bounded[:, :2] * attention_boxes[:, 2:]
-    size = boxes[:, 2:] * torch.exp(BOX_STEP_LOG_SCALE * bounded[:, 2:])
-    centre = torch.clamp(centre, -0.5 * frame, 1.5 * frame)
-    size = torch.clamp(size, MIN_SIZE * frame, MAX_SIZE * frame)
-    return torch.cat([centre - size / 2, size], -1)
-
-
-def correct_box(attention_boxes: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
-    """The predicted box: the attention box moved and rescaled by a bounded readout.
-
-    ``(B, 4) xywh, (B, 4) raw → (B, 4) xywh``: the centre moves by up to half the attention's
-    side (anywhere within the glimpse), each side scales by ``exp(±BOX_LOG_SCALE_RANGE)``.
-    Working relative to the attention box, in whatever units it is given, keeps the readout the
-    same at every object size and frame resolution.
-    """
-    bounded = torch.tanh(raw)
-    size = attention_boxes[:, 2:]
-    centre = attention_boxes[:, :2] + size / 2 + 0.5 * bounded[:, :2] * size
-    size = size * torch.exp(BOX_LOG_SCALE_RANGE * bounded[:, 2:])
-    return torch.cat([centre - size / 2, size], -1)
-
-
 class HART(nn.Module):
     """The Hierarchical Attentive Recurrent Tracker, assembled from its parts.
 
@@ -249,8 +144,8 @@ class HART(nn.Module):
 
     def __init__(
         self,
-        features: AlexNetTrunk,
-        appearance: DynamicMaskNet,
+        features: nn.Module,
+        appearance: DynamicMaskNet | TemplateMatcher,
         attention: SpatialAttention,
         core: Core,
         initialiser: StateInitialiser,
@@ -269,6 +164,7 @@ class HART(nn.Module):
         self.initialiser = initialiser
         self.box_readout = box_readout
         self.attention_readout = attention_readout
+        self.matches_template = isinstance(appearance, TemplateMatcher)
 
     @staticmethod
     def _check_frame(frame: torch.Tensor) -> None:
@@ -287,10 +183,17 @@ class HART(nn.Module):
         if not torch.isfinite(box).all() or (box[:, 2:] <= 0).any():
             raise ValueError("the initial box must be finite with positive width and height")
         box = box.to(frame.dtype)
-        attention = self.attention.initial(box, frame.shape[-2:])
-        features = self.features(self.attention.read(frame, attention))
+        frame_size = frame.shape[-2:]
+        attention = self.attention.initial(box, frame_size)
+        features = self.features(self.attention.read(frame, attention))  # (B, C, m, m)
         hidden, cell = self.initialiser(features)
-        return HARTState(attention, hidden, cell, box)
+        if self.matches_template:
+            attention_box = self.attention.boxes(attention, frame_size)
+            cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
+            template = self.appearance.template(features, cells)  # (B, C, k, k)
+        else:
+            template = features.new_zeros(features.shape[0], 0)
+        return HARTState(attention, hidden, cell, box, template)
 
     def start(self, frame: torch.Tensor, box: torch.Tensor) -> tuple[HARTStep, HARTState]:
         """Start tracking and take the first frame's step: frame ``(B, 3, H, W)`` RGB in [0, 1],
@@ -310,21 +213,31 @@ class HART(nn.Module):
         frame_size = frame.shape[-2:]
         glimpse = self.attention.read(frame, state.attention)  # (B, 3, h, w)
         features = self.features(glimpse)  # (B, C, m, m)
-        mask_logits, filter_sq = self.appearance(features, state.hidden)  # (B, 1, m, m), (B,)
-        mask = torch.sigmoid(mask_logits)
+        if self.matches_template:
+            mask_logits, filter_sq = self.appearance(features, state.hidden, state.template)
+            shift = self.appearance.peak_offset(mask_logits)  # (B, 2) where the target is
+        else:
+            mask_logits, filter_sq = self.appearance(features, state.hidden)
+            shift = None
+        mask = torch.sigmoid(mask_logits)  # (B, 1, m, m)
         hidden, cell = self.core(features * mask, state.attention, (state.hidden, state.cell))
 
         readin = torch.cat([hidden, mask.flatten(1)], -1)  # (B, S + m·m)
         attention_box = self.attention.boxes(state.attention, frame_size)  # (B, 4) px
+        raw_box = self.box_readout(readin)
         if self.anchor == "box":
-            box = move_box(state.box, attention_box, self.box_readout(readin), frame_size)
+            box = move_box(state.box, attention_box, raw_box, frame_size, shift)
             base = self.attention.initial(box, frame_size)
         else:
-            box = correct_box(attention_box, self.box_readout(readin))
+            box = correct_box(attention_box, raw_box, shift)
             base = state.attention
         attention = self.attention.update(base, self.attention_readout(readin))
+        template = state.template
+        if self.matches_template:
+            cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
+            template = self.appearance.update_template(template, features, cells)
         out = HARTStep(box, attention_box, glimpse, mask_logits, filter_sq)
-        return out, HARTState(attention, hidden, cell, box)
+        return out, HARTState(attention, hidden, cell, box, template)
 
     def forward(self, frames: torch.Tensor, box0: torch.Tensor) -> HARTOutput:
         """Track through clips: frames ``(B, T, 3, H, W)`` RGB in [0, 1], box0 ``(B, 4)`` xywh px
@@ -344,26 +257,47 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     config = config or HARTConfig()
     if config.attention not in ATTENTIONS:
         raise ValueError(f"attention must be one of {sorted(ATTENTIONS)}, got {config.attention!r}")
+    if config.trunk not in TRUNKS:
+        raise ValueError(f"trunk must be one of {TRUNKS}, got {config.trunk!r}")
+    if config.appearance not in APPEARANCES:
+        raise ValueError(f"appearance must be one of {APPEARANCES}, got {config.appearance!r}")
     glimpse_size = (int(config.glimpse_size[0]), int(config.glimpse_size[1]))
-    map_size = feature_map_size(glimpse_size)
+    map_size = feature_map_size(glimpse_size, config.trunk)
     features = build_feature_trunk(
-        config.feature_weights, config.freeze_features, config.batch_norm, config.trunk_width
+        config.feature_weights,
+        config.freeze_features,
+        config.batch_norm,
+        config.trunk_width,
+        config.trunk,
     )
     channels = features.out_channels
-    attention = ATTENTIONS[config.attention](glimpse_size, config.glimpse_reader)
-    appearance = DynamicMaskNet(config.lstm_size, channels, config.mask_channels)
+    attention = ATTENTIONS[config.attention](glimpse_size, config.glimpse_reader, config.context)
+    if config.appearance == "correlation":
+        appearance = TemplateMatcher(
+            config.lstm_size,
+            channels,
+            map_size,
+            config.template_size,
+            config.mask_channels,
+            config.template_rate,
+            features.cell_centre,
+        )
+    else:
+        appearance = DynamicMaskNet(config.lstm_size, channels, config.mask_channels)
     core = Core(channels, map_size, attention.num_params, config)
     initialiser = StateInitialiser(channels, map_size, config)
     readin = config.lstm_size + map_size[0] * map_size[1]
     # Small last layers: at the start the attention stays put and the box stays where it was
     # (with anchor "attention": the attention box shrunk back to the given box's size, as the
-    # attention starts INITIAL_SCALE times larger), so an untrained tracker already predicts
-    # as well as a box that never moves.
-    box_readout = _mlp(readin, config.readout_size, 4, last_scale=0.1)
+    # attention starts `context` times larger; with correlation: where the mask peaks), so an
+    # untrained tracker already predicts as well as a box that never moves.
+    # With correlation the mask already moves the box: its correction starts smaller still.
+    box_scale = 0.01 if config.appearance == "correlation" else 0.1
+    box_readout = readout_mlp(readin, config.readout_size, 4, last_scale=box_scale)
     if config.anchor == "attention":
         with torch.no_grad():
-            box_readout[-1].bias[2:] = math.atanh(-math.log(INITIAL_SCALE) / BOX_LOG_SCALE_RANGE)
-    attention_readout = _mlp(readin, config.readout_size, attention.num_params, last_scale=0.1)
+            box_readout[-1].bias[2:] = math.atanh(-math.log(config.context) / BOX_LOG_SCALE_RANGE)
+    attention_readout = readout_mlp(readin, config.readout_size, attention.num_params, 0.1)
     return HART(
         features,
         appearance,

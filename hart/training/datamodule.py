@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from hart.datasets.augment import NO_AUGMENTATION, Augmentation
 from hart.datasets.clips import SequenceClips, SyntheticClips
 from hart.datasets.layouts import load_sequences
 from hart.datasets.resized import resized_sequences
@@ -113,6 +114,9 @@ class HARTDataModule(pl.LightningDataModule):
         photos: a folder of your own images for synthetic backgrounds and surfaces.
         synthetic: the synthetic world's knobs (target size and speed, camera motion,
             distractors, occluders, …; :class:`hart.datasets.synthetic.SyntheticConfig`).
+        augmentation: how training clips from a data set on disk are varied — frame skipping,
+            zoom and shift, photometry (:class:`hart.datasets.augment.Augmentation`; off by
+            default). Validation clips are never augmented.
         seed: makes the clips repeatable.
         resized_cache: a folder where a data set's frames are kept resized to ``frame_size``,
             written once before training (:mod:`hart.datasets.resized`): clips then decode
@@ -134,6 +138,7 @@ class HARTDataModule(pl.LightningDataModule):
         val_fraction: float = 0.2,
         photos: str | None = None,
         synthetic: SyntheticConfig | None = None,
+        augmentation: Augmentation | None = None,
         seed: int = 0,
         resized_cache: str | None = None,
     ) -> None:
@@ -145,6 +150,9 @@ class HARTDataModule(pl.LightningDataModule):
             )
         # Not read back from hparams: LightningCLI stores the values as given there (dicts).
         self.synthetic = synthetic
+        if isinstance(augmentation, dict):
+            augmentation = Augmentation(**augmentation)
+        self.augmentation = augmentation or NO_AUGMENTATION
         if root is not None and not Path(root).is_dir():
             raise InputError(f"data set folder {root} does not exist")
         if photos is not None and not Path(photos).is_dir():
@@ -199,7 +207,12 @@ class HARTDataModule(pl.LightningDataModule):
             train, val = self._split(self._sequences())
             common = {"frame_size": hp.frame_size}
             self.train_clips = SequenceClips(
-                train, self._clip_length, seed=hp.seed, clips_per_epoch=hp.clips_per_epoch, **common
+                train,
+                self._clip_length,
+                seed=hp.seed,
+                clips_per_epoch=hp.clips_per_epoch,
+                augmentation=self.augmentation,
+                **common,
             )
             self.val_set = SequenceClips(
                 val,

