@@ -145,3 +145,45 @@ def test_synthetic_clips_format_seed_and_workers():
     torch.testing.assert_close(batches[1]["frames"][0], item["frames"])
     clips.clip_length = 2
     assert [b["frames"].shape[:2] for b in loader] == [(2, 2), (2, 2)]
+
+
+def _bright_square_sequence(tmp_path: Path, count: int = 30) -> Sequence:
+    """A white 12×10 square moving right over dark noise; boxes on the square."""
+    folder = tmp_path / "square"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    paths, boxes = [], []
+    for i in range(count):
+        image = rng.integers(0, 60, (64, 96, 3), np.uint8)
+        x, y = 10 + 2 * i, 20 + i // 2
+        image[y : y + 10, x : x + 12] = 255
+        paths.append(folder / f"{i:03d}.png")
+        cv2.imwrite(str(paths[-1]), image)
+        boxes.append([x, y, 12, 10])
+    return Sequence("square", paths, np.array(boxes, np.float32), np.ones(count, bool))
+
+
+def test_augmented_clips_keep_their_boxes_on_the_target(tmp_path):
+    from hart.datasets.augment import Augmentation
+
+    strong = Augmentation(
+        max_frame_skip=3, zoom=0.5, shift=0.1, brightness=0.1, contrast=0.3, saturation=0.4,
+        grey_probability=0.3, blur_probability=0.3,
+    )
+    sequence = _bright_square_sequence(tmp_path)
+    clips = SequenceClips([sequence], clip_length=6, frame_size=(64, 96), augmentation=strong)
+    sizes, skips = set(), set()
+    for index in range(24):
+        item = clips[index]
+        frames = item["frames"].float().mean(1)  # (T, H, W) grey
+        for frame, box in zip(frames, item["boxes"], strict=True):
+            x, y, w, h = box.tolist()
+            inside = frame[int(y + h * 0.3) : int(y + h * 0.7), int(x + w * 0.3) : int(x + w * 0.7)]
+            assert inside.mean() > frame.mean() + 40, (index, box)  # the square is under it
+        sizes.add(round(float(item["boxes"][0, 2]), 1))
+        steps = (item["boxes"][1:, 0] - item["boxes"][:-1, 0]).abs() / (item["boxes"][0, 2] / 12)
+        skips.add(round(float(steps.mean()) / 2))
+    assert len(sizes) > 5  # zoom varies the target's size
+    assert skips == {1, 2, 3}  # frame skipping: 2, 4 or 6 px of motion per frame
+    again = SequenceClips([sequence], clip_length=6, frame_size=(64, 96), augmentation=strong)
+    assert torch.equal(again[5]["frames"], clips[5]["frames"])  # a function of the seed
