@@ -367,3 +367,52 @@ def test_two_process_ddp_on_cpu_completes_a_few_steps(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     saved = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
     assert saved["global_step"] == 2
+
+
+SHARED_TRAINING = REPO.parent / "shared" / "training"
+
+
+def test_the_real_config_trains_on_two_real_videos_and_logs_to_tensorboard(tmp_path):
+    # configs/real.yaml as a user runs it (pretrained trunk, correlation attention, augmented
+    # clips from the video + box file layout), on two short real sequences, a few steps.
+    if not SHARED_TRAINING.is_dir():
+        pytest.skip("../shared/training is not beside this checkout")
+    root = tmp_path / "videos"
+    root.mkdir()
+    for name in ("uav123_wakeboard7", "dtb70_MountainBike6"):
+        for suffix in (".mp4", ".txt"):
+            (root / f"{name}{suffix}").symlink_to(SHARED_TRAINING / f"{name}{suffix}")
+    args = [
+        "train",
+        "--config", str(REPO / "configs" / "real.yaml"),
+        "--data.root", str(root),
+        "--data.val_fraction", "0.5",
+        "--data.frame_size=[120,200]",
+        "--data.batch_size=2",
+        "--data.clip_length=3",
+        "--data.clips_per_epoch=4",
+        "--data.val_clips=2",
+        "--data.val_clip_length=4",
+        "--data.num_workers=0",
+        "--trainer.max_steps=3",
+        "--trainer.val_check_interval=3",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    assert main(args) == 0
+    run = tmp_path / "runs" / "real" / "version_0"
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss_step", "train/iou_step", "val/iou", "val/iou_static"} <= scalars
+    losses = [event.value for event in events.Scalars("train/loss_step")]
+    assert len(losses) == 3 and all(map(torch.isfinite, torch.tensor(losses)))
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["hyper_parameters"]["config"]["trunk"] == "efficientnet_lite0"
+    # The frozen pretrained trunk is saved unchanged: its weights are still ImageNet's.
+    from hart.model.efficientnet import lite0_weights_path
+
+    imagenet = torch.load(lite0_weights_path(), weights_only=True)
+    stem = saved["state_dict"]["model.features._conv_stem.weight"]
+    assert torch.equal(stem, imagenet["_conv_stem.weight"])
