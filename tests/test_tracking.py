@@ -96,14 +96,20 @@ def test_frames_that_are_not_what_opencv_reads_are_refused_saying_what_is_expect
     tracker.update(frames[1][::2, ::2])
 
 
-def test_the_shipped_default_model_loads_and_follows_a_real_sequence(shared_sequences):
+def test_the_shipped_default_model_tracks_a_real_sequence_above_a_floor(shared_sequences):
     import cv2
 
     from hart.datasets import load_sequences
+    from hart.evaluation.metrics import frame_overlaps, success_auc
 
     tracker = Tracker.from_checkpoint()  # hart/model/default/hart.ckpt, shipped with hart
     (crossing,) = load_sequences(shared_sequences / "OTB" / "Crossing")
     tracker.init(cv2.imread(str(crossing.frames[0])), crossing.boxes[0])
-    boxes = np.stack([tracker.update(cv2.imread(str(path))) for path in crossing.frames[1:8]])
-    assert boxes.shape == (7, 4) and np.isfinite(boxes).all()
-    assert (boxes[:, 2:] > 0).all()
+    boxes = [crossing.boxes[0]]
+    boxes += [tracker.update(cv2.imread(str(path))) for path in crossing.frames[1:]]
+    overlaps = frame_overlaps(np.stack(boxes), crossing.boxes, crossing.visible)
+    static = frame_overlaps(np.repeat(crossing.boxes[:1], len(boxes), 0), crossing.boxes, crossing.visible)
+    # Measured FLOOR_MEASURED when the model was shipped (OpenCV's CSRT: 0.769, a box that never
+    # moves: 0.033); the floor leaves room for other CPUs' float rounding, not for a lost target.
+    assert success_auc(overlaps) >= FLOOR, success_auc(overlaps)
+    assert success_auc(static) < 0.05

@@ -135,7 +135,7 @@ class TemplateMatcher(nn.Module):
         self.sharpness = nn.Parameter(torch.tensor(5.0))
         self.dynamic = DynamicMaskNet(appearance_size, feature_channels, mask_channels)
         with torch.no_grad():  # the memory's term starts small beside the template's
-            self.dynamic.generator.weight.mul_(0.1)
+            self.dynamic.generator.weight.mul_(0.01)
             self.dynamic.generator.bias.zero_()
 
     def template(self, features: torch.Tensor, cell_boxes: torch.Tensor) -> torch.Tensor:

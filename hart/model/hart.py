@@ -303,13 +303,17 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     # (with anchor "attention": the attention box shrunk back to the given box's size, as the
     # attention starts `context` times larger; with correlation: where the mask peaks), so an
     # untrained tracker already predicts as well as a box that never moves.
-    # With correlation the mask already moves the box: its correction starts smaller still.
-    box_scale = 0.01 if config.appearance == "correlation" else 0.1
-    box_readout = readout_mlp(readin, config.readout_size, 4, last_scale=box_scale)
+    # With correlation the mask already moves the box, and the readouts start at exactly zero:
+    # an untrained tracker is the template matcher. Any constant a readout adds to the box's
+    # log-size is compounded frame after frame: 0.01 per frame doubles the box in 170 frames.
+    matching = config.appearance == "correlation"
+    box_readout = readout_mlp(readin, config.readout_size, 4, last_scale=0.0 if matching else 0.1)
     if config.anchor == "attention":
         with torch.no_grad():
             box_readout[-1].bias[2:] = math.atanh(-math.log(config.context) / BOX_LOG_SCALE_RANGE)
-    attention_readout = readout_mlp(readin, config.readout_size, attention.num_params, 0.1)
+    attention_readout = readout_mlp(
+        readin, config.readout_size, attention.num_params, last_scale=0.0 if matching else 0.1
+    )
     return HART(
         features,
         appearance,
