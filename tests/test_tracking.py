@@ -108,8 +108,9 @@ def test_the_shipped_default_model_tracks_a_real_sequence_above_a_floor(shared_s
     boxes = [crossing.boxes[0]]
     boxes += [tracker.update(cv2.imread(str(path))) for path in crossing.frames[1:]]
     overlaps = frame_overlaps(np.stack(boxes), crossing.boxes, crossing.visible)
-    static = frame_overlaps(np.repeat(crossing.boxes[:1], len(boxes), 0), crossing.boxes, crossing.visible)
-    # Measured FLOOR_MEASURED when the model was shipped (OpenCV's CSRT: 0.769, a box that never
+    still = np.repeat(crossing.boxes[:1], len(boxes), 0)
+    static = frame_overlaps(still, crossing.boxes, crossing.visible)
+    # Measured 0.365 when the model was shipped (OpenCV's CSRT: 0.769, a box that never
     # moves: 0.033); the floor leaves room for other CPUs' float rounding, not for a lost target.
-    assert success_auc(overlaps) >= FLOOR, success_auc(overlaps)
+    assert success_auc(overlaps) >= 0.30, success_auc(overlaps)
     assert success_auc(static) < 0.05

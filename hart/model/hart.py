@@ -305,7 +305,7 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     # untrained tracker already predicts as well as a box that never moves.
     # With correlation the mask already moves the box, and the readouts start at exactly zero:
     # an untrained tracker is the template matcher. Any constant a readout adds to the box's
-    # log-size is compounded frame after frame: 0.01 per frame doubles the box in 170 frames.
+    # log-size is compounded frame after frame: 0.01 per frame doubles the box in 70 frames.
     matching = config.appearance == "correlation"
     box_readout = readout_mlp(readin, config.readout_size, 4, last_scale=0.0 if matching else 0.1)
     if config.anchor == "attention":
