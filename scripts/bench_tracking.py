@@ -2,7 +2,8 @@
 
     python scripts/bench_tracking.py                       # hart, csrt, kcf, mil; 2 threads
     python scripts/bench_tracking.py --trackers csrt,kcf,mil,mosse --repeats 5
-    python scripts/bench_tracking.py --trackers hart,csrt,nano --nano-models ../shared/models/nanotrack
+    python scripts/bench_tracking.py --trackers hart,csrt,nano \
+        --nano-models ../shared/models/nanotrack
     python scripts/bench_tracking.py --frames my_clip.mp4 --box 100,80,60,90 --size 1280x720
 
 The frames (default: OTB DragonBaby from ``../shared/sequences``, a real clip) are resized to

@@ -10,8 +10,8 @@ from hart.errors import InputError
 from hart.model.efficientnet import (
     LITE0_CHANNELS,
     EfficientNetLite0Trunk,
-    load_lite0_weights,
     lite0_weights_path,
+    load_lite0_weights,
 )
 from hart.model.features import build_feature_trunk, feature_map_size
 from hart.model.hart import HARTConfig, build_hart

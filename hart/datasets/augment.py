@@ -106,9 +106,13 @@ def random_photometry(rng: np.random.Generator, augmentation: Augmentation) -> d
     return {
         "offset": rng.uniform(-augmentation.brightness, augmentation.brightness) * 255.0,
         "gain": float(np.exp(rng.uniform(-augmentation.contrast, augmentation.contrast))),
-        "saturation": float(np.exp(rng.uniform(-augmentation.saturation, augmentation.saturation))),
+        "saturation": float(
+            np.exp(rng.uniform(-augmentation.saturation, augmentation.saturation))
+        ),
         "grey": bool(rng.random() < augmentation.grey_probability),
-        "blur": float(rng.uniform(0.5, 1.5)) if rng.random() < augmentation.blur_probability else 0.0,
+        "blur": (
+            float(rng.uniform(0.5, 1.5)) if rng.random() < augmentation.blur_probability else 0.0
+        ),
     }
 
 

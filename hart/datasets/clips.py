@@ -43,7 +43,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hart.datasets.resized import image_size, read_resized
 from hart.datasets.augment import (
     NO_AUGMENTATION,
     Augmentation,
@@ -52,6 +51,7 @@ from hart.datasets.augment import (
     random_zoom,
     zoom_clip,
 )
+from hart.datasets.resized import image_size, read_resized
 from hart.datasets.sequence import Sequence
 from hart.datasets.synthetic import PhotoLibrary, SyntheticConfig, generate_sequence
 from hart.errors import InputError

@@ -98,7 +98,10 @@ class HartAttention(SpatialAttention):
     num_params = 4
 
     def __init__(
-        self, glimpse_size: tuple[int, int], reader: str = "gaussian", context: float = INITIAL_SCALE
+        self,
+        glimpse_size: tuple[int, int],
+        reader: str = "gaussian",
+        context: float = INITIAL_SCALE,
     ) -> None:
         super().__init__(glimpse_size, reader)
         # Start bias (shift y, shift x in units of the box size; log-scale h, w).
@@ -146,7 +149,10 @@ class RatmAttention(SpatialAttention):
     num_params = 6
 
     def __init__(
-        self, glimpse_size: tuple[int, int], reader: str = "gaussian", context: float = INITIAL_SCALE
+        self,
+        glimpse_size: tuple[int, int],
+        reader: str = "gaussian",
+        context: float = INITIAL_SCALE,
     ) -> None:
         super().__init__(glimpse_size, reader)
         log_scale = math.log(context)

@@ -16,8 +16,8 @@ the memory can learn what the template misses. The template drifts slowly toward
 current look (``template_rate`` per frame) — the tracker's long-term appearance memory.
 
 :meth:`TemplateMatcher.peak_offset` turns the logits into where the target is: the mean cell
-under a sharpened softmax of the logits, as an offset from the glimpse's centre in fractions of its side.
-It is differentiable, so the box readout can learn to correct it.
+under a sharpened softmax of the logits, as an offset from the glimpse's centre in fractions of
+its side. It is differentiable, so the box readout can learn to correct it.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def crop_template(
     grown = grown + (0.5 - cell_centre)
     index = torch.arange(len(grown), device=grown.device, dtype=grown.dtype)[:, None]
     rois = torch.cat([index, grown], -1).to(features.dtype)  # (B, 5)
-    return roi_align(features, rois, (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    return roi_align(
+        features, rois, (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True
+    )
 
 
 def normalised_cross_correlation(features: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
