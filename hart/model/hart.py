@@ -4,15 +4,19 @@ Per frame ``t`` (DESIGN.md, "The model in one page"), given the attention ``a_t`
 state ``(h_{t-1}, c_{t-1})``:
 
 1. read the glimpse ``g_t`` at ``a_t`` (:mod:`hart.model.attention`, :mod:`hart.model.glimpse`);
-2. features ``s_t`` = AlexNet conv1–conv3 of the glimpse (:mod:`hart.model.features`);
+2. features ``s_t`` = AlexNet conv1–conv3 of the glimpse (:mod:`hart.model.features`), or
+   EfficientNet-Lite0's first stages (``trunk="efficientnet_lite0"``,
+   :mod:`hart.model.efficientnet`);
 3. object-mask logit ``m_t`` = dynamic filters from ``h_{t-1}`` applied to ``s_t``
-   (:mod:`hart.model.appearance`); the core sees ``s_t · sigmoid(m_t)``;
+   (:mod:`hart.model.appearance`) — with ``appearance="correlation"`` plus the correlation of
+   ``s_t`` with the target's template, and the box then starts from where the mask peaks
+   (:mod:`hart.model.correlation`); the core sees ``s_t · sigmoid(m_t)``;
 4. core: masked features ⊕ ``a_t`` → FC (ELU) → LSTM with zoneout → ``o_t = h_t``;
 5. readouts from ``o_t ⊕ vec(sigmoid(m_t))``: the box, the attention box corrected by a
    tanh-bounded MLP; the next attention ``a_{t+1} = a_t ⊕ sigmoid(gain) · tanh(MLP)``.
 
 At the start, the attention comes from the given box plus a learned bias, and the first glimpse's
-features initialise ``(h, c)``. ``forward`` then runs ``step`` over every frame, the first
+features initialise ``(h, c)`` (and the template: the features under the given box). ``forward`` then runs ``step`` over every frame, the first
 included (its box is the model's reading of the given box; with ``anchor="box"`` the next
 frame still starts from the given box, which is known). A streaming tracker calls ``start`` on
 the first frame and then ``step`` frame by frame, and gets exactly the boxes ``forward`` gives.
