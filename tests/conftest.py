@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
-SHARED_SEQUENCES = Path(__file__).resolve().parents[2] / "shared" / "sequences"
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED_SEQUENCES = REPOSITORY.parent / "shared" / "sequences"
+
+CROSSING_FRAMES = 30  # enough for tracking to move; short enough for a 2-core test machine
+CROSSING_FPS = 25.0
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +65,36 @@ def unwritable_folder(tmp_path) -> Path:
         pytest.skip("no folder here refuses to be written (root, and a writable /sys)")
     finally:
         own.chmod(0o700)
+
+
+@pytest.fixture
+def crossing(shared_sequences) -> tuple[list[Path], np.ndarray]:
+    """The first frames of OTB Crossing (360×240) and its first ground-truth box."""
+    root = shared_sequences / "OTB" / "Crossing"
+    images = sorted((root / "img").glob("*.jpg"))[:CROSSING_FRAMES]
+    first_box = np.loadtxt(root / "groundtruth_rect.txt", delimiter=None, max_rows=1)
+    return images, first_box
+
+
+@pytest.fixture
+def crossing_video(tmp_path, crossing) -> Path:
+    """A real mp4 (mp4v) written by OpenCV from Crossing's frames."""
+    images, _ = crossing
+    path = tmp_path / "input" / "crossing.mp4"
+    path.parent.mkdir()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), CROSSING_FPS, (360, 240))
+    for image in images:
+        writer.write(cv2.imread(str(image)))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def real_config():
+    """The network of ``configs/real.yaml`` (pretrained trunk, correlation attention)."""
+    import yaml
+
+    from hart.model.hart import HARTConfig
+
+    config = yaml.safe_load((REPOSITORY / "configs" / "real.yaml").read_text())["model"]["config"]
+    return HARTConfig(**{**config, "glimpse_size": tuple(config["glimpse_size"])})

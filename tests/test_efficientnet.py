@@ -14,7 +14,7 @@ from hart.model.efficientnet import (
     load_lite0_weights,
 )
 from hart.model.features import build_feature_trunk, feature_map_size
-from hart.model.hart import HARTConfig, build_hart
+from hart.model.hart import build_hart
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +76,8 @@ def test_a_missing_package_is_one_error_naming_it(monkeypatch):
         lite0_weights_path()
 
 
-def test_a_hart_on_the_pretrained_trunk_trains_only_its_own_parts():
-    config = HARTConfig(
-        glimpse_size=(112, 112),
-        trunk="efficientnet_lite0",
-        feature_weights="imagenet",
-        freeze_features=True,
-        anchor="box",
-        appearance="correlation",
-        context=2.0,
-    )
-    model = build_hart(config)
+def test_a_hart_on_the_pretrained_trunk_trains_only_its_own_parts(real_config):
+    model = build_hart(real_config)
     out = model(torch.rand(2, 3, 3, 120, 160), torch.tensor([[40.0, 30, 30, 40], [10, 10, 20, 20]]))
     assert out.mask_logits.shape == (2, 3, 1, 14, 14)
     out.boxes[:, 1:].sum().backward()

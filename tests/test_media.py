@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import CROSSING_FRAMES
 
 from hart.errors import InputError
 from hart.media.drawing import (
@@ -18,31 +19,6 @@ from hart.media.drawing import (
 )
 from hart.media.frames import natural_sort_key, open_frames
 from hart.media.writer import FrameWriter
-
-CROSSING_FRAMES = 30  # enough for tracking to move; short enough for a 2-core test machine
-CROSSING_FPS = 25.0
-
-
-@pytest.fixture
-def crossing(shared_sequences) -> tuple[list[Path], np.ndarray]:
-    """The first frames of OTB Crossing (360×240) and its first ground-truth box."""
-    root = shared_sequences / "OTB" / "Crossing"
-    images = sorted((root / "img").glob("*.jpg"))[:CROSSING_FRAMES]
-    first_box = np.loadtxt(root / "groundtruth_rect.txt", delimiter=None, max_rows=1)
-    return images, first_box
-
-
-@pytest.fixture
-def crossing_video(tmp_path, crossing) -> Path:
-    """A real mp4 (mp4v) written by OpenCV from Crossing's frames."""
-    images, _ = crossing
-    path = tmp_path / "input" / "crossing.mp4"
-    path.parent.mkdir()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), CROSSING_FPS, (360, 240))
-    for image in images:
-        writer.write(cv2.imread(str(image)))
-    writer.release()
-    return path
 
 
 def leftovers(folder: Path) -> list[str]:

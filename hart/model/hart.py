@@ -16,10 +16,11 @@ state ``(h_{t-1}, c_{t-1})``:
    tanh-bounded MLP; the next attention ``a_{t+1} = a_t ⊕ sigmoid(gain) · tanh(MLP)``.
 
 At the start, the attention comes from the given box plus a learned bias, and the first glimpse's
-features initialise ``(h, c)`` (and the template: the features under the given box). ``forward`` then runs ``step`` over every frame, the first
-included (its box is the model's reading of the given box; with ``anchor="box"`` the next
-frame still starts from the given box, which is known). A streaming tracker calls ``start`` on
-the first frame and then ``step`` frame by frame, and gets exactly the boxes ``forward`` gives.
+features initialise ``(h, c)`` (and the template: the features under the given box).
+``forward`` then runs ``step`` over every frame, the first included (its box is the model's
+reading of the given box; with ``anchor="box"`` the next frame still starts from the given box,
+which is known). A streaming tracker calls ``start`` on the first frame and then ``step`` frame
+by frame, and gets exactly the boxes ``forward`` gives.
 
 Boxes in and out are xywh pixels of the frames given; inside, the attention is in fractions of
 the frame, so the same weights run at any resolution.
