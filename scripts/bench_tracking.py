@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from hart.boxes import parse_box
+from hart.errors import InputError
 from hart.evaluation.trackers import (
     NANO_TRACKER,
     OPENCV_TRACKERS,
@@ -124,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(known))
     if unknown:
         parser.error(f"unknown trackers {unknown}; choose from {', '.join(known)}")
+    # Looked up once, and only when asked for: a stale $HART_NANOTRACK_DIR must not stop a run
+    # of the other trackers.
+    try:
+        nano = nano_models(args.nano_models) if NANO_TRACKER in names else None
+    except InputError as error:
+        parser.error(str(error))
     source = args.frames / "img" if (args.frames / "img").is_dir() else args.frames
     truth = read_ground_truth(args.frames)
     if args.box is None and truth is None:
@@ -148,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     trackers = {}
     for name in names:
         try:
-            trackers[name] = make_tracker(
-                name, args.checkpoint, args.device, nano_models(args.nano_models)
-            )
+            trackers[name] = make_tracker(name, args.checkpoint, args.device, nano)
         except ImportError as error:  # hart.tracking before it exists, or without torch
             print(f"{name}: skipped ({error})", file=sys.stderr)
     seconds: dict[str, list[float]] = {name: [] for name in trackers}

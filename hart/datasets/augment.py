@@ -49,6 +49,11 @@ class Augmentation:
     blur_probability: float = 0.0
 
     @property
+    def geometric(self) -> bool:
+        """Whether zoom or shift is on."""
+        return self.zoom > 0 or self.shift > 0
+
+    @property
     def photometric(self) -> bool:
         """Whether any photometric change is on."""
         return any(

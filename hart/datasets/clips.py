@@ -248,7 +248,7 @@ class SequenceClips(_ClipDataset):
             frames = frames[:, :, ::-1]
             boxes = boxes.copy()
             boxes[:, 0] = width - boxes[:, 0] - boxes[:, 2]
-        if augmentation.zoom > 0 or augmentation.shift > 0:
+        if augmentation.geometric:
             matrix = random_zoom(rng, boxes[0], self.frame_size, augmentation)
             frames, boxes = zoom_clip(frames, boxes, matrix)
         if augmentation.photometric:
