@@ -91,6 +91,11 @@ class SpatialAttention(nn.Module):
         """Frames ``(B, C, H, W)`` and attention ``(B, P)`` → glimpses ``(B, C, h, w)``."""
         raise NotImplementedError
 
+    def zoomed(self, params: torch.Tensor, factor: float) -> torch.Tensor:
+        """Attention ``(B, P)`` → the same attention with its sides times ``factor`` about its
+        centre ``(B, P)`` (a glimpse that shows ``factor`` times as much, same resolution)."""
+        raise NotImplementedError
+
 
 class HartAttention(SpatialAttention):
     """HART's ``(y, x, h, w)`` fractions of the frame, ``σ`` from the stride + a learned offset."""
@@ -133,6 +138,10 @@ class HartAttention(SpatialAttention):
         delta = self.step_size(raw)
         centre, size = self._centre_size(params)
         return self._params(centre + delta[:, :2] * size, size * delta[:, 2:].exp())
+
+    def zoomed(self, params: torch.Tensor, factor: float) -> torch.Tensor:
+        centre, size = self._centre_size(params)
+        return self._params(centre, size * factor)
 
     def read(self, frames: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         boxes = self.boxes(params, frames.shape[-2:])
@@ -198,6 +207,10 @@ class RatmAttention(SpatialAttention):
         counts = params.new_tensor(self.glimpse_size)
         centre = centre + delta[..., 0] * stride * counts
         return self._join(centre, sigma * delta[..., 1].exp(), stride * delta[..., 2].exp())
+
+    def zoomed(self, params: torch.Tensor, factor: float) -> torch.Tensor:
+        centre, sigma, stride = self._split(params)
+        return self._join(centre, sigma * factor, stride * factor)
 
     def read(self, frames: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         frame_size = frames.shape[-2:]

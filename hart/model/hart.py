@@ -41,6 +41,7 @@ from hart.model.core import Core, StateInitialiser
 from hart.model.correlation import TemplateMatcher, boxes_in_glimpse
 from hart.model.features import TRUNKS, build_feature_trunk, feature_map_size
 from hart.model.readouts import BOX_LOG_SCALE_RANGE, correct_box, move_box, readout_mlp
+from hart.model.scale_search import ScaleSearch
 
 ANCHORS = ("attention", "box")
 APPEARANCES = ("dynamic", "correlation")
@@ -90,6 +91,11 @@ class HARTConfig:
             glimpse and the attention that placed it (the paper's). ``False`` (with a frozen
             trunk) skips that backward pass — about half a step's cost on a CPU — and the
             attention then learns from its own loss alone.
+        scale_step: with ``appearance="correlation"`` and ``anchor="box"``, values above 1
+            also match the glimpse zoomed out and in by this factor and resize the box to the
+            best (:mod:`hart.model.scale_search`; our addition). 1: no search (the paper's).
+        scale_penalty: NCC an off-scale match must gain to be chosen.
+        scale_rate: how far the box's log-size moves to the chosen scale per frame.
     """
 
     glimpse_size: tuple[int, int] = (56, 56)
@@ -113,6 +119,9 @@ class HARTConfig:
     template_size: int = 9
     template_rate: float = 0.01
     glimpse_gradient: bool = True
+    scale_step: float = 1.0
+    scale_penalty: float = 0.02
+    scale_rate: float = 0.5
 
 
 class HARTState(NamedTuple):
@@ -163,6 +172,7 @@ class HART(nn.Module):
         attention_readout: nn.Module,
         anchor: str = "attention",
         glimpse_gradient: bool = True,
+        scale_search: ScaleSearch | None = None,
     ) -> None:
         super().__init__()
         if anchor not in ANCHORS:
@@ -177,6 +187,9 @@ class HART(nn.Module):
         self.attention_readout = attention_readout
         self.matches_template = isinstance(appearance, TemplateMatcher)
         self.glimpse_gradient = glimpse_gradient
+        if scale_search is not None and not (self.matches_template and anchor == "box"):
+            raise ValueError('scale search needs appearance "correlation" and anchor "box"')
+        self.scale_search = scale_search
 
     @staticmethod
     def _check_frame(frame: torch.Tensor) -> None:
@@ -223,15 +236,7 @@ class HART(nn.Module):
         """Track one frame ``(B, 3, H, W)`` RGB in [0, 1] → this frame's outputs, next state."""
         self._check_frame(frame)
         frame_size = frame.shape[-2:]
-        glimpse = self.attention.read(frame, state.attention)  # (B, 3, h, w)
-        with torch.set_grad_enabled(self.glimpse_gradient and torch.is_grad_enabled()):
-            features = self.features(glimpse)  # (B, C, m, m)
-        if self.matches_template:
-            mask_logits, filter_sq = self.appearance(features, state.hidden, state.template)
-            shift = self.appearance.peak_offset(mask_logits)  # (B, 2) where the target is
-        else:
-            mask_logits, filter_sq = self.appearance(features, state.hidden)
-            shift = None
+        glimpse, features, mask_logits, filter_sq, shift, log_scale = self._look(frame, state)
         mask = torch.sigmoid(mask_logits)  # (B, 1, m, m)
         hidden, cell = self.core(features * mask, state.attention, (state.hidden, state.cell))
 
@@ -239,7 +244,7 @@ class HART(nn.Module):
         attention_box = self.attention.boxes(state.attention, frame_size)  # (B, 4) px
         raw_box = self.box_readout(readin)
         if self.anchor == "box":
-            box = move_box(state.box, attention_box, raw_box, frame_size, shift)
+            box = move_box(state.box, attention_box, raw_box, frame_size, shift, log_scale)
             base = self.attention.initial(box, frame_size)
         else:
             box = correct_box(attention_box, raw_box, shift)
@@ -251,6 +256,38 @@ class HART(nn.Module):
             template = self.appearance.update_template(template, features, cells)
         out = HARTStep(box, attention_box, glimpse, mask_logits, filter_sq)
         return out, HARTState(attention, hidden, cell, box, template)
+
+    def _look(self, frame: torch.Tensor, state: HARTState) -> tuple[torch.Tensor, ...]:
+        """Read the glimpse where the attention points and find the target in it.
+
+        → glimpse ``(B, 3, h, w)``, its features ``(B, C, m, m)``, mask logits
+        ``(B, 1, m, m)``, the filters' squared norm ``(B,)``, and with correlation the target's
+        offset from the glimpse's centre ``(B, 2)`` (else ``None``) and with a scale search its
+        change of log-size ``(B,)`` (else ``None``). A scale search reads every zoom in one
+        batch; the outputs other than offset and size are the unzoomed glimpse's.
+        """
+        search = self.scale_search
+        attention = state.attention
+        if search is not None:
+            attention = search.attentions(self.attention, attention)  # (S·B, P)
+            frame = frame.repeat(len(search.zooms), 1, 1, 1)  # (S·B, 3, H, W)
+        glimpse = self.attention.read(frame, attention)  # (B, 3, h, w) or (S·B, …)
+        with torch.set_grad_enabled(self.glimpse_gradient and torch.is_grad_enabled()):
+            features = self.features(glimpse)  # (B, C, m, m) or (S·B, …)
+        if not self.matches_template:
+            mask_logits, filter_sq = self.appearance(features, state.hidden)
+            return glimpse, features, mask_logits, filter_sq, None, None
+        zooms = 1 if search is None else len(search.zooms)
+        hidden = state.hidden.repeat(zooms, 1)
+        template = state.template.repeat(zooms, 1, 1, 1)
+        mask_logits, filter_sq = self.appearance(features, hidden, template)
+        shift = self.appearance.peak_offset(mask_logits)  # (B, 2) or (S·B, 2)
+        log_scale = None
+        if search is not None:
+            shift, log_scale = search.choose(mask_logits, shift, self.appearance.scale)
+        batch = state.hidden.shape[0]  # the unzoomed glimpse comes first
+        outputs = (glimpse, features, mask_logits, filter_sq)
+        return *(output[:batch] for output in outputs), shift, log_scale
 
     def forward(self, frames: torch.Tensor, box0: torch.Tensor) -> HARTOutput:
         """Track through clips: frames ``(B, T, 3, H, W)`` RGB in [0, 1], box0 ``(B, 4)`` xywh px
@@ -319,6 +356,9 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     attention_readout = readout_mlp(
         readin, config.readout_size, attention.num_params, last_scale=0.0 if matching else 0.1
     )
+    scale_search = None
+    if config.scale_step != 1.0:
+        scale_search = ScaleSearch(config.scale_step, config.scale_penalty, config.scale_rate)
     return HART(
         features,
         appearance,
@@ -329,4 +369,5 @@ def build_hart(config: HARTConfig | None = None) -> HART:
         attention_readout,
         anchor=config.anchor,
         glimpse_gradient=config.glimpse_gradient,
+        scale_search=scale_search,
     )

@@ -35,6 +35,7 @@ def move_box(
     raw: torch.Tensor,
     frame_size: tuple[int, int],
     shift: torch.Tensor | None = None,
+    log_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The predicted box: the previous box moved and rescaled by a bounded readout.
 
@@ -42,7 +43,9 @@ def move_box(
     attention's side (anywhere within a glimpse centred on the box), each side scales by
     ``exp(±BOX_STEP_LOG_SCALE)``; ``raw = 0`` keeps the box where it was. With ``shift``
     ``(B, 2)`` (x, y fractions of the glimpse) the centre starts from that point of the glimpse
-    instead of the previous box's centre, and the readout corrects it. As for the attention,
+    instead of the previous box's centre, and the readout corrects it; likewise ``log_scale``
+    ``(B,)`` (a scale search's estimate of the target's growth) rescales the box before the
+    readout does. As for the attention,
     sides stay within ``[MIN_SIZE, MAX_SIZE]`` of the frame's and the centre within
     ``[-0.5, 1.5]`` of it, so a lost tracker's box cannot shrink to nothing or grow without end.
     """
@@ -53,7 +56,10 @@ def move_box(
     else:
         start = attention_boxes[:, :2] + (0.5 + shift) * attention_boxes[:, 2:]
     centre = start + 0.5 * bounded[:, :2] * attention_boxes[:, 2:]
-    size = boxes[:, 2:] * torch.exp(BOX_STEP_LOG_SCALE * bounded[:, 2:])
+    log_size = BOX_STEP_LOG_SCALE * bounded[:, 2:]
+    if log_scale is not None:
+        log_size = log_size + log_scale[:, None]
+    size = boxes[:, 2:] * torch.exp(log_size)
     centre = torch.clamp(centre, -0.5 * frame, 1.5 * frame)
     size = torch.clamp(size, MIN_SIZE * frame, MAX_SIZE * frame)
     return torch.cat([centre - size / 2, size], -1)
@@ -77,5 +83,3 @@ def correct_box(
     centre = attention_boxes[:, :2] + offset * size + 0.5 * bounded[:, :2] * size
     size = size * torch.exp(BOX_LOG_SCALE_RANGE * bounded[:, 2:])
     return torch.cat([centre - size / 2, size], -1)
-
-
