@@ -105,3 +105,26 @@ def test_with_a_scale_search_the_box_grows_with_a_target_that_comes_closer():
     growth = torch.log(sizes[1.05] / truth[0, 0, 2:])  # (2,) per side
     target_growth = math.log(truth[0, -1, 2] / truth[0, 0, 2])
     assert (growth > 0.5 * target_growth).all() and (growth < 1.1 * target_growth).all(), growth
+
+
+def test_a_hart_with_a_scale_search_trains_its_readouts_through_the_chosen_zoom():
+    frames, truth = _approaching_target(steps=3, growth=1.05)
+    config = HARTConfig(
+        glimpse_size=(112, 112),
+        trunk="efficientnet_lite0",
+        freeze_features=True,
+        anchor="box",
+        appearance="correlation",
+        context=2.0,
+        glimpse_gradient=False,
+        scale_step=1.05,
+    )
+    torch.manual_seed(0)
+    model = build_hart(config)
+    out = model(frames, truth[:, 0])
+    assert out.mask_logits.shape == (1, 3, 1, 14, 14)  # the unzoomed glimpse's, one per frame
+    (out.boxes - truth).abs().mean().backward()
+    for name in ("box_readout", "appearance"):
+        grads = [p.grad for p in getattr(model, name).parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads), name
+    assert model.appearance.sharpness.grad.abs() > 0  # the location comes from the chosen zoom
