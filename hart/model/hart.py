@@ -267,19 +267,18 @@ class HART(nn.Module):
         batch; the outputs other than offset and size are the unzoomed glimpse's.
         """
         search = self.scale_search
-        attention = state.attention
-        if search is not None:
+        attention, hidden, template = state.attention, state.hidden, state.template
+        if search is not None:  # every zoom in one batch, zoom-major
+            zooms = len(search.zooms)
             attention = search.attentions(self.attention, attention)  # (S·B, P)
-            frame = frame.repeat(len(search.zooms), 1, 1, 1)  # (S·B, 3, H, W)
+            frame = frame.repeat(zooms, 1, 1, 1)  # (S·B, 3, H, W)
+            hidden, template = hidden.repeat(zooms, 1), template.repeat(zooms, 1, 1, 1)
         glimpse = self.attention.read(frame, attention)  # (B, 3, h, w) or (S·B, …)
         with torch.set_grad_enabled(self.glimpse_gradient and torch.is_grad_enabled()):
             features = self.features(glimpse)  # (B, C, m, m) or (S·B, …)
         if not self.matches_template:
-            mask_logits, filter_sq = self.appearance(features, state.hidden)
+            mask_logits, filter_sq = self.appearance(features, hidden)
             return glimpse, features, mask_logits, filter_sq, None, None
-        zooms = 1 if search is None else len(search.zooms)
-        hidden = state.hidden.repeat(zooms, 1)
-        template = state.template.repeat(zooms, 1, 1, 1)
         mask_logits, filter_sq = self.appearance(features, hidden, template)
         shift = self.appearance.peak_offset(mask_logits)  # (B, 2) or (S·B, 2)
         log_scale = None
