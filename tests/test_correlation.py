@@ -59,6 +59,21 @@ def test_boxes_in_glimpse_are_in_feature_cells():
     )
 
 
+def untrained_correlation_config(**changes) -> HARTConfig:
+    """A correlation HART on EfficientNet-Lite0's ImageNet features (frozen), 112×112 glimpse
+    twice the box, anchored on the box: with its readouts at zero, a pure template matcher."""
+    config = dict(
+        glimpse_size=(112, 112),
+        trunk="efficientnet_lite0",
+        feature_weights="imagenet",
+        freeze_features=True,
+        anchor="box",
+        appearance="correlation",
+        context=2.0,
+    )
+    return HARTConfig(**{**config, **changes})
+
+
 def _texture(height: int, width: int, seed: int = 0) -> torch.Tensor:
     """A natural-looking RGB texture in [0, 1]: smoothed noise at several scales."""
     rng = np.random.default_rng(seed)
@@ -86,16 +101,7 @@ def test_an_untrained_correlation_hart_follows_a_target_moving_over_clutter():
         boxes.append([x, y, 32, 40])
     frames = torch.stack(frames)[None]  # (1, T, 3, H, W)
     truth = torch.tensor(boxes, dtype=torch.float32)[None]
-    config = HARTConfig(
-        glimpse_size=(112, 112),
-        trunk="efficientnet_lite0",
-        feature_weights="imagenet",
-        freeze_features=True,
-        anchor="box",
-        appearance="correlation",
-        context=2.0,
-    )
-    model = build_hart(config).eval()
+    model = build_hart(untrained_correlation_config()).eval()
     with torch.no_grad():
         predicted = model(frames, truth[:, 0]).boxes
     overlaps = iou(predicted[0, 1:], truth[0, 1:])

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hart.model.attention import HartAttention, RatmAttention
 from hart.model.hart import HARTConfig, build_hart
 from hart.model.scale_search import ScaleSearch
-from tests.test_correlation import _texture
+from tests.test_correlation import _texture, untrained_correlation_config
 
 
 @pytest.mark.parametrize("attention_class", [HartAttention, RatmAttention])
@@ -85,18 +85,7 @@ def test_with_a_scale_search_the_box_grows_with_a_target_that_comes_closer():
     frames, truth = _approaching_target(steps=9, growth=1.05)
     sizes = {}
     for step in (1.0, 1.05):
-        config = HARTConfig(
-            glimpse_size=(112, 112),
-            trunk="efficientnet_lite0",
-            feature_weights="imagenet",
-            freeze_features=True,
-            anchor="box",
-            appearance="correlation",
-            context=2.0,
-            template_size=9,
-            scale_step=step,
-            scale_rate=1.0,
-        )
+        config = untrained_correlation_config(template_size=9, scale_step=step, scale_rate=1.0)
         torch.manual_seed(0)
         model = build_hart(config).eval()
         with torch.no_grad():
@@ -109,15 +98,8 @@ def test_with_a_scale_search_the_box_grows_with_a_target_that_comes_closer():
 
 def test_a_hart_with_a_scale_search_trains_its_readouts_through_the_chosen_zoom():
     frames, truth = _approaching_target(steps=3, growth=1.05)
-    config = HARTConfig(
-        glimpse_size=(112, 112),
-        trunk="efficientnet_lite0",
-        freeze_features=True,
-        anchor="box",
-        appearance="correlation",
-        context=2.0,
-        glimpse_gradient=False,
-        scale_step=1.05,
+    config = untrained_correlation_config(
+        feature_weights=None, glimpse_gradient=False, scale_step=1.05
     )
     torch.manual_seed(0)
     model = build_hart(config)
