@@ -42,7 +42,7 @@ def atomic_output(
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
     else:
-        check_parent(path)
+        _check_folder_exists(path)  # creating the temporary below asks whether it may be written
     temporary = path.parent / f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}"
     try:
         if folder:
@@ -61,14 +61,18 @@ def atomic_output(
         raise
 
 
+def _check_folder_exists(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
 def check_parent(path: str | os.PathLike) -> None:
     """Raise :class:`~hart.errors.InputError` unless the folder ``path`` would be written in
     exists and may be written (a file a user names: a missing folder is their mistake, not
     ours to create). The one rule for every output file a command is given; a folder a command
     writes into (``hart evaluate --out``, training logs) is created instead."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    _check_folder_exists(path)
     # Asked of the folder itself, by creating (and at once removing) a hidden file: permission
     # bits do not tell about a read-only file system, or about root, whom they do not bind.
     try:

@@ -17,8 +17,6 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from hart.errors import HartError, InputError
 
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
@@ -212,7 +210,7 @@ def track_command(argv: list[str]) -> int:
     elif args.box_from is not None:
         from hart.datasets.annotations import read_boxes  # hart.datasets imports torch
 
-        box = read_boxes(args.box_from)[0].astype(np.float64)
+        box = read_boxes(args.box_from)[0]
     else:
         box = parse_box(args.box)
     stem = source.path.resolve().name if source.is_folder else source.path.stem
