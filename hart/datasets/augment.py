@@ -100,7 +100,7 @@ def zoom_clip(
         ]
     )
     scale = matrix[0, 0]
-    moved = boxes.astype(np.float32).copy()
+    moved = boxes.astype(np.float32)  # a copy
     moved[:, :2] = boxes[:, :2] * scale + matrix[:, 2]
     moved[:, 2:] = boxes[:, 2:] * scale
     return warped, moved

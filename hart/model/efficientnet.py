@@ -28,8 +28,6 @@ from torch import nn
 
 from hart.errors import InputError
 
-LITE0_STRIDE = 8
-"""Glimpse pixels per feature-map cell."""
 LITE0_CHANNELS = 40
 """Channels of the trunk's output (block 4)."""
 # The stem and blocks 0-4: (input channels, expansion, kernel, stride, output channels).
@@ -85,7 +83,6 @@ class EfficientNetLite0Trunk(nn.Module):
     """
 
     out_channels = LITE0_CHANNELS
-    stride = LITE0_STRIDE
     # Where cell j's features sit in the glimpse, in cells: j + 0.35. Measured, not derived: the
     # receptive fields' centres (8j + 0.5 px, i.e. j + 1/16) left an untrained correlation
     # tracker drifting half a cell down and right on a still frame (the first frame of each of
@@ -98,7 +95,6 @@ class EfficientNetLite0Trunk(nn.Module):
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = _batch_norm(32)
         self._blocks = nn.ModuleList(MBConvBlock(*block) for block in _BLOCKS)
-        self.frozen = frozen
         if frozen:
             self.requires_grad_(False)
 

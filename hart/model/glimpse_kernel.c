@@ -27,7 +27,7 @@
  * ∂/∂σ = -(z₁φ(z₁) - z₀φ(z₀)) / σ.
  *
  * Every sample has its own frame (address, size and strides in elements), so frames may be
- * views, expanded, channels-last or shared pyramid levels.
+ * views, expanded or channels-last.
  *
  * The file is compiled three times into one library (see kernel.py): REAL=float with
  * NAME(f)=f##_f32, REAL=double with NAME(f)=f##_f64, and for bfloat16 frames REAL=float with
