@@ -271,7 +271,7 @@ class HART(nn.Module):
         if search is not None:  # every zoom in one batch, zoom-major
             zooms = len(search.zooms)
             attention = search.attentions(self.attention, attention)  # (S·B, P)
-            frame = frame.repeat(zooms, 1, 1, 1)  # (S·B, 3, H, W)
+            frame = frame.expand(zooms, *frame.shape).flatten(0, 1)  # (S·B, 3, H, W); B=1: a view
             hidden, template = hidden.repeat(zooms, 1), template.repeat(zooms, 1, 1, 1)
         glimpse = self.attention.read(frame, attention)  # (B, 3, h, w) or (S·B, …)
         with torch.set_grad_enabled(self.glimpse_gradient and torch.is_grad_enabled()):
