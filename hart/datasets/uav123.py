@@ -193,7 +193,7 @@ def _table_range(name: str, path: Path, rows: int, frames: list[Path]) -> tuple[
 
 
 def _read_one(name, version, path, boxes, frame_root: Path, config) -> Sequence:
-    folder, first, last = frame_root / name, None, None
+    folder, first, last, frames = frame_root / name, None, None, None
     if name in config:
         folder_name, first, last = config[name]
         folder = frame_root / folder_name
@@ -203,14 +203,16 @@ def _read_one(name, version, path, boxes, frame_root: Path, config) -> Sequence:
         match = _SUBSEQUENCE.match(name)
         if match and has_frames(frame_root / match.group(1)):
             folder = frame_root / match.group(1)
-            found = _table_range(name, path, len(boxes), list_frames(folder))
+            frames = list_frames(folder)
+            found = _table_range(name, path, len(boxes), frames)
             if found is None:
                 raise InputError(
                     f"{path}: {name} looks like a sub-sequence of {folder}, but its frame range "
                     "is unknown: put the data set's configSeqs.m under the root"
                 )
             first, last = found
-    frames = list_frames(folder)
+    if frames is None:
+        frames = list_frames(folder)
     if first is not None:
         if len(boxes) != last - first + 1:
             raise InputError(

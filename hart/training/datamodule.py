@@ -162,6 +162,7 @@ class HARTDataModule(pl.LightningDataModule):
         self.train_clips: SyntheticClips | SequenceClips | None = None
         self.val_set: SyntheticClips | SequenceClips | None = None
         self._clip_length = clip_length
+        self._loaded: list[Sequence] | None = None  # prepare_data's, reused by setup
 
     @property
     def clip_length(self) -> int:
@@ -180,11 +181,14 @@ class HARTDataModule(pl.LightningDataModule):
             self._sequences()
 
     def _sequences(self) -> list[Sequence]:
-        hp = self.hparams
-        sequences = load_sequences(hp.root, format=hp.format)
-        if hp.resized_cache is not None:
-            sequences = resized_sequences(sequences, hp.frame_size, hp.resized_cache)
-        return sequences
+        """The data set's sequences, read (and resized into the cache) once per process."""
+        if self._loaded is None:
+            hp = self.hparams
+            sequences = load_sequences(hp.root, format=hp.format)
+            if hp.resized_cache is not None:
+                sequences = resized_sequences(sequences, hp.frame_size, hp.resized_cache)
+            self._loaded = sequences
+        return self._loaded
 
     def setup(self, stage: str) -> None:
         if self.train_clips is not None:
