@@ -18,3 +18,16 @@ class InputError(HartError, ValueError):
 
 class TrainingDiverged(HartError, RuntimeError):
     """The training loss became NaN or infinite; the message names the step."""
+
+
+def first_line(error: BaseException, limit: int | None = None) -> str:
+    """The first line of ``error``'s message, cut to ``limit`` characters if given; the error's
+    type name when the message is empty.
+
+    For an :class:`InputError` that reports an error raised by a library (torch, jsonargparse):
+    their messages can run to many lines, and a user's error is one line.
+    """
+    lines = str(error).strip().splitlines()
+    if not lines:
+        return type(error).__name__
+    return lines[0] if limit is None else lines[0][:limit]

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from hart.atomic import atomic_output, check_not_input, check_parent
-from hart.errors import InputError
+from hart.errors import InputError, first_line
 from hart.model.hart import HART, HARTConfig, build_hart
 
 DEFAULT_MODEL_VARIABLE = "HART_DEFAULT_MODEL"
@@ -60,7 +60,7 @@ def read_checkpoint(path: str | Path) -> dict:
     except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
         raise InputError(
             f"{path} is not a hart checkpoint, or is cut short ({type(error).__name__}: "
-            f"{_first_line(error)})"
+            f"{first_line(error, limit=200)})"
         ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise InputError(f"{path} is not a hart checkpoint (no state_dict in it)")
@@ -75,11 +75,6 @@ def read_checkpoint(path: str | Path) -> dict:
                 f"{path} holds NaN or infinite weights ({key}); use an earlier checkpoint"
             )
     return checkpoint
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:200] if lines else "no message"
 
 
 def _config_from(checkpoint: dict) -> HARTConfig:

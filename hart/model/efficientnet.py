@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hart.errors import InputError
+from hart.errors import InputError, first_line
 
 LITE0_CHANNELS = 40
 """Channels of the trunk's output (block 4)."""
@@ -142,8 +142,9 @@ def load_lite0_weights(trunk: EfficientNetLite0Trunk, path: str | Path | None = 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read EfficientNet-Lite0 weights from {path}: {reason}") from None
+        raise InputError(
+            f"cannot read EfficientNet-Lite0 weights from {path}: {first_line(error)}"
+        ) from None
     if not isinstance(state, dict):
         raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
     for key, target in trunk.state_dict().items():

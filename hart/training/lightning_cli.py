@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from hart.errors import InputError
+from hart.errors import InputError, first_line
 from hart.model.checkpoint import read_checkpoint
 from hart.training.callbacks import Curriculum, DiscardEmptyRun, LastCheckpoint, TrackingImages
 from hart.training.datamodule import HARTDataModule
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         build_cli(args)
     except ArgumentError as error:
-        raise InputError(_first_line(error)) from None
+        raise InputError(first_line(error)) from None
     return 0
 
 
@@ -132,7 +132,3 @@ def check_resumable(path: str | Path) -> None:
             "resume from a run's checkpoints/last.ckpt, or start a new run from these weights "
             f"with --model.init_weights {path}"
         )
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
