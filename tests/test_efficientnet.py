@@ -55,9 +55,11 @@ def test_a_truncated_weight_file_is_one_error_line(tmp_path):
 def test_a_state_dict_of_another_network_is_one_error_line_naming_the_key(tmp_path):
     wrong = tmp_path / "other.pth"
     torch.save({"_conv_stem.weight": torch.zeros(16, 3, 3, 3)}, wrong)
-    with pytest.raises(InputError, match=r"_conv_stem.weight is shape \(16, 3, 3, 3\)"):
+    with pytest.raises(
+        InputError, match=r"EfficientNet-Lite0 weights \(_conv_stem.weight is shape \(16, 3, 3, 3\)"
+    ):
         load_lite0_weights(EfficientNetLite0Trunk(), wrong)
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="EfficientNet-Lite0 weights file not found"):
         load_lite0_weights(EfficientNetLite0Trunk(), tmp_path / "missing.pth")
 
 

@@ -12,6 +12,7 @@ from hart.model.features import (
     build_feature_trunk,
     feature_map_size,
     imagenet_weights_path,
+    load_alexnet_weights,
 )
 from hart.model.hart import HARTConfig, build_hart
 
@@ -92,13 +93,31 @@ def test_imagenet_weights_come_from_torchvisions_cache_only(tmp_path, monkeypatc
 
 
 def test_bad_weight_files_are_input_errors(tmp_path):
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="torchvision AlexNet weights file not found"):
         build_feature_trunk(weights=tmp_path / "missing.pth")
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read torchvision AlexNet weights") as error:
         build_feature_trunk(weights=garbage)
+    assert "\n" not in str(error.value)
+    listed = tmp_path / "list.pth"
+    torch.save([torch.zeros(64, 3, 11, 11)], listed)
+    with pytest.raises(InputError, match=r"not hold torchvision AlexNet weights \(it holds a list"):
+        build_feature_trunk(weights=listed)
     other = tmp_path / "resnet_like.pth"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, other)
-    with pytest.raises(InputError, match="features.0.weight is missing"):
+    with pytest.raises(InputError, match=r"AlexNet weights \(features.0.weight is missing"):
         build_feature_trunk(weights=other)
+
+
+def test_a_file_that_fits_only_in_part_loads_nothing(tmp_path, alexnet_file):
+    # Every tensor is checked before any is copied: a failed load leaves the trunk as it was.
+    state = dict(alexnet_file[1])
+    state["features.6.weight"] = torch.zeros(10, 192, 3, 3)
+    half = tmp_path / "half.pth"
+    torch.save(state, half)
+    trunk = AlexNetTrunk()
+    before = trunk.conv1.weight.detach().clone()
+    with pytest.raises(InputError, match=r"features.6.weight is shape \(10, 192, 3, 3\)"):
+        load_alexnet_weights(trunk, half)
+    assert torch.equal(trunk.conv1.weight, before)

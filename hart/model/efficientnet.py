@@ -19,14 +19,14 @@ would erase what the pretraining learned.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hart.errors import InputError, first_line
+from hart.errors import InputError
+from hart.model.weight_files import read_state_dict
 
 LITE0_CHANNELS = 40
 """Channels of the trunk's output (block 4)."""
@@ -137,22 +137,5 @@ def load_lite0_weights(trunk: EfficientNetLite0Trunk, path: str | Path | None = 
         InputError: the file is missing, unreadable, truncated, or not EfficientNet-Lite0's.
     """
     path = Path(path) if path is not None else lite0_weights_path()
-    if not path.is_file():
-        raise InputError(f"EfficientNet-Lite0 weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
-        raise InputError(
-            f"cannot read EfficientNet-Lite0 weights from {path}: {first_line(error)}"
-        ) from None
-    if not isinstance(state, dict):
-        raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
-    for key, target in trunk.state_dict().items():
-        tensor = state.get(key)
-        if not isinstance(tensor, torch.Tensor) or tensor.shape != target.shape:
-            found = "missing" if tensor is None else f"shape {tuple(tensor.shape)}"
-            raise InputError(
-                f"{path} is not EfficientNet-Lite0's state dict: {key} is {found}, "
-                f"expected shape {tuple(target.shape)}"
-            )
-    trunk.load_state_dict({key: state[key] for key in trunk.state_dict()})
+    expected = {key: value.shape for key, value in trunk.state_dict().items()}
+    trunk.load_state_dict(read_state_dict(path, expected, "EfficientNet-Lite0"))

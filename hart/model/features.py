@@ -19,7 +19,6 @@ filters that consume them.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from torch import nn
 
 from hart.errors import InputError
 from hart.model.efficientnet import EfficientNetLite0Trunk, load_lite0_weights
+from hart.model.weight_files import read_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -127,29 +127,18 @@ def load_alexnet_weights(trunk: AlexNetTrunk, weights: str | Path) -> None:
             )
     else:
         path = Path(weights)
-        if not path.is_file():
-            raise InputError(f"AlexNet weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
-        raise InputError(f"cannot read AlexNet weights from {path}: {error}") from error
-    if not isinstance(state, dict):
-        raise InputError(f"{path} does not hold a state dict (got {type(state).__name__})")
     layers = dict(zip(["conv1", "conv2", "conv3"], trunk.convolutions(), strict=True))
-    for source, target in _TORCHVISION_LAYERS.items():
-        conv = layers[target]
-        for kind in ("weight", "bias"):
-            key = f"{source}.{kind}"
-            tensor = state.get(key)
-            expected = getattr(conv, kind).shape
-            if tensor is None or tuple(tensor.shape) != tuple(expected):
-                found = "missing" if tensor is None else f"shape {tuple(tensor.shape)}"
-                raise InputError(
-                    f"{path} is not a torchvision AlexNet state dict: {key} is {found}, "
-                    f"expected shape {tuple(expected)}"
-                )
-            with torch.no_grad():
-                getattr(conv, kind).copy_(tensor)
+    # torchvision's name of each tensor → the parameter it fills.
+    targets = {
+        f"{source}.{kind}": getattr(layers[target], kind)
+        for source, target in _TORCHVISION_LAYERS.items()
+        for kind in ("weight", "bias")
+    }
+    expected = {key: parameter.shape for key, parameter in targets.items()}
+    state = read_state_dict(path, expected, "torchvision AlexNet")
+    with torch.no_grad():
+        for key, parameter in targets.items():
+            parameter.copy_(state[key])
 
 
 def build_feature_trunk(
