@@ -31,30 +31,20 @@ import numpy as np
 
 from hart.boxes import parse_box
 from hart.errors import InputError
-from hart.evaluation.trackers import (
-    NANO_TRACKER,
-    OPENCV_TRACKERS,
-    nano_models,
-    nano_tracker,
-    opencv_tracker,
-)
+from hart.evaluation.trackers import BASELINES, NoModelFiles, baseline_spec
 from hart.media.frames import open_frames
 
 DEFAULT_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "sequences" / "OTB" / "DragonBaby"
 
 
 def make_tracker(name: str, checkpoint: Path | None, device: str, nano: Path | None):
-    """``hart`` (the network, loaded once), ``nano`` (TrackerNano with the model files in
-    ``nano``) or one of :data:`OPENCV_TRACKERS`."""
+    """``hart`` (the network, loaded once) or one of :data:`BASELINES`, as ``hart evaluate``
+    makes it (TrackerNano from the model files in ``nano`` or ``$HART_NANOTRACK_DIR``)."""
     if name == "hart":
         from hart.tracking import Tracker  # the network: torch loads only when asked for
 
         return Tracker.from_checkpoint(checkpoint, device=device)
-    if name == NANO_TRACKER:
-        if nano is None:
-            raise ImportError("no TrackerNano model files: give --nano-models DIR")
-        return nano_tracker(nano)
-    return opencv_tracker(name)
+    return baseline_spec(name, nano).make()
 
 
 def benchmark_frames(
@@ -121,16 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     names = [name.strip().lower() for name in args.trackers.split(",") if name.strip()]
-    known = ["hart", *OPENCV_TRACKERS, NANO_TRACKER]
+    known = ["hart", *BASELINES]
     unknown = sorted(set(names) - set(known))
     if unknown:
         parser.error(f"unknown trackers {unknown}; choose from {', '.join(known)}")
-    # Looked up once, and only when asked for: a stale $HART_NANOTRACK_DIR must not stop a run
-    # of the other trackers.
-    try:
-        nano = nano_models(args.nano_models) if NANO_TRACKER in names else None
-    except InputError as error:
-        parser.error(str(error))
     source = args.frames / "img" if (args.frames / "img").is_dir() else args.frames
     truth = read_ground_truth(args.frames)
     if args.box is None and truth is None:
@@ -143,6 +127,19 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
 
+    # Made before the frames, so that a bad model file costs no encoding. TrackerNano's files
+    # are looked for only when it is asked for: a stale $HART_NANOTRACK_DIR must not stop a
+    # run of the other trackers.
+    trackers = {}
+    for name in names:
+        try:
+            trackers[name] = make_tracker(name, args.checkpoint, args.device, args.nano_models)
+        # hart.tracking without torch; nano without model files
+        except (ImportError, NoModelFiles) as error:
+            print(f"{name}: skipped ({error})", file=sys.stderr)
+        except InputError as error:
+            parser.error(str(error))
+
     with tempfile.TemporaryDirectory() as workdir:
         frames, scale = benchmark_frames(source, size, Path(workdir))
     if args.box is not None:
@@ -152,12 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         # Ground truth for another cut of the frames would give a meaningless IoU: none then.
         truth = truth * scale if len(truth) == len(frames) else None
 
-    trackers = {}
-    for name in names:
-        try:
-            trackers[name] = make_tracker(name, args.checkpoint, args.device, nano)
-        except ImportError as error:  # hart.tracking before it exists, or without torch
-            print(f"{name}: skipped ({error})", file=sys.stderr)
     seconds: dict[str, list[float]] = {name: [] for name in trackers}
     ious: dict[str, float] = {}
     order = list(trackers)

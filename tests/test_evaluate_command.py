@@ -95,7 +95,7 @@ def test_only_chosen_sequences_and_frames(square_root, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--baselines", "mil,siamfc"], "unknown tracker 'siamfc' (known: hart, static, mil"),
+        (["--baselines", "mil,siamfc"], "unknown tracker 'siamfc' (known: static, mil"),
         (["--baselines", "none", "--no-hart"], "nothing to evaluate"),
         (["--baselines", "hart"], "'hart' is our model, not a baseline"),
         (["--max-frames", "1"], "--max-frames must be at least 2"),
@@ -231,4 +231,22 @@ def test_nano_without_model_files_is_skipped_with_one_line(
     assert "nano" not in json.loads((out / "results.json").read_text())["trackers"]
     # A folder given that lacks the files is an error, not a silent skip.
     assert main([*argv, "--nano-models", str(tmp_path), "--out", str(out)]) == 2
+    assert "lacks nanotrack_backbone_sim.onnx" in capsys.readouterr().err
+
+
+def test_all_baselines_take_nano_from_the_model_folder_given(
+    square_root, tmp_path, capsys, monkeypatch
+):
+    if not NANO_MODELS.is_dir():
+        pytest.skip("../shared/models/nanotrack is not beside this checkout")
+    monkeypatch.delenv("HART_NANOTRACK_DIR", raising=False)  # --nano-models alone must do
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "all", "--out", str(out)]
+    chosen = ["--sequences", "left", "--max-frames", "4", "--nano-models", str(NANO_MODELS)]
+    assert main([*argv, *chosen]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert "nano" in results["trackers"] and "nano" not in results["failures"]
+    assert "nano" in results["available_trackers"]
+    # A folder given that lacks the files is an error with 'all' too, not a silent omission.
+    assert main([*argv, "--nano-models", str(tmp_path)]) == 2
     assert "lacks nanotrack_backbone_sim.onnx" in capsys.readouterr().err

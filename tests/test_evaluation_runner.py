@@ -142,6 +142,23 @@ def test_parse_baselines():
     assert "static" in trackers.parse_baselines("all")
 
 
+def test_nano_is_a_baseline_like_the_others(tmp_path, monkeypatch):
+    monkeypatch.delenv(trackers.NANO_ENVIRONMENT, raising=False)
+    # Without model files nano is left out of 'all', and asking for it says what is missing.
+    assert "nano" not in trackers.parse_baselines("all")
+    with pytest.raises(trackers.NoModelFiles, match="no TrackerNano model files") as error:
+        baseline_spec("nano")
+    assert "unknown" not in str(error.value)
+    # A folder given that lacks the files is an error, whether nano is named or 'all' asked.
+    with pytest.raises(InputError, match="lacks nanotrack_backbone_sim.onnx"):
+        baseline_spec("nano", tmp_path)
+    with pytest.raises(InputError, match="lacks nanotrack_backbone_sim.onnx"):
+        trackers.parse_baselines("all", tmp_path)
+    # A stale $HART_NANOTRACK_DIR only leaves nano out of what is available.
+    monkeypatch.setenv(trackers.NANO_ENVIRONMENT, str(tmp_path))
+    assert "nano" not in trackers.available_trackers()
+
+
 def test_cache_round_trip_and_key(tmp_path):
     path = cache_path(tmp_path, "mil", "OTB/Crossing")
     assert path.parent == tmp_path / "mil"

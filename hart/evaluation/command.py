@@ -14,13 +14,11 @@ from hart.evaluation.runner import evaluate
 from hart.evaluation.trackers import (
     DEFAULT_BASELINES,
     NANO_ENVIRONMENT,
-    NANO_TRACKER,
     OUR_TRACKER,
+    NoModelFiles,
     available_trackers,
     baseline_spec,
     missing_opencv_trackers,
-    nano_models,
-    nano_spec,
     our_spec,
     parse_baselines,
 )
@@ -113,21 +111,15 @@ def main(argv: list[str]) -> int:
     _positive(args.max_frames, "--max-frames")
     _positive(args.time_steps, "--time-steps")
     # Check every tracker name before loading data or models: a typo should cost nothing.
-    baselines = parse_baselines(args.baselines)
+    baselines = parse_baselines(args.baselines, args.nano_models)
     if OUR_TRACKER in baselines:
         raise InputError(f"{OUR_TRACKER!r} is our model, not a baseline: drop it from --baselines")
     specs = []
     for name in baselines:
-        if name != NANO_TRACKER:
-            specs.append(baseline_spec(name))
-        elif (folder := nano_models(args.nano_models)) is not None:
-            specs.append(nano_spec(folder))
-        else:
-            print(
-                f"nano: skipped, no TrackerNano model files (give --nano-models DIR or set "
-                f"{NANO_ENVIRONMENT})",
-                file=sys.stderr,
-            )
+        try:
+            specs.append(baseline_spec(name, args.nano_models))
+        except NoModelFiles as error:  # the rest can still be compared
+            print(f"{name}: skipped, {error}", file=sys.stderr)
     if args.no_hart and not specs:
         raise InputError("nothing to evaluate: --no-hart and no --baselines")
     if not args.root.is_dir():
@@ -164,7 +156,7 @@ def main(argv: list[str]) -> int:
         "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
         "max_frames": args.max_frames,
         "trackers": evaluation.trackers,
-        "available_trackers": available_trackers(),
+        "available_trackers": available_trackers(args.nano_models),
     }
     report.write_json(
         args.out / RESULTS_JSON, report.results_document(evaluation, combined, context)

@@ -41,6 +41,14 @@ that no package ships, found in ``--nano-models DIR`` or ``$HART_NANOTRACK_DIR``
 NANO_MODEL_FILES = ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")
 NANO_ENVIRONMENT = "HART_NANOTRACK_DIR"
 
+BASELINES = (STATIC_TRACKER, *OPENCV_TRACKERS, NANO_TRACKER)
+"""Every baseline :func:`baseline_spec` knows, whether or not this installation can run it."""
+
+
+class NoModelFiles(InputError):
+    """A baseline that needs model files no package ships (TrackerNano) was asked for, and
+    none were given: an evaluation goes on without it, saying so in one line."""
+
 
 class InitUpdateTracker(Protocol):
     """What the runner needs of a tracker."""
@@ -165,13 +173,20 @@ def _opencv_constructor(class_name: str) -> tuple[Callable[[], object], bool] | 
     return (legacy, False) if legacy is not None else None
 
 
-def available_trackers() -> list[str]:
+def available_trackers(nano_folder: str | Path | None = None) -> list[str]:
     """Names this installation can run: ours, the static box, OpenCV's that are present, and
-    TrackerNano when ``$HART_NANOTRACK_DIR`` holds its model files."""
+    TrackerNano when its model files are in ``nano_folder`` (else ``$HART_NANOTRACK_DIR``).
+
+    Raises:
+        InputError: ``nano_folder`` lacks TrackerNano's files (a folder the user gave; a stale
+            ``$HART_NANOTRACK_DIR`` only leaves nano out).
+    """
     opencv = [n for n, c in OPENCV_TRACKERS.items() if _opencv_constructor(c) is not None]
     try:
-        nano = [NANO_TRACKER] if nano_models() is not None else []
+        nano = [NANO_TRACKER] if nano_models(nano_folder) is not None else []
     except InputError:
+        if nano_folder is not None:
+            raise
         nano = []
     return [OUR_TRACKER, STATIC_TRACKER, *opencv, *nano]
 
@@ -181,17 +196,26 @@ def missing_opencv_trackers() -> list[str]:
     return [n for n, c in OPENCV_TRACKERS.items() if _opencv_constructor(c) is None]
 
 
-def baseline_spec(name: str) -> TrackerSpec:
-    """The spec of a baseline (``static`` or one of :data:`OPENCV_TRACKERS`) by name.
+def baseline_spec(name: str, nano_folder: str | Path | None = None) -> TrackerSpec:
+    """The spec of a baseline (one of :data:`BASELINES`) by name; TrackerNano's model files
+    are looked for in ``nano_folder``, else ``$HART_NANOTRACK_DIR`` (:func:`nano_models`).
 
-    Raises :class:`InputError` for an unknown name (listing the known ones) or an OpenCV
-    tracker that this OpenCV build lacks (saying where to get it).
+    Raises:
+        NoModelFiles: ``name`` is nano, and neither names a folder.
+        InputError: an unknown name (listing the known ones), an OpenCV tracker that this
+            OpenCV build lacks (saying where to get it), or a nano folder that lacks a file.
     """
     if name == STATIC_TRACKER:
         return TrackerSpec(STATIC_TRACKER, StaticBox, "static first box")
+    if name == NANO_TRACKER:
+        folder = nano_models(nano_folder)
+        if folder is None:
+            raise NoModelFiles(
+                f"no TrackerNano model files (give --nano-models DIR or set {NANO_ENVIRONMENT})"
+            )
+        return nano_spec(folder)
     if name not in OPENCV_TRACKERS:
-        known = ", ".join([OUR_TRACKER, STATIC_TRACKER, *OPENCV_TRACKERS, NANO_TRACKER])
-        raise InputError(f"unknown tracker {name!r} (known: {known})")
+        raise InputError(f"unknown tracker {name!r} (known: {', '.join(BASELINES)})")
     constructor = _opencv_constructor(OPENCV_TRACKERS[name])
     if constructor is None:
         raise InputError(
@@ -228,13 +252,14 @@ def our_spec(checkpoint: Path | None = None, device: str = "cpu") -> TrackerSpec
     return TrackerSpec(OUR_TRACKER, lambda: tracker, f"hart model sha256 {digest}")
 
 
-def parse_baselines(text: str) -> list[str]:
-    """``"mil,kcf"`` → names; ``"all"``: every available baseline; ``""`` or ``"none"``: none.
-    Names are checked by :func:`baseline_spec`."""
+def parse_baselines(text: str, nano_folder: str | Path | None = None) -> list[str]:
+    """``"mil,kcf"`` → names; ``"all"``: every available baseline (nano when its model files
+    are in ``nano_folder`` or ``$HART_NANOTRACK_DIR``); ``""`` or ``"none"``: none. Names are
+    checked by :func:`baseline_spec`."""
     text = text.strip().lower()
     if text in ("", "none"):
         return []
     if text == "all":
-        return [n for n in available_trackers() if n != OUR_TRACKER]
+        return [n for n in available_trackers(nano_folder) if n != OUR_TRACKER]
     names = [n.strip() for n in text.split(",") if n.strip()]
     return list(dict.fromkeys(names))  # drop repeats, keep order
