@@ -150,7 +150,8 @@ def test_a_tracker_failing_on_a_sequence_is_reported_and_the_run_goes_on(
         == 1
     )
     printed = capsys.readouterr()
-    assert "static failed on 'left': InputError: cannot read frame" in printed.err
+    assert "static failed on 'left': InputError: " in printed.err
+    assert f"{broken.frames[3]}: cannot read this image" in printed.err
     assert "| left | — | failed |" in printed.out
     results = json.loads((out / "results.json").read_text())
     assert "left" in results["failures"]["static"]

@@ -279,7 +279,7 @@ def test_an_unreadable_frame_fails_that_sequence_only(tmp_path):
     evaluation = evaluate(
         [broken, fine], [TrackerSpec("static", StaticBox, "s")], tmp_path / "cache", log=quiet
     )
-    assert "cannot read frame" in evaluation.failures["static"]["broken"]
+    assert f"{broken.frames[2]}: cannot read this image" in evaluation.failures["static"]["broken"]
     assert "fine" in evaluation.scores["static"]
 
 
@@ -294,7 +294,8 @@ def test_an_isolated_tracker_that_crashes_its_process_fails_one_sequence(tmp_pat
     evaluation = evaluate([crash, unreadable, fine], [spec], tmp_path / "cache", log=quiet)
     assert "crashed its process (SIGSEGV" in evaluation.failures["crasher"]["crash"]
     # An exception in the other process arrives as itself.
-    assert evaluation.failures["crasher"]["unreadable"].startswith("InputError: cannot read frame")
+    failure = evaluation.failures["crasher"]["unreadable"]
+    assert failure.startswith("InputError: ") and "cannot read this image" in failure
     # It reports the first box while the 16 px square moves 3 px per frame.
     expected = [np.nan, 13 * 16 / (512 - 13 * 16), 10 * 16 / (512 - 10 * 16)]
     np.testing.assert_allclose(evaluation.overlaps["crasher"]["fine"], expected)

@@ -113,7 +113,7 @@ def test_folder_frames_of_differing_sizes_fail_naming_the_odd_one(tmp_path):
 def test_unreadable_folder_image_fails_naming_it(tmp_path):
     cv2.imwrite(str(tmp_path / "1.png"), np.zeros((8, 6, 3), np.uint8))
     (tmp_path / "2.png").write_text("truncated")
-    with pytest.raises(InputError, match=r"2\.png: not a readable image"):
+    with pytest.raises(InputError, match=r"2\.png: cannot read this image"):
         list(open_frames(tmp_path))
 
 

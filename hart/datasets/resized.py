@@ -26,6 +26,7 @@ import numpy as np
 from hart.atomic import atomic_output
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
+from hart.media.frames import read_image
 
 QUALITY = 95
 _SOURCE_SIZE = "source_size.txt"  # the original frames' "H W", to scale the boxes
@@ -37,18 +38,8 @@ def read_resized(path: Path, size: tuple[int, int], source: tuple[int, int]) -> 
     the DCT, several times faster than decoding in full and shrinking)."""
     height, width = size
     factor = min(source[0] / height, source[1] / width)
-    flag = cv2.IMREAD_COLOR
-    for reduction, reduced_flag in (
-        (8, cv2.IMREAD_REDUCED_COLOR_8),
-        (4, cv2.IMREAD_REDUCED_COLOR_4),
-        (2, cv2.IMREAD_REDUCED_COLOR_2),
-    ):
-        if factor >= reduction:
-            flag = reduced_flag
-            break
-    image = cv2.imread(str(path), flag)
-    if image is None:
-        raise InputError(f"{path}: cannot read this image (missing or not an image)")
+    reduction = next((n for n in (8, 4, 2) if factor >= n), 1)
+    image = read_image(path, reduction)
     if image.shape[:2] != (height, width):
         shrinking = image.shape[0] > height or image.shape[1] > width
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
@@ -58,10 +49,7 @@ def read_resized(path: Path, size: tuple[int, int], source: tuple[int, int]) -> 
 
 def image_size(path: Path) -> tuple[int, int]:
     """An image's ``(H, W)``."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: cannot read this image (missing or not an image)")
-    return image.shape[:2]
+    return read_image(path).shape[:2]
 
 
 def resized_sequences(

@@ -1,7 +1,7 @@
 """One tracker over one run of frames, here or in a new Python process.
 
 Kept free of torch (and of the dataset readers) so that a new process starts in a fraction of a
-second: it imports only OpenCV, numpy and this.
+second: it imports only OpenCV, numpy, this and :mod:`hart.media.frames`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from hart.errors import InputError
 from hart.evaluation.trackers import InitUpdateTracker
+from hart.media.frames import read_image
 
 
 @dataclass
@@ -32,14 +31,6 @@ class TrackRun:
     seconds: np.ndarray
 
 
-def read_frame(path: Path) -> np.ndarray:
-    """A frame as OpenCV reads it: BGR uint8 ``(H, W, 3)``."""
-    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise InputError(f"cannot read frame {path}")
-    return frame
-
-
 def track_frames(tracker: InitUpdateTracker, frames: list[Path], first_box: np.ndarray) -> TrackRun:
     """``init`` on ``frames[0]`` with ``first_box`` (xywh pixels), ``update`` on each later
     frame; time only the tracker's calls, not reading the frames."""
@@ -47,7 +38,7 @@ def track_frames(tracker: InitUpdateTracker, frames: list[Path], first_box: np.n
     boxes = np.empty((len(frames), 4))  # (N, 4)
     seconds = np.empty(len(frames))
     for index, path in enumerate(frames):
-        frame = read_frame(path)
+        frame = read_image(path)
         start = time.perf_counter()
         if index == 0:
             tracker.init(frame, first_box.copy())
