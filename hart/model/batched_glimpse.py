@@ -32,8 +32,8 @@ import math
 import torch
 
 from hart.model.filterbanks import (
-    TRUNCATE_SIGMAS,
     filter_positions,
+    filter_reach,
     gaussian_filterbank,
     read_with_filterbanks,
 )
@@ -64,8 +64,8 @@ def batched_glimpse(
     frames = images
     if window is not None and (window[0] < height or window[1] < width):
         rows, cols = min(window[0], height), min(window[1], width)
-        top = _window_start(first_y, sigma_y, height, rows)
-        left = _window_start(first_x, sigma_x, width, cols)
+        top = _window_start(first_y, stride_y, sigma_y, glimpse_h, height, rows)
+        left = _window_start(first_x, stride_x, sigma_x, glimpse_w, width, cols)
         frames = _cut_windows(images, top, left, rows, cols)
         # Centres relative to the window: small numbers, so float32 keeps them to 1e-5 px.
         first_y, first_x = first_y - top.to(dtype), first_x - left.to(dtype)
@@ -74,12 +74,14 @@ def batched_glimpse(
     return read_with_filterbanks(frames, fy, fx)
 
 
-def _window_start(first: torch.Tensor, sigma: torch.Tensor, length: int, span: int) -> torch.Tensor:
-    """``(B,)`` int64: where a window of ``span`` pixels starts so that it covers the filters'
-    reach inside ``[0, length)`` (the first filter's centre ``first``, std ``sigma``), if
-    ``span`` is long enough (see :func:`window_for`)."""
+def _window_start(
+    first: torch.Tensor, stride: torch.Tensor, sigma: torch.Tensor, n: int, length: int, span: int
+) -> torch.Tensor:
+    """``(B,)`` int64: where a window of ``span`` pixels starts so that it covers the reach of
+    the ``n`` filters inside ``[0, length)`` (the first one's centre ``first``, then every
+    ``stride``, std ``sigma``), if ``span`` is long enough (see :func:`window_for`)."""
     with torch.no_grad():
-        lowest = (first - TRUNCATE_SIGMAS * sigma).nan_to_num(0.0)
+        lowest = filter_reach(first, stride, sigma, n)[0].nan_to_num(0.0)
         # Clamped while still floating point: a huge box makes no out-of-range integer.
         return torch.floor(lowest.clamp(0.0, float(length - span))).long()
 
@@ -116,9 +118,9 @@ def window_for(
             (first_y, stride_y, sigma_y, glimpse_h, height),
             (first_x, stride_x, sigma_x, glimpse_w, width),
         ):
-            reach = TRUNCATE_SIGMAS * sigma
-            low = torch.floor((first - reach).clamp(0.0, length))
-            high = torch.ceil((first + (n - 1) * stride + reach).clamp(0.0, length))
+            low, high = filter_reach(first, stride, sigma, n)
+            low = torch.floor(low.clamp(0.0, length))
+            high = torch.ceil(high.clamp(0.0, length))
             longest = float((high - low).max()) if len(boxes) else 1.0
             spans.append(max(1, min(length, math.ceil(longest))))
     return spans[0], spans[1]

@@ -28,6 +28,19 @@ SIGMA_FLOOR = 0.5
 TRUNCATE_SIGMAS = 5.0
 
 
+def filter_reach(
+    first_centre: torch.Tensor, stride: torch.Tensor, sigma: torch.Tensor, n: int | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixels a bank of ``n`` filters reads once truncated: ``(low, high)``, from
+    ``TRUNCATE_SIGMAS`` σ before the first filter's centre to as far after the last one's.
+
+    Elementwise on tensors that broadcast (``n`` may be one, as ``(2,)`` for both axes); the
+    fast readers size their windows and check for overflow with it.
+    """
+    reach = TRUNCATE_SIGMAS * sigma
+    return first_centre - reach, first_centre + (n - 1) * stride + reach
+
+
 def sigma_for_stride(stride: torch.Tensor, offset: torch.Tensor | float = 0.0) -> torch.Tensor:
     """HART's filter std for a stride (pixels → pixels), plus an optional learned ``offset``.
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from hart.model.filterbanks import TRUNCATE_SIGMAS
+from hart.model.filterbanks import TRUNCATE_SIGMAS, filter_reach
 
 SOURCE = Path(__file__).with_name("glimpse_kernel.c")
 
@@ -199,9 +199,8 @@ def read(
     integer), so this is the one bound it needs."""
     glimpse_h, glimpse_w = size
     first, stride, sigma = positions[:, [0, 3]], positions[:, [1, 4]], positions[:, [2, 5]]
-    last = first + (torch.tensor([glimpse_w, glimpse_h]) - 1) * stride
-    reach = TRUNCATE_SIGMAS * sigma
-    if not torch.isfinite(torch.cat([first - reach, last + reach])).all():
+    low, high = filter_reach(first, stride, sigma, torch.tensor([glimpse_w, glimpse_h]))
+    if not torch.isfinite(torch.cat([low, high])).all():
         raise ValueError("a box is too large for the glimpse (its filters overflow float64)")
     return _KernelRead.apply(positions, frames, size, compiled)
 
