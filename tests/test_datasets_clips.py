@@ -96,6 +96,28 @@ def test_no_clip_fits_is_an_input_error(tmp_path):
         SequenceClips([_sequence(tmp_path, [True] * 5)], clip_length=8, frame_size=SIZE)
 
 
+def test_a_frame_skip_that_fits_no_sequence_is_worked_out_once(tmp_path, monkeypatch):
+    from hart.datasets.augment import Augmentation
+
+    # Clips of 2 frames from 4: skips 1-3 fit, 4 and 5 (spans of 5 and 6 frames) fit nothing.
+    skipping = Augmentation(max_frame_skip=5)
+    clips = SequenceClips(
+        [_sequence(tmp_path, [True] * 4)], clip_length=2, frame_size=SIZE, augmentation=skipping
+    )
+    counted = []
+    count_windows = SequenceClips._count_windows
+
+    def counting(self, length):
+        counted.append(length)
+        return count_windows(self, length)
+
+    monkeypatch.setattr(SequenceClips, "_count_windows", counting)
+    for index in range(30):
+        assert len(clips[index]["frames"]) == 2  # a skip that fits nothing falls back to 1
+    assert {5, 6} <= set(counted)  # the seed draws both long skips…
+    assert len(counted) == len(set(counted))  # …and each span is counted once
+
+
 def test_seeded_and_the_same_with_workers(tmp_path):
     sequence = _sequence(tmp_path, [True] * 20)
     clips = SequenceClips([sequence], 5, SIZE, seed=11, clips_per_epoch=8)

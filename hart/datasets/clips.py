@@ -184,24 +184,37 @@ class SequenceClips(_ClipDataset):
 
     def windows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Cumulative counts of valid windows of ``length`` frames per sequence, forward and
-        reversed: two ``(S + 1,)`` arrays."""
-        if length not in self._windows:
-            forward, backward = [0], [0]
-            for sequence in self.sequences:
-                visible = sequence.visible
-                count = len(sequence) - length + 1
-                forward.append(forward[-1] + (int(visible[:count].sum()) if count > 0 else 0))
-                backward.append(
-                    backward[-1] + (int(visible[length - 1 :].sum()) if count > 0 else 0)
-                )
-            if forward[-1] == 0 and backward[-1] == 0:
-                longest = max(len(s) for s in self.sequences)
-                raise InputError(
-                    f"no clip of {length} frames fits: the longest of {len(self.sequences)} "
-                    f"sequences has {longest} frames (and the target must show in the first)"
-                )
-            self._windows[length] = (np.asarray(forward), np.asarray(backward))
+        reversed: two ``(S + 1,)`` arrays.
+
+        Raises:
+            InputError: no window of ``length`` frames fits any sequence.
+        """
+        if not self.fits(length):
+            longest = max(len(s) for s in self.sequences)
+            raise InputError(
+                f"no clip of {length} frames fits: the longest of {len(self.sequences)} "
+                f"sequences has {longest} frames (and the target must show in the first)"
+            )
         return self._windows[length]
+
+    def fits(self, length: int) -> bool:
+        """Whether a clip of ``length`` frames fits some sequence. Its window tables are kept
+        either way: a frame skip too long for every sequence is worked out once, not on every
+        clip that draws it."""
+        if length not in self._windows:
+            self._windows[length] = self._count_windows(length)
+        forward, backward = self._windows[length]
+        return forward[-1] > 0 or backward[-1] > 0
+
+    def _count_windows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """The tables :meth:`windows` returns, counted afresh (all zero when nothing fits)."""
+        forward, backward = [0], [0]
+        for sequence in self.sequences:
+            visible = sequence.visible
+            count = len(sequence) - length + 1
+            forward.append(forward[-1] + (int(visible[:count].sum()) if count > 0 else 0))
+            backward.append(backward[-1] + (int(visible[length - 1 :].sum()) if count > 0 else 0))
+        return np.asarray(forward), np.asarray(backward)
 
     def pick(self, rng: np.random.Generator, length: int) -> tuple[int, int, bool]:
         """``(sequence index, first frame, reversed)`` of a random valid window."""
@@ -226,9 +239,7 @@ class SequenceClips(_ClipDataset):
         augmentation = self.augmentation
         skip = int(rng.integers(1, augmentation.max_frame_skip + 1))
         span = (length - 1) * skip + 1
-        try:
-            self.windows(span)
-        except InputError:  # no sequence is long enough to skip frames at this length
+        if not self.fits(span):  # no sequence is long enough to skip frames at this length
             skip, span = 1, length
         which, start, reverse = self.pick(rng, span)
         mirror = bool(rng.random() < self.mirror_probability)
