@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -48,9 +49,11 @@ class Tracker:
     def _to_tensor(self, frame: np.ndarray) -> torch.Tensor:
         """BGR uint8 ``(H, W, 3)`` → RGB float ``(1, 3, H, W)`` in [0, 1] on the device."""
         _check_frame(frame, self._frame_shape)
-        # Flip BGR → RGB and scale on the device, after a uint8 copy (4× less to move).
-        pixels = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
-        return pixels.flip(-1).permute(2, 0, 1)[None].float() / 255.0  # (1, 3, H, W)
+        # BGR → RGB by OpenCV on the host (several times faster than torch's flip, which was a
+        # third of a 640×480 frame's time), scaled on the device after a uint8 copy (4× less to
+        # move). The result is channels-last in memory; the glimpse readers take any strides.
+        pixels = torch.from_numpy(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).to(self.device)
+        return pixels.permute(2, 0, 1)[None].float().div_(255.0)  # (1, 3, H, W)
 
     @torch.inference_mode()
     def init(self, frame: np.ndarray, box) -> None:
