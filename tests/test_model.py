@@ -307,3 +307,41 @@ def test_trains_on_a_synthetic_clip(one_thread):
     after = evaluate()
     assert before < 0.4  # an untrained tracker is about as good as a still box (0.35)
     assert after > 0.7, f"mean IoU {before:.2f} → {after:.2f}"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(attention="hart"),
+        dict(attention="ratm"),
+        dict(
+            anchor="box",
+            appearance="correlation",
+            trunk="efficientnet_lite0",
+            glimpse_size=(64, 64),
+            template_size=3,
+            scale_step=1.05,
+        ),
+    ],
+    ids=["hart", "ratm", "correlation+scale-search"],
+)
+def test_a_step_never_waits_for_the_device(monkeypatch, changes):
+    # On a GPU, reading a value on the host (.item(), a condition on a tensor) waits for every
+    # queued kernel, and so does a constant copied from host memory (new_tensor, torch.tensor):
+    # once per frame, that would stall training. On the meta device a value read fails, and
+    # here a host copy does too, so a step that passes makes neither.
+    model = build_hart(HARTConfig(**changes))
+    frames, box0 = random_clip(2, 2, height=48, width=64)
+    _, state = model.start(frames[:, 0], box0)
+    model = model.to("meta")
+    state = type(state)(*(field.to("meta") for field in state))
+
+    def host_copy(*args, **kwargs):
+        raise AssertionError("a tensor copied from host memory inside a step")
+
+    monkeypatch.setattr(torch.Tensor, "new_tensor", host_copy)
+    monkeypatch.setattr(torch, "tensor", host_copy)
+    monkeypatch.setattr(torch, "as_tensor", host_copy)
+    out, next_state = model.step(frames[:, 1].to("meta"), state)
+    assert out.box.shape == (2, 4) and out.box.device.type == "meta"
+    assert next_state.attention.device.type == "meta"

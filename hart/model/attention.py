@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from hart.model.constants import constant_like
 from hart.model.glimpse import (
     GLIMPSE_READERS,
     box_to_hart,
@@ -147,7 +148,7 @@ class HartAttention(SpatialAttention):
         boxes = self.boxes(params, frames.shape[-2:])
         if self.reader == "stn":
             return GLIMPSE_READERS["stn"](frames, boxes, self.glimpse_size)
-        strides = boxes[:, 2:] / boxes.new_tensor(self.glimpse_size[::-1])  # (B, 2) d_x, d_y px
+        strides = boxes[:, 2:] / constant_like(boxes, self.glimpse_size[::-1])  # (B, 2) d_x, d_y px
         offset = self.sigma_offset * strides.prod(-1).sqrt()  # (B,) px
         return gaussian_glimpse(frames, boxes, self.glimpse_size, sigma_offset=offset)
 
@@ -172,18 +173,18 @@ class RatmAttention(SpatialAttention):
 
     def _frame_scale(self, params: torch.Tensor, frame_size: tuple[int, int]) -> torch.Tensor:
         frame_h, frame_w = frame_size
-        return params.new_tensor([frame_h, frame_h, frame_h, frame_w, frame_w, frame_w])
+        return constant_like(params, [frame_h, frame_h, frame_h, frame_w, frame_w, frame_w])
 
     def _split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(B, 6)`` → centre ``(B, 2)``, σ ``(B, 2)``, stride ``(B, 2)``, each (y, x)."""
         u, sigma, stride = params[:, 0::3], params[:, 1::3], params[:, 2::3]
-        steps = params.new_tensor(self.glimpse_size) - 1  # (2,) filters − 1 per axis
+        steps = constant_like(params, self.glimpse_size) - 1  # (2,) filters − 1 per axis
         return u + stride * steps / 2, sigma, stride
 
     def _join(
         self, centre: torch.Tensor, sigma: torch.Tensor, stride: torch.Tensor
     ) -> torch.Tensor:
-        counts = centre.new_tensor(self.glimpse_size)  # (2,) filters per axis, (y, x)
+        counts = constant_like(centre, self.glimpse_size)  # (2,) filters per axis, (y, x)
         centre, size = _clamp_centre_and_size(centre, stride * counts)
         stride = size / counts
         u = centre - stride * (counts - 1) / 2
@@ -194,7 +195,7 @@ class RatmAttention(SpatialAttention):
         params = box_to_ratm(boxes, self.glimpse_size) / self._frame_scale(boxes, frame_size)
         centre, sigma, stride = self._split(params)
         bias = self.start_bias.view(2, 3)  # (y, x) × (shift, log σ scale, log stride scale)
-        counts = params.new_tensor(self.glimpse_size)
+        counts = constant_like(params, self.glimpse_size)
         centre = centre + bias[:, 0] * stride * counts
         return self._join(centre, sigma * bias[:, 1].exp(), stride * bias[:, 2].exp())
 
@@ -204,7 +205,7 @@ class RatmAttention(SpatialAttention):
     def update(self, params: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         delta = self.step_size(raw).view(-1, 2, 3)  # (B, axis, (shift, log σ, log stride))
         centre, sigma, stride = self._split(params)
-        counts = params.new_tensor(self.glimpse_size)
+        counts = constant_like(params, self.glimpse_size)
         centre = centre + delta[..., 0] * stride * counts
         return self._join(centre, sigma * delta[..., 1].exp(), stride * delta[..., 2].exp())
 

@@ -28,6 +28,7 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from hart.model.appearance import DynamicMaskNet
+from hart.model.constants import constant_like
 
 NCC_EPS = 1e-4
 """Floor on a window's variance in the normalised cross-correlation (featureless windows)."""
@@ -38,7 +39,7 @@ def boxes_in_glimpse(
 ) -> torch.Tensor:
     """xywh px boxes ``(B, 4)`` → ``(B, 4)`` x1, y1, x2, y2 in feature cells of the glimpse
     that ``attention_boxes`` ``(B, 4)`` xywh px covered (its ``map_size`` ``(h, w)`` grid)."""
-    cells = boxes.new_tensor([map_size[1], map_size[0]])  # (2,) cells per glimpse side (x, y)
+    cells = constant_like(boxes, [map_size[1], map_size[0]])  # (2,) cells per glimpse side (x, y)
     scale = cells / attention_boxes[:, 2:]  # (B, 2) cells per pixel
     top_left = (boxes[:, :2] - attention_boxes[:, :2]) * scale
     return torch.cat([top_left, top_left + boxes[:, 2:] * scale], -1)
@@ -56,7 +57,7 @@ def crop_template(
 
     ``cell_centre``: where in the glimpse cell ``j``'s features are centred, ``j + cell_centre``
     (a trunk's padding moves it off ``j + 1/2``)."""
-    grown = cell_boxes + cell_boxes.new_tensor([-margin, -margin, margin, margin])
+    grown = cell_boxes + constant_like(cell_boxes, [-margin, -margin, margin, margin])
     # roi_align(aligned=True) puts cell j's centre at j + 1/2: move the boxes to match.
     grown = grown + (0.5 - cell_centre)
     index = torch.arange(len(grown), device=grown.device, dtype=grown.dtype)[:, None]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hart.model.attention import MAX_SIZE, MIN_SIZE
+from hart.model.constants import constant_like
 
 BOX_LOG_SCALE_RANGE = 1.3862943611198906  # log(4): a box is 1/4 to 4 times its attention's side
 """The box readout may scale the attention box by ``exp(±BOX_LOG_SCALE_RANGE)`` per side."""
@@ -50,7 +51,7 @@ def move_box(
     ``[-0.5, 1.5]`` of it, so a lost tracker's box cannot shrink to nothing or grow without end.
     """
     bounded = torch.tanh(raw)
-    frame = boxes.new_tensor([frame_size[1], frame_size[0]])  # (W, H) px
+    frame = constant_like(boxes, [frame_size[1], frame_size[0]])  # (W, H) px
     if shift is None:
         start = boxes[:, :2] + boxes[:, 2:] / 2
     else:

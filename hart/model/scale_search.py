@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from hart.model.attention import SpatialAttention
+from hart.model.constants import constant_like
 
 
 class ScaleSearch:
@@ -53,9 +54,9 @@ class ScaleSearch:
         ``logit_scale``: the matcher's NCC → logit scale (the penalty is in NCC units).
         """
         count = len(self.zooms)
-        zooms = logits.new_tensor(self.zooms)  # (S,)
+        zooms = constant_like(logits, self.zooms)  # (S,)
         best = logits.detach().flatten(1).amax(1).view(count, -1)  # (S, B) best match per zoom
-        off_scale = logits.new_tensor([0.0] + [1.0] * (count - 1))[:, None]  # (S, 1)
+        off_scale = constant_like(logits, [0.0] + [1.0] * (count - 1))[:, None]  # (S, 1)
         score = best - off_scale * self.penalty * logit_scale.detach()
         choice = score.argmax(0)  # (B,) no host synchronisation: indices stay on the device
         batch = torch.arange(choice.shape[0], device=choice.device)
