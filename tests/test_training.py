@@ -416,3 +416,18 @@ def test_the_real_config_trains_on_two_real_videos_and_logs_to_tensorboard(tmp_p
     imagenet = torch.load(lite0_weights_path(), weights_only=True)
     stem = saved["state_dict"]["model.features._conv_stem.weight"]
     assert torch.equal(stem, imagenet["_conv_stem.weight"])
+
+
+def test_clips_longer_than_the_curriculum_allows_are_one_line_before_any_work(tmp_path, capsys):
+    capsys.readouterr()
+    assert _train(tmp_path, "--data.clip_length=32", "--trainer.max_steps=1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--data.clip_length 32" in err[0], err
+    assert "--curriculum.max_length (30)" in err[0], err
+    assert not (tmp_path / "runs").exists()  # nothing started, no log folder
+    assert (
+        _train(
+            tmp_path, "--data.clip_length=32", "--curriculum.max_length=32", "--trainer.max_steps=1"
+        )
+        == 0
+    )

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from hart.errors import InputError
 from hart.media.drawing import tracking_strip
 
 
@@ -52,9 +53,10 @@ class Curriculum(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.clip_length is None:  # not restored from a checkpoint
             self.clip_length = int(trainer.datamodule.clip_length)
-        if not 2 <= self.clip_length <= self.max_length:
-            raise ValueError(
-                f"need 2 <= clip length <= max_length, got {self.clip_length}, {self.max_length}"
+        if not 2 <= self.clip_length <= self.max_length:  # a resumed run's length, say
+            raise InputError(
+                f"the clips' length {self.clip_length} must be between 2 and "
+                f"--curriculum.max_length ({self.max_length})"
             )
         self._apply(trainer)
 
