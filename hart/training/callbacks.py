@@ -19,6 +19,16 @@ from hart.errors import InputError
 from hart.media.drawing import tracking_strip
 
 
+def check_clip_length(length: int, max_length: int, what: str) -> None:
+    """Raise :class:`~hart.errors.InputError` unless clips of ``length`` frames (``what``
+    names where the length came from) fit a curriculum that grows them up to ``max_length``."""
+    if not 2 <= length <= max_length:
+        raise InputError(
+            f"{what} {length} must be between 2 and --curriculum.max_length ({max_length}): "
+            "shorten the clips or raise --curriculum.max_length"
+        )
+
+
 class Curriculum(pl.Callback):
     """Lengthen the training clips when the tracker masters the current length.
 
@@ -53,11 +63,9 @@ class Curriculum(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.clip_length is None:  # not restored from a checkpoint
             self.clip_length = int(trainer.datamodule.clip_length)
-        if not 2 <= self.clip_length <= self.max_length:  # a resumed run's length, say
-            raise InputError(
-                f"the clips' length {self.clip_length} must be between 2 and "
-                f"--curriculum.max_length ({self.max_length})"
-            )
+        # hart train checks --data.clip_length when it parses it; a resumed run's length (or
+        # a Curriculum used outside hart train) is checked here.
+        check_clip_length(self.clip_length, self.max_length, "the clips' length")
         self._apply(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

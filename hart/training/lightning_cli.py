@@ -20,7 +20,13 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from hart.errors import InputError, first_line
 from hart.model.checkpoint import read_checkpoint
-from hart.training.callbacks import Curriculum, DiscardEmptyRun, LastCheckpoint, TrackingImages
+from hart.training.callbacks import (
+    Curriculum,
+    DiscardEmptyRun,
+    LastCheckpoint,
+    TrackingImages,
+    check_clip_length,
+)
 from hart.training.datamodule import HARTDataModule
 from hart.training.module import HARTModule
 
@@ -68,7 +74,14 @@ class HARTCLI(LightningCLI):
         if path is not None and (Path(path).exists() or Path(path).suffix):
             check_resumable(path)
         if subcommand == "fit":
-            check_clip_lengths(self.config[subcommand])
+            # Before anything is built: found at the start of fit (as the curriculum would),
+            # it would cost the data set's loading first.
+            config = self.config[subcommand]
+            check_clip_length(
+                config["data"]["clip_length"],
+                config["curriculum"]["max_length"],
+                "--data.clip_length",
+            )
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -120,19 +133,6 @@ def build_cli(args: Sequence[str], run: bool = True) -> HARTCLI:
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
-
-
-def check_clip_lengths(config) -> None:
-    """Raise :class:`~hart.errors.InputError` unless the first training clips fit the
-    curriculum (:class:`~hart.training.callbacks.Curriculum` starts from ``--data.clip_length``
-    and grows it up to ``--curriculum.max_length``). Checked before anything is built: found at
-    the start of fit, it would cost the data set's loading first."""
-    clip_length, max_length = config["data"]["clip_length"], config["curriculum"]["max_length"]
-    if not 2 <= clip_length <= max_length:
-        raise InputError(
-            f"--data.clip_length {clip_length} must be between 2 and --curriculum.max_length "
-            f"({max_length}): shorten the clips or raise --curriculum.max_length"
-        )
 
 
 def check_resumable(path: str | Path) -> None:
