@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hart.errors import HartError, InputError
+from hart.threads import add_threads_option, check_threads, tracking_threads
 
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
 
@@ -192,8 +193,10 @@ def track_command(argv: list[str]) -> int:
         "damaged) is an error, and nothing is written; with this, the frames that decode are "
         "tracked (and a warning says how many)",
     )
+    add_threads_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(_joined_box_values(argv))
+    check_threads(args.threads)
 
     from hart.boxes import check_first_box, parse_box
     from hart.media.frames import open_frames
@@ -221,16 +224,17 @@ def track_command(argv: list[str]) -> int:
 
     from hart.tracking import Tracker
 
-    tracker = Tracker.from_checkpoint(args.checkpoint, device=args.device)
-    run = run_tracking(
-        source,
-        tracker,
-        box,
-        output,
-        args.boxes_out,
-        progress=not args.no_progress,
-        accept_short=args.accept_short,
-    )
+    with tracking_threads(args.threads):
+        tracker = Tracker.from_checkpoint(args.checkpoint, device=args.device)
+        run = run_tracking(
+            source,
+            tracker,
+            box,
+            output,
+            args.boxes_out,
+            progress=not args.no_progress,
+            accept_short=args.accept_short,
+        )
     if run.cut_short:
         print(
             f"hart track: warning: {source.path} declares {run.declared_frames} frames but only "

@@ -100,6 +100,7 @@ def test_only_chosen_sequences_and_frames(square_root, tmp_path, capsys):
         (["--baselines", "hart"], "'hart' is our model, not a baseline"),
         (["--max-frames", "1"], "--max-frames must be at least 2"),
         (["--sequences", "middle"], "no sequence named 'middle' (there are: left, right)"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
     ],
 )
 def test_bad_arguments_fail_with_one_line(square_root, tmp_path, capsys, extra, message):
@@ -188,7 +189,10 @@ def test_a_run_over_the_shared_sequences(shared_sequences, tmp_path, capsys, wit
     out = tmp_path / "out"
     # 12 frames each keeps MIL (about 30 fps on 1280×720 ball1) to a few seconds.
     argv = ["evaluate", str(shared_sequences), "--baselines", "mil", "--max-frames", "12"]
+    threads = pytest.importorskip("torch").get_num_threads()
     assert main([*argv, "--out", str(out), *ours]) == 0
+    # hart ran on one thread (hart.threads) and gave the caller's setting back
+    assert pytest.importorskip("torch").get_num_threads() == threads
     table = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     trackers = ["hart", "mil"] if with_our_model else ["mil"]

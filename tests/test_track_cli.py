@@ -28,6 +28,7 @@ class StillTracker:
     """Predicts the first box every frame, with the attention and glimpse hart's Tracker offers."""
 
     loaded_from: list = []
+    threads_seen: set = set()
 
     @classmethod
     def from_checkpoint(cls, path=None, device="cpu"):
@@ -43,6 +44,9 @@ class StillTracker:
         self.object_mask = np.ones((14, 14), np.float32)
 
     def update(self, frame):
+        import torch
+
+        self.threads_seen.add(torch.get_num_threads())
         return self.box.copy()
 
 
@@ -52,6 +56,7 @@ def stand_in_tracker(monkeypatch):
     module.Tracker = StillTracker
     monkeypatch.setitem(sys.modules, "hart.tracking.tracker", module)
     StillTracker.loaded_from = []
+    StillTracker.threads_seen = set()
     return StillTracker
 
 
@@ -111,6 +116,21 @@ def test_track_video_writes_default_output_and_boxes(
     out = capsys.readouterr().out
     assert f"tracked {FRAMES} frames:" in out and "frames/s tracking alone" in out
     assert "wrote crossing_tracked.mp4 and b.txt" in out
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_the_network_tracks_on_the_threads_asked_for_and_gives_them_back(
+    stand_in_tracker, workdir, crossing_folder, threads
+):
+    # One thread by default (hart.threads: faster for one glimpse a frame, and no stall beside
+    # other jobs); the caller's own setting is restored afterwards.
+    import torch
+
+    before = torch.get_num_threads()
+    argv = ["track", str(crossing_folder), "--box", "205,151,17,50", "--no-progress"]
+    assert main(argv + ([] if threads is None else ["--threads", str(threads)])) == 0
+    assert stand_in_tracker.threads_seen == {1 if threads is None else threads}
+    assert torch.get_num_threads() == before
 
 
 def test_track_folder_of_frames(stand_in_tracker, workdir, crossing_folder, capsys):
@@ -175,6 +195,7 @@ def _empty_folder(root: Path) -> str:
         (None, ["--output", "out.gif"], "unknown video extension '.gif'"),
         (None, ["--output", "missing/out.mp4"], "missing does not exist"),
         (None, ["--checkpoint", "weights.txt"], "weights.txt is not a checkpoint"),
+        (None, ["--threads", "0"], "--threads must be at least 1, got 0"),
     ],
     ids=[
         "missing-file",
@@ -187,6 +208,7 @@ def _empty_folder(root: Path) -> str:
         "output-extension",
         "output-folder-missing",
         "not-a-checkpoint",
+        "threads-zero",
     ],
 )
 def test_bad_input_prints_one_line_and_leaves_nothing(

@@ -22,6 +22,7 @@ from hart.evaluation.trackers import (
     our_spec,
     parse_baselines,
 )
+from hart.threads import add_threads_option, check_threads, tracking_threads
 
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
@@ -45,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, default=None, help="our model (default: the shipped one)"
     )
     parser.add_argument("--device", default="cpu", help="torch device for our model (default: cpu)")
+    add_threads_option(parser)
     parser.add_argument(
         "--baselines",
         default=",".join(DEFAULT_BASELINES),
@@ -110,6 +112,7 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     _positive(args.max_frames, "--max-frames")
     _positive(args.time_steps, "--time-steps")
+    check_threads(args.threads)
     # Check every tracker name before loading data or models: a typo should cost nothing.
     baselines = parse_baselines(args.baselines, args.nano_models)
     if OUR_TRACKER in baselines:
@@ -130,8 +133,6 @@ def main(argv: list[str]) -> int:
     sequences = _select(load_sequences(args.root, format=args.format), args.sequences)
     if not sequences:
         raise InputError(f"no sequences found under {args.root} (format {args.format!r})")
-    if not args.no_hart:
-        specs.insert(0, our_spec(args.checkpoint, device=args.device))
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -139,15 +140,18 @@ def main(argv: list[str]) -> int:
     missing = missing_opencv_trackers()
     if missing:
         log(f"not in this OpenCV (install opencv-contrib-python for them): {', '.join(missing)}")
-    evaluation = evaluate(
-        sequences,
-        specs,
-        cache_dir=args.out / "cache",
-        frames=args.max_frames,
-        steps=args.time_steps,
-        rerun=args.rerun,
-        log=log,
-    )
+    with tracking_threads(args.threads):
+        if not args.no_hart:
+            specs.insert(0, our_spec(args.checkpoint, device=args.device))
+        evaluation = evaluate(
+            sequences,
+            specs,
+            cache_dir=args.out / "cache",
+            frames=args.max_frames,
+            steps=args.time_steps,
+            rerun=args.rerun,
+            log=log,
+        )
     combined = report.overall(evaluation)
     table = report.tables(evaluation, combined)
     context = {

@@ -1,0 +1,54 @@
+"""How many CPU threads hart's network uses while it tracks (``hart track``, ``hart evaluate``).
+
+One by default. A tracking step is a chain of small operations on one glimpse, and splitting each
+over threads costs more than it saves: on a 2-core CPU, one thread tracked a 640×480 video at
+1.13× the speed of two. Worse, a thread pool that waits for a busy sibling stalls: beside another
+job using both cores (a training run), two threads fell from 143 to 7-17 frames/s, while one
+thread kept 150. More threads pay off only for larger work (training, batched evaluation), which
+keeps torch's own default.
+
+Kept free of torch at import, so the commands still check their arguments before loading it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+
+from hart.errors import InputError
+
+DEFAULT_TRACKING_THREADS = 1
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's CPU threads for the tracker."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_TRACKING_THREADS,
+        metavar="N",
+        help=f"CPU threads for hart's network (default: {DEFAULT_TRACKING_THREADS}, the fastest "
+        "for tracking one video, and the one that does not stall beside other jobs; OpenCV's "
+        "own threads are left as they are)",
+    )
+
+
+def check_threads(threads: int) -> None:
+    if threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+
+
+@contextlib.contextmanager
+def tracking_threads(threads: int) -> Iterator[None]:
+    """Torch's intra-op threads (which the CPU glimpse kernel follows too) set to ``threads``
+    inside, and back to what they were after: the commands also run inside other programs
+    (tests, notebooks) whose own work should keep its threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
