@@ -2,9 +2,9 @@
 
 One by default. A tracking step is a chain of small operations on one glimpse, and splitting each
 over threads costs more than it saves: on a 2-core CPU, one thread tracked a 640×480 video at
-1.13× the speed of two. Worse, a thread pool that waits for a busy sibling stalls: beside another
-job using both cores (a training run), two threads fell from 143 to 7-17 frames/s, while one
-thread kept 150. More threads pay off only for larger work (training, batched evaluation), which
+1.16× the speed of two. Worse, a thread pool that waits for a busy sibling stalls: beside another
+torch job using both cores, two threads fell from 143 to 7-17 frames/s, while one thread kept
+150. More threads pay off only for larger work (training, batched evaluation), which
 keeps torch's own default.
 
 Kept free of torch at import, so the commands still check their arguments before loading it.
