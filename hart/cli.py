@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hart.errors import HartError, InputError
-from hart.threads import add_threads_option, check_threads, tracking_threads
+from hart.tracking.threads import add_threads_option, check_threads, tracking_threads
 
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
 

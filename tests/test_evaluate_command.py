@@ -191,7 +191,7 @@ def test_a_run_over_the_shared_sequences(shared_sequences, tmp_path, capsys, wit
     argv = ["evaluate", str(shared_sequences), "--baselines", "mil", "--max-frames", "12"]
     threads = pytest.importorskip("torch").get_num_threads()
     assert main([*argv, "--out", str(out), *ours]) == 0
-    # hart ran on one thread (hart.threads) and gave the caller's setting back
+    # hart ran on one thread (hart.tracking.threads) and gave the caller's setting back
     assert pytest.importorskip("torch").get_num_threads() == threads
     table = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())

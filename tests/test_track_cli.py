@@ -122,8 +122,8 @@ def test_track_video_writes_default_output_and_boxes(
 def test_the_network_tracks_on_the_threads_asked_for_and_gives_them_back(
     stand_in_tracker, workdir, crossing_folder, threads
 ):
-    # One thread by default (hart.threads: faster for one glimpse a frame, and no stall beside
-    # other jobs); the caller's own setting is restored afterwards.
+    # One thread by default (hart.tracking.threads: faster for one glimpse a frame, and no
+    # stall beside other jobs); the caller's own setting is restored afterwards.
     import torch
 
     before = torch.get_num_threads()

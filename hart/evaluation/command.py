@@ -22,7 +22,7 @@ from hart.evaluation.trackers import (
     our_spec,
     parse_baselines,
 )
-from hart.threads import add_threads_option, check_threads, tracking_threads
+from hart.tracking.threads import add_threads_option, check_threads, tracking_threads
 
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"

@@ -5,6 +5,7 @@
 - :mod:`hart.tracking.loop`: ``hart track``'s loop from a frame source into an annotated video
   and a boxes file; it works with any tracker of that contract and does not import torch.
 - :mod:`hart.tracking.selection`: drawing the first box with the mouse (``--select``).
+- :mod:`hart.tracking.threads`: how many CPU threads the network tracks on (``--threads``).
 
 ``from hart.tracking import Tracker`` imports torch and the model only when ``Tracker`` is
 first asked for, so that the loop and the box checks of ``hart track`` run before that cost.
