@@ -321,9 +321,11 @@ def test_trains_on_a_synthetic_clip(one_thread):
             glimpse_size=(64, 64),
             template_size=3,
             scale_step=1.05,
+            distractors=2,
+            distractor_threshold=-1.0,
         ),
     ],
-    ids=["hart", "ratm", "correlation+scale-search"],
+    ids=["hart", "ratm", "correlation+scale-search+distractors"],
 )
 def test_a_step_never_waits_for_the_device(monkeypatch, changes):
     # On a GPU, reading a value on the host (.item(), a condition on a tensor) waits for every

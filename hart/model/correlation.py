@@ -10,6 +10,9 @@ is then
 
     scale · (NCC + prior) + bias + dynamic filters(features, h_{t-1})
 
+(with a memory of lookalikes, :mod:`hart.model.distractors`, NCC less how well each cell
+matches them)
+
 where ``prior`` is a learned map over the glimpse (it starts as a cosine window: the target is
 more likely near where it was) and the dynamic-filter term is HART's own, started small, so
 the memory can learn what the template misses. The template drifts slowly towards the target's
@@ -53,38 +56,45 @@ def crop_template(
     margin: float = 1.0,
 ) -> torch.Tensor:
     """The features ``(B, C, h, w)`` under each box ``(B, 4)`` x1, y1, x2, y2 in cells, grown by
-    ``margin`` cells on every side, resampled bilinearly to ``(B, C, size, size)``.
+    ``margin`` cells on every side, resampled bilinearly to ``(B, C, size, size)``; with
+    ``N`` boxes per sample ``(B, N, 4)``, ``(B, N, C, size, size)``.
 
     ``cell_centre``: where in the glimpse cell ``j``'s features are centred, ``j + cell_centre``
     (a trunk's padding moves it off ``j + 1/2``)."""
-    grown = cell_boxes + constant_like(cell_boxes, [-margin, -margin, margin, margin])
+    boxes = cell_boxes if cell_boxes.dim() == 3 else cell_boxes[:, None]  # (B, N, 4)
+    batch, count = boxes.shape[:2]
+    grown = boxes + constant_like(boxes, [-margin, -margin, margin, margin])
     # roi_align(aligned=True) puts cell j's centre at j + 1/2: move the boxes to match.
     grown = grown + (0.5 - cell_centre)
-    index = torch.arange(len(grown), device=grown.device, dtype=grown.dtype)[:, None]
-    rois = torch.cat([index, grown], -1).to(features.dtype)  # (B, 5)
-    return roi_align(
+    index = torch.arange(batch, device=grown.device, dtype=grown.dtype).repeat_interleave(count)
+    rois = torch.cat([index[:, None], grown.reshape(-1, 4)], -1).to(features.dtype)  # (B·N, 5)
+    crops = roi_align(
         features, rois, (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True
-    )
+    ).view(batch, count, features.shape[1], size, size)
+    return crops if cell_boxes.dim() == 3 else crops[:, 0]
 
 
 def normalised_cross_correlation(features: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     """Each sample's template ``(B, C, k, k)`` (odd ``k``) slid over its features
     ``(B, C, h, w)`` → ``(B, 1, h, w)`` in [-1, 1]: the Pearson correlation of the template with
-    the ``C × k × k`` window centred on each cell (zero padding beyond the map)."""
+    the ``C × k × k`` window centred on each cell (zero padding beyond the map). ``N`` templates
+    per sample ``(B, N, C, k, k)`` give ``(B, N, h, w)``; an all-zero template scores 0."""
+    templates = template if template.dim() == 5 else template[:, None]  # (B, N, C, k, k)
     batch, channels, height, width = features.shape
-    k = template.shape[-1]
-    count = channels * k * k
-    centred = template - template.mean((1, 2, 3), keepdim=True)
-    unit = centred / centred.flatten(1).norm(dim=1).clamp(min=1e-6).view(-1, 1, 1, 1)
-    # One correlation per sample: fold the batch into channels and use groups=B. The template
-    # has zero mean, so this is already the correlation with the window's centred values.
+    count, k = templates.shape[1], templates.shape[-1]
+    size = channels * k * k
+    centred = templates - templates.mean((2, 3, 4), keepdim=True)
+    norm = centred.flatten(2).norm(dim=2).clamp(min=1e-6)  # (B, N)
+    unit = (centred / norm[..., None, None, None]).reshape(batch * count, channels, k, k)
+    # One correlation per sample: fold the batch into channels and use groups=B. The templates
+    # have zero mean, so this is already the correlation with the window's centred values.
     dot = F.conv2d(
         features.reshape(1, batch * channels, height, width), unit, padding=k // 2, groups=batch
-    ).view(batch, 1, height, width)
+    ).view(batch, count, height, width)
     ones = features.new_ones(1, 1, k, k)
     total = F.conv2d(features.sum(1, keepdim=True), ones, padding=k // 2)  # (B, 1, h, w)
     total_sq = F.conv2d(features.square().sum(1, keepdim=True), ones, padding=k // 2)
-    variance = (total_sq - total.square() / count).clamp(min=NCC_EPS)
+    variance = (total_sq - total.square() / size).clamp(min=NCC_EPS)
     return dot / variance.sqrt()
 
 
@@ -95,8 +105,10 @@ def cosine_window(map_size: tuple[int, int]) -> torch.Tensor:
 
 
 class TemplateMatcher(nn.Module):
-    """Features ``(B, C, h, w)``, appearance ``(B, S)`` and template ``(B, C, k, k)`` → mask
-    logits ``(B, 1, h, w)`` and the squared L2 norm of the generated filters ``(B,)``.
+    """Features ``(B, C, h, w)``, appearance ``(B, S)`` and the template's match over the
+    features ``(B, 1, h, w)`` (:func:`normalised_cross_correlation`, less any suppression of
+    lookalikes, :mod:`hart.model.distractors`) → mask logits ``(B, 1, h, w)`` and the squared
+    L2 norm of the generated filters ``(B,)``.
 
     Args:
         appearance_size: the LSTM's width (the dynamic filters' input).
@@ -155,11 +167,10 @@ class TemplateMatcher(nn.Module):
         return torch.lerp(template, current, self.template_rate)
 
     def forward(
-        self, features: torch.Tensor, appearance: torch.Tensor, template: torch.Tensor
+        self, features: torch.Tensor, appearance: torch.Tensor, match: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        ncc = normalised_cross_correlation(features, template)  # (B, 1, h, w)
         dynamic, filter_sq = self.dynamic(features, appearance)  # (B, 1, h, w), (B,)
-        return self.scale * (ncc + self.prior) + self.bias + dynamic, filter_sq
+        return self.scale * (match + self.prior) + self.bias + dynamic, filter_sq
 
     def peak_offset(self, mask_logits: torch.Tensor) -> torch.Tensor:
         """Mask logits ``(B, 1, h, w)`` → the softmax-weighted mean cell's offset from the

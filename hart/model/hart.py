@@ -10,7 +10,8 @@ state ``(h_{t-1}, c_{t-1})``:
 3. object-mask logit ``m_t`` = dynamic filters from ``h_{t-1}`` applied to ``s_t``
    (:mod:`hart.model.appearance`) — with ``appearance="correlation"`` plus the correlation of
    ``s_t`` with the target's template, and the box then starts from where the mask peaks
-   (:mod:`hart.model.correlation`); the core sees ``s_t · sigmoid(m_t)``;
+   (:mod:`hart.model.correlation`), less how well each cell matches remembered lookalikes
+   with ``distractors`` (:mod:`hart.model.distractors`); the core sees ``s_t · sigmoid(m_t)``;
 4. core: masked features ⊕ ``a_t`` → FC (ELU) → LSTM with zoneout → ``o_t = h_t``;
 5. readouts from ``o_t ⊕ vec(sigmoid(m_t))``: the box, the attention box corrected by a
    tanh-bounded MLP; the next attention ``a_{t+1} = a_t ⊕ sigmoid(gain) · tanh(MLP)``.
@@ -38,7 +39,8 @@ from torch import nn
 from hart.model.appearance import DynamicMaskNet
 from hart.model.attention import ATTENTIONS, INITIAL_SCALE, SpatialAttention
 from hart.model.core import Core, StateInitialiser
-from hart.model.correlation import TemplateMatcher, boxes_in_glimpse
+from hart.model.correlation import TemplateMatcher, boxes_in_glimpse, normalised_cross_correlation
+from hart.model.distractors import DistractorMemory
 from hart.model.features import TRUNKS, build_feature_trunk, feature_map_size
 from hart.model.readouts import BOX_LOG_SCALE_RANGE, correct_box, move_box, readout_mlp
 from hart.model.scale_search import ScaleSearch
@@ -96,6 +98,12 @@ class HARTConfig:
             best (:mod:`hart.model.scale_search`; our addition). 1: no search (the paper's).
         scale_penalty: NCC an off-scale match must gain to be chosen.
         scale_rate: how far the box's log-size moves to the chosen scale per frame.
+        distractors: with ``appearance="correlation"``, remember this many lookalikes of the
+            target (strong template matches away from it) and subtract how well each cell
+            matches them (:mod:`hart.model.distractors`; our addition, training-free).
+            0: none (the paper's).
+        distractor_weight: how much a lookalike's match is subtracted from the target's.
+        distractor_threshold: the NCC a peak away from the target needs to be remembered.
     """
 
     glimpse_size: tuple[int, int] = (56, 56)
@@ -122,6 +130,9 @@ class HARTConfig:
     scale_step: float = 1.0
     scale_penalty: float = 0.02
     scale_rate: float = 0.5
+    distractors: int = 0
+    distractor_weight: float = 0.5
+    distractor_threshold: float = 0.3
 
 
 class HARTState(NamedTuple):
@@ -132,6 +143,8 @@ class HARTState(NamedTuple):
     cell: torch.Tensor  # (B, S) LSTM cell c_{t-1}
     box: torch.Tensor  # (B, 4) xywh px, the box of the previous frame (the given one at first)
     template: torch.Tensor  # (B, C, k, k) the target's features; (B, 0) without correlation
+    distractors: torch.Tensor  # (B, N, C, k, k) remembered lookalikes; (B, 0) without a memory
+    distractor_present: torch.Tensor  # (B, N) 1 where a slot holds a lookalike; (B, 0) without
 
 
 class HARTStep(NamedTuple):
@@ -173,6 +186,7 @@ class HART(nn.Module):
         anchor: str = "attention",
         glimpse_gradient: bool = True,
         scale_search: ScaleSearch | None = None,
+        distractors: DistractorMemory | None = None,
     ) -> None:
         super().__init__()
         if anchor not in ANCHORS:
@@ -190,6 +204,9 @@ class HART(nn.Module):
         if scale_search is not None and not (self.matches_template and anchor == "box"):
             raise ValueError('scale search needs appearance "correlation" and anchor "box"')
         self.scale_search = scale_search
+        if distractors is not None and not self.matches_template:
+            raise ValueError('a distractor memory needs appearance "correlation"')
+        self.distractors = distractors
 
     @staticmethod
     def _check_frame(frame: torch.Tensor) -> None:
@@ -212,13 +229,18 @@ class HART(nn.Module):
         attention = self.attention.initial(box, frame_size)
         features = self.features(self.attention.read(frame, attention))  # (B, C, m, m)
         hidden, cell = self.initialiser(features)
+        nothing = features.new_zeros(features.shape[0], 0)
+        template, distractors, present = nothing, nothing, nothing
         if self.matches_template:
             attention_box = self.attention.boxes(attention, frame_size)
             cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
             template = self.appearance.template(features, cells)  # (B, C, k, k)
-        else:
-            template = features.new_zeros(features.shape[0], 0)
-        return HARTState(attention, hidden, cell, box, template)
+        if self.distractors is not None:  # lookalikes already in view of the first glimpse
+            ncc = normalised_cross_correlation(features, template)
+            distractors, present = self.distractors.remember(
+                features, ncc, cells, *self.distractors.empty(template)
+            )
+        return HARTState(attention, hidden, cell, box, template, distractors, present)
 
     def start(self, frame: torch.Tensor, box: torch.Tensor) -> tuple[HARTStep, HARTState]:
         """Start tracking and take the first frame's step: frame ``(B, 3, H, W)`` RGB in [0, 1],
@@ -236,7 +258,7 @@ class HART(nn.Module):
         """Track one frame ``(B, 3, H, W)`` RGB in [0, 1] → this frame's outputs, next state."""
         self._check_frame(frame)
         frame_size = frame.shape[-2:]
-        glimpse, features, mask_logits, filter_sq, shift, log_scale = self._look(frame, state)
+        glimpse, features, mask_logits, filter_sq, shift, log_scale, ncc = self._look(frame, state)
         mask = torch.sigmoid(mask_logits)  # (B, 1, m, m)
         hidden, cell = self.core(features * mask, state.attention, (state.hidden, state.cell))
 
@@ -250,43 +272,56 @@ class HART(nn.Module):
             box = correct_box(attention_box, raw_box, shift)
             base = state.attention
         attention = self.attention.update(base, self.attention_readout(readin))
-        template = state.template
+        template, distractors, present = state[4:]
         if self.matches_template:
             cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
             template = self.appearance.update_template(template, features, cells)
+        if self.distractors is not None:
+            distractors, present = self.distractors.remember(
+                features, ncc, cells, distractors, present
+            )
         out = HARTStep(box, attention_box, glimpse, mask_logits, filter_sq)
-        return out, HARTState(attention, hidden, cell, box, template)
+        state = HARTState(attention, hidden, cell, box, template, distractors, present)
+        return out, state
 
     def _look(self, frame: torch.Tensor, state: HARTState) -> tuple[torch.Tensor, ...]:
         """Read the glimpse where the attention points and find the target in it.
 
         → glimpse ``(B, 3, h, w)``, its features ``(B, C, m, m)``, mask logits
         ``(B, 1, m, m)``, the filters' squared norm ``(B,)``, and with correlation the target's
-        offset from the glimpse's centre ``(B, 2)`` (else ``None``) and with a scale search its
-        change of log-size ``(B,)`` (else ``None``). A scale search reads every zoom in one
-        batch; the outputs other than offset and size are the unzoomed glimpse's.
+        offset from the glimpse's centre ``(B, 2)``, with a scale search its change of log-size
+        ``(B,)``, and with correlation the template's NCC over the features ``(B, 1, m, m)``
+        (each ``None`` without). A scale search reads every zoom in one batch; the outputs
+        other than offset and size are the unzoomed glimpse's.
         """
         search = self.scale_search
-        attention, hidden, template = state.attention, state.hidden, state.template
+        attention, hidden = state.attention, state.hidden
+        template, distractors, present = state[4:]
         if search is not None:  # every zoom in one batch, zoom-major
             zooms = len(search.zooms)
             attention = search.attentions(self.attention, attention)  # (S·B, P)
             frame = frame.expand(zooms, *frame.shape).flatten(0, 1)  # (S·B, 3, H, W); B=1: a view
             hidden, template = hidden.repeat(zooms, 1), template.repeat(zooms, 1, 1, 1)
+            distractors = distractors.repeat(zooms, *[1] * (distractors.dim() - 1))
+            present = present.repeat(zooms, 1)
         glimpse = self.attention.read(frame, attention)  # (B, 3, h, w) or (S·B, …)
         with torch.set_grad_enabled(self.glimpse_gradient and torch.is_grad_enabled()):
             features = self.features(glimpse)  # (B, C, m, m) or (S·B, …)
         if not self.matches_template:
             mask_logits, filter_sq = self.appearance(features, hidden)
-            return glimpse, features, mask_logits, filter_sq, None, None
-        mask_logits, filter_sq = self.appearance(features, hidden, template)
+            return glimpse, features, mask_logits, filter_sq, None, None, None
+        ncc = normalised_cross_correlation(features, template)  # (B, 1, m, m) or (S·B, …)
+        match = ncc
+        if self.distractors is not None:
+            match = ncc - self.distractors.suppression(features, distractors, present)
+        mask_logits, filter_sq = self.appearance(features, hidden, match)
         shift = self.appearance.peak_offset(mask_logits)  # (B, 2) or (S·B, 2)
         log_scale = None
         if search is not None:
             shift, log_scale = search.choose(mask_logits, shift, self.appearance.scale)
         batch = state.hidden.shape[0]  # the unzoomed glimpse comes first
         outputs = (glimpse, features, mask_logits, filter_sq)
-        return *(output[:batch] for output in outputs), shift, log_scale
+        return *(output[:batch] for output in outputs), shift, log_scale, ncc[:batch]
 
     def forward(self, frames: torch.Tensor, box0: torch.Tensor) -> HARTOutput:
         """Track through clips: frames ``(B, T, 3, H, W)`` RGB in [0, 1], box0 ``(B, 4)`` xywh px
@@ -358,6 +393,15 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     scale_search = None
     if config.scale_step != 1.0:
         scale_search = ScaleSearch(config.scale_step, config.scale_penalty, config.scale_rate)
+    distractors = None
+    if config.distractors:
+        distractors = DistractorMemory(
+            config.distractors,
+            config.distractor_weight,
+            config.distractor_threshold,
+            config.template_size,
+            features.cell_centre,
+        )
     return HART(
         features,
         appearance,
@@ -369,4 +413,5 @@ def build_hart(config: HARTConfig | None = None) -> HART:
         anchor=config.anchor,
         glimpse_gradient=config.glimpse_gradient,
         scale_search=scale_search,
+        distractors=distractors,
     )

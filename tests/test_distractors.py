@@ -1,0 +1,155 @@
+"""The memory of lookalikes: which peaks count as lookalikes, what the memory keeps, that the
+suppression lowers the lookalike and not the target, and that a tracker with it still runs,
+streams exactly as it unrolls, and trains."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hart.model.correlation import crop_template, normalised_cross_correlation
+from hart.model.distractors import DistractorMemory, lookalike_boxes
+from hart.model.hart import HARTConfig, build_hart
+from tests.test_correlation import untrained_correlation_config
+
+
+def test_ncc_with_many_templates_is_each_template_alone_and_an_empty_slot_scores_zero():
+    torch.manual_seed(0)
+    features = torch.rand(2, 5, 9, 11)
+    templates = torch.rand(2, 3, 5, 3, 3)
+    templates[1, 2] = 0.0  # an empty slot
+    together = normalised_cross_correlation(features, templates)
+    assert together.shape == (2, 3, 9, 11)
+    for n in range(3):
+        alone = normalised_cross_correlation(features, templates[:, n])  # (2, 1, 9, 11)
+        if n < 2:
+            assert torch.allclose(together[:, n], alone[:, 0], atol=1e-5)
+    assert torch.equal(together[1, 2], torch.zeros(9, 11))
+
+
+def test_many_boxes_are_cropped_as_each_box_alone():
+    torch.manual_seed(0)
+    features = torch.rand(2, 4, 14, 14)
+    boxes = torch.tensor(
+        [[[2.0, 3.0, 6.0, 8.0], [7.5, 1.0, 12.0, 5.5]], [[0, 0, 4, 4], [9, 9, 13, 14]]]
+    )
+    together = crop_template(features, boxes, 5, cell_centre=0.35)
+    assert together.shape == (2, 2, 4, 5, 5)
+    for n in range(2):
+        alone = crop_template(features, boxes[:, n], 5, cell_centre=0.35)
+        assert torch.allclose(together[:, n], alone, atol=1e-6)
+
+
+def _ncc_map(peaks: dict[tuple[int, int], float]) -> torch.Tensor:
+    """A (1, 1, 14, 14) map, low everywhere but at the given (row, column) peaks."""
+    ncc = torch.full((1, 1, 14, 14), -0.1)
+    for (row, column), value in peaks.items():
+        ncc[0, 0, row, column] = value
+    return ncc
+
+
+def test_a_lookalike_is_a_strong_peak_away_from_the_target():
+    target = torch.tensor([[5.0, 5.0, 9.0, 9.0]])  # 4×4 cells centred on (7, 7)
+    ncc = _ncc_map(
+        {
+            (7, 7): 0.9,  # the target itself
+            (7, 9): 0.8,  # beside the target: within 3/4 of its size, not a lookalike
+            (2, 12): 0.6,  # far and strong: the lookalike
+            (12, 1): 0.25,  # far but weak
+        }
+    )
+    boxes, found = lookalike_boxes(ncc, target, threshold=0.3, count=2, cell_centre=0.5)
+    assert found.tolist() == [[True, False]]
+    # centred on the peak's cell centre (12.5, 2.5), the target's size
+    assert torch.allclose(boxes[0, 0], torch.tensor([10.5, 0.5, 14.5, 4.5]))
+
+
+def test_the_memory_keeps_the_newest_lookalikes_and_fills_from_the_front():
+    memory = DistractorMemory(slots=3, weight=0.5, threshold=0.3, template_size=3, cell_centre=0.5)
+    features = torch.rand(1, 4, 14, 14)
+    target = torch.tensor([[5.0, 5.0, 9.0, 9.0]])
+    templates, present = memory.empty(torch.zeros(1, 4, 3, 3))
+    assert templates.shape == (1, 3, 4, 3, 3) and present.tolist() == [[0, 0, 0]]
+    history = []
+    for column in (1, 12, 2):  # one lookalike a frame, each somewhere else
+        ncc = _ncc_map({(7, 7): 0.9, (1, column): 0.7})
+        templates, present = memory.remember(features, ncc, target, templates, present)
+        history.append(crop_template(features, lookalike_boxes(ncc, target, 0.3, 1, 0.5)[0], 3))
+        expected = history[::-1][:3]
+        assert present[0].tolist() == [1.0] * len(expected) + [0.0] * (3 - len(expected))
+        for slot, crop in enumerate(expected):
+            assert torch.allclose(templates[0, slot], crop[0, 0])
+    ncc = _ncc_map({(7, 7): 0.9, (1, 4): 0.7})  # a fourth pushes the oldest out
+    templates, present = memory.remember(features, ncc, target, templates, present)
+    assert present[0].tolist() == [1.0, 1.0, 1.0]
+    assert torch.allclose(templates[0, 1], history[2][0, 0])
+    assert torch.allclose(templates[0, 2], history[1][0, 0])
+    ncc = _ncc_map({(7, 7): 0.9})  # a frame without lookalikes changes nothing
+    same, same_present = memory.remember(features, ncc, target, templates, present)
+    assert torch.equal(same, templates) and torch.equal(same_present, present)
+
+
+def test_the_suppression_lowers_the_lookalike_more_than_the_target():
+    # Two patches side by side: the target and a lookalike that is 60% the target. Matched
+    # against the target's template both score high; less the lookalike's match, the lookalike
+    # falls further below the target.
+    torch.manual_seed(0)
+    features = torch.randn(1, 8, 14, 14) * 0.3
+    target = torch.randn(8, 5, 5)
+    features[0, :, 4:9, 1:6] = target  # centred on cell (6, 3)
+    features[0, :, 4:9, 8:13] = 0.6 * target + 0.4 * torch.randn(8, 5, 5)  # on (6, 10)
+    memory = DistractorMemory(slots=2, weight=0.5, threshold=0.3, template_size=5, cell_centre=0.5)
+    box = torch.tensor([[2.0, 5.0, 5.0, 8.0]])  # the target's middle 3×3 cells
+    template = crop_template(features, box, 5)  # the box and a cell of margin, as the matcher's
+    ncc = normalised_cross_correlation(features, template)
+    templates, present = memory.remember(features, ncc, box, *memory.empty(template))
+    assert present[0, 0] == 1.0  # the lookalike, the strongest peak away from the target
+    matched = ncc - memory.suppression(features, templates, present)
+    before = ncc[0, 0, 6, 3] - ncc[0, 0, 6, 10]
+    after = matched[0, 0, 6, 3] - matched[0, 0, 6, 10]
+    # The margin grows by about weight · (1 − the lookalike's match at the target), 0.1 here.
+    assert ncc[0, 0, 6, 10] > 0.5 and after > before + 0.05
+
+
+@pytest.mark.parametrize(
+    "args", [(0, 0.5, 0.3), (4, -0.1, 0.3), (4, 0.5, 1.5)], ids=["no-slots", "weight", "threshold"]
+)
+def test_a_memory_that_cannot_work_is_refused(args):
+    with pytest.raises(ValueError, match="distractor"):
+        DistractorMemory(*args, template_size=3, cell_centre=0.5)
+
+
+def test_a_distractor_memory_needs_the_correlation_attention():
+    with pytest.raises(ValueError, match="distractor memory"):
+        build_hart(HARTConfig(distractors=4))
+
+
+def test_a_tracker_with_a_memory_streams_exactly_as_it_unrolls_and_trains():
+    torch.manual_seed(0)
+    config = untrained_correlation_config(
+        feature_weights=None,
+        glimpse_gradient=False,
+        glimpse_size=(64, 64),
+        template_size=3,
+        distractors=3,
+        distractor_threshold=-1.0,  # every far peak is remembered
+    )
+    model = build_hart(config)
+    frames = torch.rand(2, 4, 3, 72, 96)
+    box0 = torch.tensor([[20.0, 16.0, 24.0, 30.0], [50.0, 30.0, 20.0, 16.0]])
+    with torch.no_grad():
+        model.eval()
+        unrolled = model(frames, box0).boxes
+        out, state = model.start(frames[:, 0], box0)
+        streamed = [out.box]
+        for t in range(1, 4):
+            out, state = model.step(frames[:, t], state)
+            streamed.append(out.box)
+    assert torch.allclose(torch.stack(streamed, 1), unrolled)
+    assert state.distractors.shape == (2, 3, model.features.out_channels, 3, 3)
+    assert state.distractor_present.sum() > 0
+    model.train()
+    out = model(frames, box0)
+    (out.boxes - box0[:, None]).abs().mean().backward()
+    grads = [p.grad for p in model.box_readout.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
