@@ -1,11 +1,11 @@
 """How many CPU threads hart's network uses while it tracks (``hart track``, ``hart evaluate``).
 
-One by default. A tracking step is a chain of small operations on one glimpse, and splitting each
-over threads costs more than it saves: on a 2-core CPU, one thread tracked a 640×480 video at
-1.16× the speed of two. Worse, a thread pool that waits for a busy sibling stalls: beside another
-torch job using both cores, two threads fell from 143 to 7-17 frames/s, while one thread kept
-150. More threads pay off only for larger work (training, batched evaluation), which
-keeps torch's own default.
+One by default. A tracking step is a chain of small operations on one glimpse, which splitting
+over threads hardly speeds up: on a quiet 2-core CPU one thread tracked a 640×480 video about as
+fast as two (100-141 against 112-156 frames/s over runs on one day). But a thread pool that
+waits for a busy sibling stalls: beside another torch job using both cores, two threads fell
+from 143 to 7-17 frames/s, while one thread kept 150. More threads pay off only for larger work
+(training, batched evaluation), which keeps torch's own default.
 
 Kept free of torch at import, so the commands still check their arguments before loading it.
 """
@@ -28,8 +28,8 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_TRACKING_THREADS,
         metavar="N",
-        help=f"CPU threads for hart's network (default: {DEFAULT_TRACKING_THREADS}, the fastest "
-        "for tracking one video, and the one that does not stall beside other jobs; OpenCV's "
+        help=f"CPU threads for hart's network (default: {DEFAULT_TRACKING_THREADS}, about as "
+        "fast as two for one video, and it does not stall beside other jobs; OpenCV's "
         "own threads are left as they are)",
     )
 
