@@ -37,7 +37,7 @@ def lookalike_boxes(
     target's box ``(B, 4)`` x1, y1, x2, y2 in cells → their boxes ``(B, count, 4)`` (the target
     box's size, centred on each peak) and whether each was found ``(B, count)`` (bool): a local
     maximum (3×3) above ``threshold``, at least :data:`FAR` box sizes from the box's centre."""
-    batch, _, height, width = ncc.shape
+    height, width = ncc.shape[-2:]
     ncc = ncc.detach()[:, 0].float()  # (B, h, w)
     peaks = (ncc == F.max_pool2d(ncc[:, None], 3, 1, 1)[:, 0]) & (ncc > threshold)
     centre = (cell_boxes[:, :2] + cell_boxes[:, 2:]).float() / 2  # (B, 2) x, y

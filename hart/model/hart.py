@@ -235,11 +235,11 @@ class HART(nn.Module):
             attention_box = self.attention.boxes(attention, frame_size)
             cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
             template = self.appearance.template(features, cells)  # (B, C, k, k)
-        if self.distractors is not None:  # lookalikes already in view of the first glimpse
-            ncc = normalised_cross_correlation(features, template)
-            distractors, present = self.distractors.remember(
-                features, ncc, cells, *self.distractors.empty(template)
-            )
+            if self.distractors is not None:  # lookalikes already in view of the first glimpse
+                ncc = normalised_cross_correlation(features, template)
+                distractors, present = self.distractors.remember(
+                    features, ncc, cells, *self.distractors.empty(template)
+                )
         return HARTState(attention, hidden, cell, box, template, distractors, present)
 
     def start(self, frame: torch.Tensor, box: torch.Tensor) -> tuple[HARTStep, HARTState]:
@@ -272,14 +272,14 @@ class HART(nn.Module):
             box = correct_box(attention_box, raw_box, shift)
             base = state.attention
         attention = self.attention.update(base, self.attention_readout(readin))
-        template, distractors, present = state[4:]
+        template, distractors, present = state.template, state.distractors, state.distractor_present
         if self.matches_template:
             cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
             template = self.appearance.update_template(template, features, cells)
-        if self.distractors is not None:
-            distractors, present = self.distractors.remember(
-                features, ncc, cells, distractors, present
-            )
+            if self.distractors is not None:
+                distractors, present = self.distractors.remember(
+                    features, ncc, cells, distractors, present
+                )
         out = HARTStep(box, attention_box, glimpse, mask_logits, filter_sq)
         state = HARTState(attention, hidden, cell, box, template, distractors, present)
         return out, state
@@ -295,8 +295,8 @@ class HART(nn.Module):
         other than offset and size are the unzoomed glimpse's.
         """
         search = self.scale_search
-        attention, hidden = state.attention, state.hidden
-        template, distractors, present = state[4:]
+        attention, hidden, template = state.attention, state.hidden, state.template
+        distractors, present = state.distractors, state.distractor_present
         if search is not None:  # every zoom in one batch, zoom-major
             zooms = len(search.zooms)
             attention = search.attentions(self.attention, attention)  # (S·B, P)
