@@ -153,3 +153,28 @@ def test_a_tracker_with_a_memory_streams_exactly_as_it_unrolls_and_trains():
     (out.boxes - box0[:, None]).abs().mean().backward()
     grads = [p.grad for p in model.box_readout.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_the_first_frame_fills_the_memory_once():
+    # A target with a copy of itself on either side. init_state starts with an empty memory;
+    # the first frame's step remembers the two copies, once (collecting them in init_state too
+    # filled all four slots with the same two).
+    torch.manual_seed(0)
+    config = untrained_correlation_config(
+        feature_weights=None,
+        glimpse_gradient=False,
+        glimpse_size=(112, 112),
+        template_size=3,
+        distractors=4,
+    )
+    model = build_hart(config).eval()
+    frame = torch.rand(1, 3, 96, 96) * 0.1
+    patch = torch.rand(3, 16, 16)
+    for left in (24, 40, 56):  # the target in the middle, its copies one box to either side
+        frame[0, :, 40:56, left : left + 16] = patch
+    box0 = torch.tensor([[40.0, 40.0, 16.0, 16.0]])
+    with torch.no_grad():
+        state = model.init_state(frame, box0)
+        assert state.distractor_present.tolist() == [[0.0] * 4]
+        _, state = model.start(frame, box0)
+    assert state.distractor_present.tolist() == [[1.0, 1.0, 0.0, 0.0]]

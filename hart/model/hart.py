@@ -235,11 +235,8 @@ class HART(nn.Module):
             attention_box = self.attention.boxes(attention, frame_size)
             cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
             template = self.appearance.template(features, cells)  # (B, C, k, k)
-            if self.distractors is not None:  # lookalikes already in view of the first glimpse
-                ncc = normalised_cross_correlation(features, template)
-                distractors, present = self.distractors.remember(
-                    features, ncc, cells, *self.distractors.empty(template)
-                )
+            if self.distractors is not None:  # the first step remembers this frame's lookalikes
+                distractors, present = self.distractors.empty(template)
         return HARTState(attention, hidden, cell, box, template, distractors, present)
 
     def start(self, frame: torch.Tensor, box: torch.Tensor) -> tuple[HARTStep, HARTState]:
