@@ -189,8 +189,14 @@ def test_augmented_clips_keep_their_boxes_on_the_target(tmp_path):
     from hart.datasets.augment import Augmentation
 
     strong = Augmentation(
-        max_frame_skip=3, zoom=0.5, shift=0.1, brightness=0.1, contrast=0.3, saturation=0.4,
-        grey_probability=0.3, blur_probability=0.3,
+        max_frame_skip=3,
+        zoom=0.5,
+        shift=0.1,
+        brightness=0.1,
+        contrast=0.3,
+        saturation=0.4,
+        grey_probability=0.3,
+        blur_probability=0.3,
     )
     sequence = _bright_square_sequence(tmp_path)
     clips = SequenceClips([sequence], clip_length=6, frame_size=(64, 96), augmentation=strong)

@@ -210,9 +210,7 @@ def test_a_run_over_the_shared_sequences(shared_sequences, tmp_path, capsys, wit
 NANO_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "nanotrack"
 
 
-def test_nano_runs_from_the_model_files_given_and_follows_the_square(
-    square_root, tmp_path, capsys
-):
+def test_nano_runs_from_the_model_files_given_and_follows_the_square(square_root, tmp_path, capsys):
     if not NANO_MODELS.is_dir():
         pytest.skip("../shared/models/nanotrack is not beside this checkout")
     out = tmp_path / "out"

@@ -57,8 +57,13 @@ class Augmentation:
     def photometric(self) -> bool:
         """Whether any photometric change is on."""
         return any(
-            (self.brightness, self.contrast, self.saturation, self.grey_probability,
-             self.blur_probability)
+            (
+                self.brightness,
+                self.contrast,
+                self.saturation,
+                self.grey_probability,
+                self.blur_probability,
+            )
         )
 
     def __post_init__(self) -> None:
@@ -94,8 +99,13 @@ def zoom_clip(
     height, width = frames.shape[1:3]
     warped = np.stack(
         [
-            cv2.warpAffine(frame, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT_101)
+            cv2.warpAffine(
+                frame,
+                matrix,
+                (width, height),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REFLECT_101,
+            )
             for frame in frames
         ]
     )
@@ -111,9 +121,7 @@ def random_photometry(rng: np.random.Generator, augmentation: Augmentation) -> d
     return {
         "offset": rng.uniform(-augmentation.brightness, augmentation.brightness) * 255.0,
         "gain": float(np.exp(rng.uniform(-augmentation.contrast, augmentation.contrast))),
-        "saturation": float(
-            np.exp(rng.uniform(-augmentation.saturation, augmentation.saturation))
-        ),
+        "saturation": float(np.exp(rng.uniform(-augmentation.saturation, augmentation.saturation))),
         "grey": bool(rng.random() < augmentation.grey_probability),
         "blur": (
             float(rng.uniform(0.5, 1.5)) if rng.random() < augmentation.blur_probability else 0.0

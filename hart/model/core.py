@@ -80,5 +80,3 @@ class StateInitialiser(nn.Module):
         x = F.elu(self.thin(features)).flatten(1)  # (B, C'·m·m)
         hidden, cell = self.fc(x).chunk(2, dim=-1)  # (B, S) each
         return torch.tanh(hidden), cell
-
-
