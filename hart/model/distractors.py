@@ -7,11 +7,11 @@ A template alone cannot tell the target from a lookalike; remembering the lookal
 and asking how much each cell matches *them* can. As DaSiamRPN does (Zhu et al., ECCV 2018),
 but with no training:
 
-- after each frame's box is placed (and in the first frame, around the given box), the strong
-  local maxima of the template's NCC (above ``threshold``) that lie farther from the box than
-  three quarters of its size are lookalikes; the strongest ``per_frame`` of them are cut out of
-  the features (the box's size, centred on the peak) and pushed into a memory of ``slots``
-  templates, the newest kept;
+- after each frame's box is placed (the first frame's step included; the memory starts
+  empty), the strong local maxima of the template's NCC (above ``threshold``) that lie farther
+  from the box than three quarters of its size are lookalikes; the strongest ``per_frame`` of
+  them are cut out of the features (the box's size, centred on the peak) and pushed into a
+  memory of ``slots`` templates, the newest kept;
 - every later frame's NCC then becomes ``NCC(target) − weight · max_d relu(NCC(lookalike d))``:
   a cell that matches a remembered lookalike at least as well as the target scores low.
 
