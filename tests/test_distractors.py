@@ -9,7 +9,7 @@ import torch
 
 from hart.model.correlation import crop_template, normalised_cross_correlation
 from hart.model.distractors import DistractorMemory, lookalike_boxes
-from hart.model.hart import HARTConfig, build_hart
+from hart.model.hart import HART, HARTConfig, build_hart
 from tests.test_correlation import untrained_correlation_config
 
 
@@ -124,17 +124,22 @@ def test_a_distractor_memory_needs_the_correlation_attention():
         build_hart(HARTConfig(distractors=4))
 
 
-def test_a_tracker_with_a_memory_streams_exactly_as_it_unrolls_and_trains():
+def _tracker_with_memory(**changes) -> HART:
+    """An untrained correlation tracker on a random trunk (seed 0), a 3-cell template and a
+    memory of lookalikes (``changes`` to :func:`untrained_correlation_config`)."""
     torch.manual_seed(0)
     config = untrained_correlation_config(
-        feature_weights=None,
-        glimpse_gradient=False,
+        feature_weights=None, glimpse_gradient=False, template_size=3, **changes
+    )
+    return build_hart(config)
+
+
+def test_a_tracker_with_a_memory_streams_exactly_as_it_unrolls_and_trains():
+    model = _tracker_with_memory(
         glimpse_size=(64, 64),
-        template_size=3,
         distractors=3,
         distractor_threshold=-1.0,  # every far peak is remembered
     )
-    model = build_hart(config)
     frames = torch.rand(2, 4, 3, 72, 96)
     box0 = torch.tensor([[20.0, 16.0, 24.0, 30.0], [50.0, 30.0, 20.0, 16.0]])
     with torch.no_grad():
@@ -159,15 +164,7 @@ def test_the_first_frame_fills_the_memory_once():
     # A target with a copy of itself on either side. init_state starts with an empty memory;
     # the first frame's step remembers the two copies, once (collecting them in init_state too
     # filled all four slots with the same two).
-    torch.manual_seed(0)
-    config = untrained_correlation_config(
-        feature_weights=None,
-        glimpse_gradient=False,
-        glimpse_size=(112, 112),
-        template_size=3,
-        distractors=4,
-    )
-    model = build_hart(config).eval()
+    model = _tracker_with_memory(glimpse_size=(112, 112), distractors=4).eval()
     frame = torch.rand(1, 3, 96, 96) * 0.1
     patch = torch.rand(3, 16, 16)
     for left in (24, 40, 56):  # the target in the middle, its copies one box to either side
