@@ -323,9 +323,10 @@ def test_trains_on_a_synthetic_clip(one_thread):
             scale_step=1.05,
             distractors=2,
             distractor_threshold=-1.0,
+            classifier=3,
         ),
     ],
-    ids=["hart", "ratm", "correlation+scale-search+distractors"],
+    ids=["hart", "ratm", "correlation+scale-search+distractors+classifier"],
 )
 def test_a_step_never_waits_for_the_device(monkeypatch, changes):
     # On a GPU, reading a value on the host (.item(), a condition on a tensor) waits for every
@@ -336,7 +337,7 @@ def test_a_step_never_waits_for_the_device(monkeypatch, changes):
     frames, box0 = random_clip(2, 2, height=48, width=64)
     _, state = model.start(frames[:, 0], box0)
     model = model.to("meta")
-    state = type(state)(*(field.to("meta") for field in state))
+    state = type(state)(*(f.to("meta") if torch.is_tensor(f) else f for f in state))
 
     def host_copy(*args, **kwargs):
         raise AssertionError("a tensor copied from host memory inside a step")

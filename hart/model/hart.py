@@ -11,7 +11,9 @@ state ``(h_{t-1}, c_{t-1})``:
    (:mod:`hart.model.appearance`) — with ``appearance="correlation"`` plus the correlation of
    ``s_t`` with the target's template, and the box then starts from where the mask peaks
    (:mod:`hart.model.correlation`), less how well each cell matches remembered lookalikes
-   with ``distractors`` (:mod:`hart.model.distractors`); the core sees ``s_t · sigmoid(m_t)``;
+   with ``distractors`` (:mod:`hart.model.distractors`), plus the response of a filter fitted
+   online to the target with ``classifier`` (:mod:`hart.model.online_classifier`); the core
+   sees ``s_t · sigmoid(m_t)``;
 4. core: masked features ⊕ ``a_t`` → FC (ELU) → LSTM with zoneout → ``o_t = h_t``;
 5. readouts from ``o_t ⊕ vec(sigmoid(m_t))``: the box, the attention box corrected by a
    tanh-bounded MLP; the next attention ``a_{t+1} = a_t ⊕ sigmoid(gain) · tanh(MLP)``.
@@ -42,6 +44,7 @@ from hart.model.core import Core, StateInitialiser
 from hart.model.correlation import TemplateMatcher, boxes_in_glimpse, normalised_cross_correlation
 from hart.model.distractors import DistractorMemory
 from hart.model.features import TRUNKS, build_feature_trunk, feature_map_size
+from hart.model.online_classifier import OnlineClassifier
 from hart.model.readouts import BOX_LOG_SCALE_RANGE, correct_box, move_box, readout_mlp
 from hart.model.scale_search import ScaleSearch
 
@@ -104,6 +107,13 @@ class HARTConfig:
             0: none (the paper's).
         distractor_weight: how much a lookalike's match is subtracted from the target's.
         distractor_threshold: the NCC a peak away from the target needs to be remembered.
+        classifier: with ``appearance="correlation"``, fit a filter to the target's glimpses
+            while tracking over this many remembered frames and add its response to the
+            template's match (:mod:`hart.model.online_classifier`; ATOM's idea, our addition,
+            training-free). 0: none (the paper's).
+        classifier_weight: how much of the filter's response is added to the match.
+        classifier_regularisation: the fit's ridge penalty ``λ``.
+        classifier_rate: how much a new frame weighs against the older ones in the fit.
     """
 
     glimpse_size: tuple[int, int] = (56, 56)
@@ -133,6 +143,10 @@ class HARTConfig:
     distractors: int = 0
     distractor_weight: float = 0.5
     distractor_threshold: float = 0.3
+    classifier: int = 0
+    classifier_weight: float = 1.0
+    classifier_regularisation: float = 0.1
+    classifier_rate: float = 0.05
 
 
 class HARTState(NamedTuple):
@@ -145,6 +159,10 @@ class HARTState(NamedTuple):
     template: torch.Tensor  # (B, C, k, k) the target's features; (B, 0) without correlation
     distractors: torch.Tensor  # (B, N, C, k, k) remembered lookalikes; (B, 0) without a memory
     distractor_present: torch.Tensor  # (B, N) 1 where a slot holds a lookalike; (B, 0) without
+    classifier_filters: torch.Tensor  # (B, C, k, k) the online classifier's; (B, 0) without
+    classifier_samples: torch.Tensor  # (B, M, C, m, m) its remembered features; (B, 0) without
+    classifier_labels: torch.Tensor  # (B, M, m, m) their Gaussian labels; (B, 0) without
+    frames: int  # frames stepped so far (the same for the whole batch)
 
 
 class HARTStep(NamedTuple):
@@ -187,6 +205,7 @@ class HART(nn.Module):
         glimpse_gradient: bool = True,
         scale_search: ScaleSearch | None = None,
         distractors: DistractorMemory | None = None,
+        classifier: OnlineClassifier | None = None,
     ) -> None:
         super().__init__()
         if anchor not in ANCHORS:
@@ -207,6 +226,9 @@ class HART(nn.Module):
         if distractors is not None and not self.matches_template:
             raise ValueError('a distractor memory needs appearance "correlation"')
         self.distractors = distractors
+        if classifier is not None and not self.matches_template:
+            raise ValueError('an online classifier needs appearance "correlation"')
+        self.classifier = classifier
 
     @staticmethod
     def _check_frame(frame: torch.Tensor) -> None:
@@ -231,13 +253,18 @@ class HART(nn.Module):
         hidden, cell = self.initialiser(features)
         nothing = features.new_zeros(features.shape[0], 0)
         template, distractors, present = nothing, nothing, nothing
+        classifier = nothing, nothing, nothing
         if self.matches_template:
             attention_box = self.attention.boxes(attention, frame_size)
             cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
             template = self.appearance.template(features, cells)  # (B, C, k, k)
             if self.distractors is not None:  # the first step remembers this frame's lookalikes
                 distractors, present = self.distractors.empty(template)
-        return HARTState(attention, hidden, cell, box, template, distractors, present)
+            if self.classifier is not None:  # the first step fits it to this frame
+                classifier = self.classifier.empty(features)
+        return HARTState(
+            attention, hidden, cell, box, template, distractors, present, *classifier, frames=0
+        )
 
     def start(self, frame: torch.Tensor, box: torch.Tensor) -> tuple[HARTStep, HARTState]:
         """Start tracking and take the first frame's step: frame ``(B, 3, H, W)`` RGB in [0, 1],
@@ -270,6 +297,7 @@ class HART(nn.Module):
             base = state.attention
         attention = self.attention.update(base, self.attention_readout(readin))
         template, distractors, present = state.template, state.distractors, state.distractor_present
+        classifier = state.classifier_filters, state.classifier_samples, state.classifier_labels
         if self.matches_template:
             cells = boxes_in_glimpse(box, attention_box, features.shape[-2:])
             template = self.appearance.update_template(template, features, cells)
@@ -277,8 +305,20 @@ class HART(nn.Module):
                 distractors, present = self.distractors.remember(
                     features, ncc, cells, distractors, present
                 )
+            if self.classifier is not None:
+                classifier = self.classifier.remember(features, cells, *classifier, state.frames)
         out = HARTStep(box, attention_box, glimpse, mask_logits, filter_sq)
-        state = HARTState(attention, hidden, cell, box, template, distractors, present)
+        state = HARTState(
+            attention,
+            hidden,
+            cell,
+            box,
+            template,
+            distractors,
+            present,
+            *classifier,
+            frames=state.frames + 1,
+        )
         return out, state
 
     def _look(self, frame: torch.Tensor, state: HARTState) -> tuple[torch.Tensor, ...]:
@@ -294,6 +334,7 @@ class HART(nn.Module):
         search = self.scale_search
         attention, hidden, template = state.attention, state.hidden, state.template
         distractors, present = state.distractors, state.distractor_present
+        filters = state.classifier_filters
         if search is not None:  # every zoom in one batch, zoom-major
             zooms = len(search.zooms)
             attention = search.attentions(self.attention, attention)  # (S·B, P)
@@ -301,6 +342,7 @@ class HART(nn.Module):
             hidden, template = hidden.repeat(zooms, 1), template.repeat(zooms, 1, 1, 1)
             distractors = distractors.repeat(zooms, *[1] * (distractors.dim() - 1))
             present = present.repeat(zooms, 1)
+            filters = filters.repeat(zooms, *[1] * (filters.dim() - 1))
         glimpse = self.attention.read(frame, attention)  # (B, 3, h, w) or (S·B, …)
         with torch.set_grad_enabled(self.glimpse_gradient and torch.is_grad_enabled()):
             features = self.features(glimpse)  # (B, C, m, m) or (S·B, …)
@@ -311,6 +353,8 @@ class HART(nn.Module):
         match = ncc
         if self.distractors is not None:
             match = ncc - self.distractors.suppression(features, distractors, present)
+        if self.classifier is not None:
+            match = match + self.classifier.response(features, filters)
         mask_logits, filter_sq = self.appearance(features, hidden, match)
         shift = self.appearance.peak_offset(mask_logits)  # (B, 2) or (S·B, 2)
         log_scale = None
@@ -399,6 +443,16 @@ def build_hart(config: HARTConfig | None = None) -> HART:
             config.template_size,
             features.cell_centre,
         )
+    classifier = None
+    if config.classifier:
+        classifier = OnlineClassifier(
+            config.classifier,
+            config.template_size,
+            config.classifier_weight,
+            config.classifier_regularisation,
+            config.classifier_rate,
+            cell_centre=features.cell_centre,
+        )
     return HART(
         features,
         appearance,
@@ -411,4 +465,5 @@ def build_hart(config: HARTConfig | None = None) -> HART:
         glimpse_gradient=config.glimpse_gradient,
         scale_search=scale_search,
         distractors=distractors,
+        classifier=classifier,
     )
