@@ -19,6 +19,7 @@ from hart.model.online_classifier import (
     rms_normalised,
 )
 from tests.test_correlation import untrained_correlation_config
+from tests.tracker_checks import check_streams_as_unrolled_and_trains
 
 
 def test_the_adjoint_is_the_transpose_of_the_response():
@@ -146,20 +147,7 @@ def test_a_tracker_with_a_classifier_streams_exactly_as_it_unrolls_and_trains():
     model = build_hart(config)
     frames = torch.rand(2, 7, 3, 72, 96)  # past the first refit after the first frame
     box0 = torch.tensor([[20.0, 16.0, 24.0, 30.0], [50.0, 30.0, 20.0, 16.0]])
-    with torch.no_grad():
-        model.eval()
-        unrolled = model(frames, box0).boxes
-        out, state = model.start(frames[:, 0], box0)
-        streamed = [out.box]
-        for t in range(1, 7):
-            out, state = model.step(frames[:, t], state)
-            streamed.append(out.box)
-    assert torch.allclose(torch.stack(streamed, 1), unrolled)
+    state = check_streams_as_unrolled_and_trains(model, frames, box0)
     assert state.frames == 7
     assert state.classifier_filters.shape == (2, model.features.out_channels, 3, 3)
     assert state.classifier_filters.abs().sum() > 0
-    model.train()
-    out = model(frames, box0)
-    (out.boxes - box0[:, None]).abs().mean().backward()
-    grads = [p.grad for p in model.box_readout.parameters() if p.grad is not None]
-    assert grads and all(torch.isfinite(g).all() for g in grads)
