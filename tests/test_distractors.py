@@ -90,15 +90,23 @@ def test_the_memory_keeps_the_newest_lookalikes_and_fills_from_the_front():
     assert torch.equal(same, templates) and torch.equal(same_present, present)
 
 
+def features_with_a_lookalike(likeness: float, noise: float) -> torch.Tensor:
+    """Features ``(1, 8, 14, 14)`` (seed 0): weak noise, a 5×5-cell target centred on cell
+    (row 6, column 3) and, centred on (6, 10), a lookalike that is ``likeness`` times the target
+    plus ``noise`` times fresh noise. The target's middle 3×3 cells are x, y 2–5, 5–8."""
+    torch.manual_seed(0)
+    features = torch.randn(1, 8, 14, 14) * 0.3
+    target = torch.randn(8, 5, 5)
+    features[0, :, 4:9, 1:6] = target
+    features[0, :, 4:9, 8:13] = likeness * target + noise * torch.randn(8, 5, 5)
+    return features
+
+
 def test_the_suppression_lowers_the_lookalike_more_than_the_target():
     # Two patches side by side: the target and a lookalike that is 60% the target. Matched
     # against the target's template both score high; less the lookalike's match, the lookalike
     # falls further below the target.
-    torch.manual_seed(0)
-    features = torch.randn(1, 8, 14, 14) * 0.3
-    target = torch.randn(8, 5, 5)
-    features[0, :, 4:9, 1:6] = target  # centred on cell (6, 3)
-    features[0, :, 4:9, 8:13] = 0.6 * target + 0.4 * torch.randn(8, 5, 5)  # on (6, 10)
+    features = features_with_a_lookalike(0.6, 0.4)
     memory = DistractorMemory(slots=2, weight=0.5, threshold=0.3, template_size=5, cell_centre=0.5)
     box = torch.tensor([[2.0, 5.0, 5.0, 8.0]])  # the target's middle 3×3 cells
     template = crop_template(features, box, 5)  # the box and a cell of margin, as the matcher's

@@ -19,6 +19,7 @@ from hart.model.online_classifier import (
     rms_normalised,
 )
 from tests.test_correlation import untrained_correlation_config
+from tests.test_distractors import features_with_a_lookalike
 from tests.tracker_checks import check_streams_as_unrolled_and_trains
 
 
@@ -70,12 +71,8 @@ def test_the_classifier_tells_the_target_from_a_lookalike_better_than_the_templa
     # A target and, beside it, a lookalike that shares most of its features (the template's NCC
     # scores both high). The fitted filter learns what the lookalike lacks: the gap between the
     # target and the lookalike is far wider in its response than in the NCC.
-    torch.manual_seed(0)
-    features = torch.randn(1, 8, 14, 14) * 0.3
-    target = torch.randn(8, 5, 5)
-    features[0, :, 4:9, 1:6] = target  # centred on cell (6, 3)
-    features[0, :, 4:9, 8:13] = 0.8 * target + 0.3 * torch.randn(8, 5, 5)  # on (6, 10)
-    box = torch.tensor([[1.5, 4.5, 4.5, 7.5]])  # 3×3 cells on the target's centre (6, 3)
+    features = features_with_a_lookalike(0.8, 0.3)  # target on cell (6, 3), lookalike (6, 10)
+    box = torch.tensor([[2.0, 5.0, 5.0, 8.0]])  # the target's middle 3×3 cells
     template = crop_template(features, box, 5)
     ncc = normalised_cross_correlation(features, template)[0, 0]
     classifier = OnlineClassifier(samples=4, filter_size=5, regularisation=0.01, iterations=20)
