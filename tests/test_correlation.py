@@ -51,6 +51,56 @@ def test_a_peaked_mask_says_where_in_the_glimpse_the_target_is(cell_centre):
     assert torch.allclose(offset, expected, atol=1e-5)
 
 
+def _quadratic_peak(column: float, row: float, size: int = 14) -> torch.Tensor:
+    """Logits ``(1, 1, size, size)`` that fall off quadratically from a point between cells."""
+    cells = torch.arange(size, dtype=torch.float32)
+    return -(((cells[None, :] - column) ** 2) + ((cells[:, None] - row) ** 2))[None, None]
+
+
+def test_the_parabola_finds_a_peak_between_cells_where_the_softmax_snaps_to_one():
+    column, row = 6.3, 3.8
+    logits = _quadratic_peak(column, row)
+    expected = torch.tensor([[(column + 0.35) / 14 - 0.5, (row + 0.35) / 14 - 0.5]])
+    parabola = TemplateMatcher(8, 4, (14, 14), cell_centre=0.35, peak="parabola")
+    assert torch.allclose(parabola.peak_offset(logits), expected, atol=1e-5)
+    # The sharpened softmax is pulled most of the way to the best cell's centre (6, 4).
+    softmax = TemplateMatcher(8, 4, (14, 14), cell_centre=0.35, peak="softmax")
+    error_in_cells = (softmax.peak_offset(logits) - expected).abs() * 14
+    assert (error_in_cells > 0.1).all(), error_in_cells
+
+
+def test_the_parabola_keeps_a_peak_on_the_edge_in_its_cell_and_passes_gradients():
+    matcher = TemplateMatcher(8, 4, (14, 14), cell_centre=0.5, peak="parabola")
+    logits = _quadratic_peak(-0.4, 7.2).requires_grad_()  # best column 0: no neighbour left
+    offset = matcher.peak_offset(logits)
+    expected = torch.tensor([[0.5 / 14 - 0.5, 7.7 / 14 - 0.5]])
+    assert torch.allclose(offset, expected, atol=1e-5)
+    offset[0, 1].backward()
+    assert logits.grad.abs().sum() > 0  # the row's vertex moves with its three cells
+    with pytest.raises(ValueError, match="peak"):
+        TemplateMatcher(8, 4, (14, 14), peak="argmax")
+
+
+@pytest.mark.parametrize("peak", ["softmax", "parabola"])
+def test_a_correlation_hart_on_a_still_frame(peak):
+    # The same frame again and again: the target has not moved, and the box should not either.
+    # The softmax snaps to cell centres, and as the glimpse re-centres on its answer the box
+    # jumps back and forth; the parabola's sub-cell peak holds it still.
+    frame = _texture(160, 240, seed=1)
+    frame[:, 50:90, 100:133] = _texture(40, 33, seed=2)  # a target between cell centres
+    frames = frame.expand(1, 8, *frame.shape)
+    box0 = torch.tensor([[100.0, 50.0, 33.0, 40.0]])
+    model = build_hart(untrained_correlation_config(context=3.0, peak=peak)).eval()
+    with torch.no_grad():
+        boxes = model(frames, box0).boxes[0]  # (T, 4)
+    cell = 3.0 * box0[0, 2:] / 14  # px per feature cell (x, y)
+    motion = ((boxes[2:, :2] - boxes[1:-1, :2]).abs() / cell).max()
+    if peak == "parabola":
+        assert motion < 0.02, motion
+    else:
+        assert motion > 0.15, motion
+
+
 def test_boxes_in_glimpse_are_in_feature_cells():
     attention = torch.tensor([[100.0, 50.0, 80.0, 40.0]])
     box = torch.tensor([[120.0, 60.0, 40.0, 20.0]])  # the middle half of the attention box

@@ -324,9 +324,10 @@ def test_trains_on_a_synthetic_clip(one_thread):
             distractors=2,
             distractor_threshold=-1.0,
             classifier=3,
+            peak="parabola",
         ),
     ],
-    ids=["hart", "ratm", "correlation+scale-search+distractors+classifier"],
+    ids=["hart", "ratm", "correlation+scale-search+distractors+classifier+parabola"],
 )
 def test_a_step_never_waits_for_the_device(monkeypatch, changes):
     # On a GPU, reading a value on the host (.item(), a condition on a tensor) waits for every

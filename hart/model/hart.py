@@ -92,6 +92,10 @@ class HARTConfig:
             learned start bias begins there): the context around the target each glimpse shows.
         template_size: side of the correlation template, in feature cells (odd).
         template_rate: how far the template moves towards the tracked target per frame.
+        peak: with ``appearance="correlation"``, how the target's location is read off the
+            mask: ``"softmax"`` (the mean cell under a sharpened softmax; snaps to cell
+            centres) or ``"parabola"`` (the best cell refined to a sub-cell peak; our
+            addition, :mod:`hart.model.correlation`).
         glimpse_gradient: let the losses' gradients flow back through the trunk into the
             glimpse and the attention that placed it (the paper's). ``False`` (with a frozen
             trunk) skips that backward pass — about half a step's cost on a CPU — and the
@@ -136,6 +140,7 @@ class HARTConfig:
     context: float = INITIAL_SCALE
     template_size: int = 9
     template_rate: float = 0.01
+    peak: str = "softmax"
     glimpse_gradient: bool = True
     scale_step: float = 1.0
     scale_penalty: float = 0.02
@@ -410,6 +415,7 @@ def build_hart(config: HARTConfig | None = None) -> HART:
             config.mask_channels,
             config.template_rate,
             features.cell_centre,
+            config.peak,
         )
     else:
         appearance = DynamicMaskNet(config.lstm_size, channels, config.mask_channels)
