@@ -49,6 +49,29 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(
         load_model(wrong)
 
 
+def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
+    # A correlation model saved before `peak` was an option has no such key in its config and
+    # the softmax's sharpness among its weights: it loads, and locates the target as it did.
+    from hart.model.hart import HARTConfig, build_hart
+
+    config = HARTConfig(
+        glimpse_size=(32, 32),
+        lstm_size=32,
+        core_size=64,
+        readout_size=32,
+        trunk_width=0.5,
+        anchor="box",
+        appearance="correlation",
+        template_size=3,
+    )
+    saved = {k: v for k, v in config.__dict__.items() if k != "peak"}
+    state = {f"model.{k}": v for k, v in build_hart(config).state_dict().items()}
+    assert "model.appearance.sharpness" in state
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": {"config": saved}}, path)
+    assert load_model(path).appearance.peak == "softmax"
+
+
 def test_export_keeps_config_and_weights_in_float16(small_checkpoint, tmp_path):
     exported = export_model(small_checkpoint, tmp_path / "model.ckpt")
     source = torch.load(small_checkpoint, weights_only=True)
