@@ -3,13 +3,13 @@ target is, and an untrained correlation HART following a moving real texture."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from hart.boxes import iou
 from hart.model.correlation import TemplateMatcher, boxes_in_glimpse, normalised_cross_correlation
-from hart.model.hart import HARTConfig, build_hart
+from hart.model.hart import build_hart
+from tests.correlation_fixtures import texture, untrained_correlation_config
 
 
 def _slow_ncc(features: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
@@ -86,8 +86,8 @@ def test_a_correlation_hart_on_a_still_frame(peak):
     # The same frame again and again: the target has not moved, and the box should not either.
     # The softmax snaps to cell centres, and as the glimpse re-centres on its answer the box
     # jumps back and forth; the parabola's sub-cell peak holds it still.
-    frame = _texture(160, 240, seed=1)
-    frame[:, 50:90, 100:133] = _texture(40, 33, seed=2)  # a target between cell centres
+    frame = texture(160, 240, seed=1)
+    frame[:, 50:90, 100:133] = texture(40, 33, seed=2)  # a target between cell centres
     frames = frame.expand(1, 8, *frame.shape)
     box0 = torch.tensor([[100.0, 50.0, 33.0, 40.0]])
     model = build_hart(untrained_correlation_config(context=3.0, peak=peak)).eval()
@@ -109,38 +109,12 @@ def test_boxes_in_glimpse_are_in_feature_cells():
     )
 
 
-def untrained_correlation_config(**changes) -> HARTConfig:
-    """A correlation HART on EfficientNet-Lite0's ImageNet features (frozen), 112×112 glimpse
-    twice the box, anchored on the box: with its readouts at zero, a pure template matcher."""
-    config = dict(
-        glimpse_size=(112, 112),
-        trunk="efficientnet_lite0",
-        feature_weights="imagenet",
-        freeze_features=True,
-        anchor="box",
-        appearance="correlation",
-        context=2.0,
-    )
-    return HARTConfig(**{**config, **changes})
-
-
-def _texture(height: int, width: int, seed: int = 0) -> torch.Tensor:
-    """A natural-looking RGB texture in [0, 1]: smoothed noise at several scales."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((3, height, width), np.float32)
-    for cells in (4, 12, 40):
-        noise = torch.from_numpy(rng.random((1, 3, cells, cells * width // height), np.float32))
-        image += torch.nn.functional.interpolate(noise, (height, width), mode="bicubic")[0].numpy()
-    image -= image.min()
-    return torch.from_numpy(image / image.max())
-
-
 def test_an_untrained_correlation_hart_follows_a_target_moving_over_clutter():
     # A textured target (one patch of texture) slides over another texture. Nothing is trained:
     # the ImageNet features, the template and the mask's peak alone must follow it.
     torch.manual_seed(0)
-    background = _texture(160, 240, seed=1)
-    target = _texture(40, 32, seed=2)
+    background = texture(160, 240, seed=1)
+    target = texture(40, 32, seed=2)
     steps, velocity = 12, torch.tensor([5.0, 3.0])  # px per frame (x, y)
     frames, boxes = [], []
     for t in range(steps):

@@ -10,7 +10,7 @@ import torch
 from hart.model.correlation import crop_template, normalised_cross_correlation
 from hart.model.distractors import DistractorMemory, lookalike_boxes
 from hart.model.hart import HART, HARTConfig, build_hart
-from tests.test_correlation import untrained_correlation_config
+from tests.correlation_fixtures import features_with_a_lookalike, untrained_correlation_config
 from tests.tracker_checks import check_streams_as_unrolled_and_trains
 
 
@@ -88,18 +88,6 @@ def test_the_memory_keeps_the_newest_lookalikes_and_fills_from_the_front():
     ncc = _ncc_map({(7, 7): 0.9})  # a frame without lookalikes changes nothing
     same, same_present = memory.remember(features, ncc, target, templates, present)
     assert torch.equal(same, templates) and torch.equal(same_present, present)
-
-
-def features_with_a_lookalike(likeness: float, noise: float) -> torch.Tensor:
-    """Features ``(1, 8, 14, 14)`` (seed 0): weak noise, a 5×5-cell target centred on cell
-    (row 6, column 3) and, centred on (6, 10), a lookalike that is ``likeness`` times the target
-    plus ``noise`` times fresh noise. The target's middle 3×3 cells are x, y 2–5, 5–8."""
-    torch.manual_seed(0)
-    features = torch.randn(1, 8, 14, 14) * 0.3
-    target = torch.randn(8, 5, 5)
-    features[0, :, 4:9, 1:6] = target
-    features[0, :, 4:9, 8:13] = likeness * target + noise * torch.randn(8, 5, 5)
-    return features
 
 
 def test_the_suppression_lowers_the_lookalike_more_than_the_target():

@@ -18,8 +18,7 @@ from hart.model.online_classifier import (
     response_adjoint,
     rms_normalised,
 )
-from tests.test_correlation import untrained_correlation_config
-from tests.test_distractors import features_with_a_lookalike
+from tests.correlation_fixtures import features_with_a_lookalike, untrained_correlation_config
 from tests.tracker_checks import check_streams_as_unrolled_and_trains
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hart.model.attention import HartAttention, RatmAttention
 from hart.model.hart import HARTConfig, build_hart
 from hart.model.scale_search import ScaleSearch
-from tests.test_correlation import _texture, untrained_correlation_config
+from tests.correlation_fixtures import texture, untrained_correlation_config
 
 
 @pytest.mark.parametrize("attention_class", [HartAttention, RatmAttention])
@@ -63,8 +63,8 @@ def test_scale_search_needs_the_correlation_attention_and_the_box_anchor():
 def _approaching_target(steps: int, growth: float) -> tuple[torch.Tensor, torch.Tensor]:
     """A textured target over another texture, its side growing by ``growth`` a frame about a
     fixed centre → frames ``(1, T, 3, H, W)`` and boxes ``(1, T, 4)`` xywh px."""
-    background = _texture(200, 280, seed=1)
-    target = _texture(96, 96, seed=2)
+    background = texture(200, 280, seed=1)
+    target = texture(96, 96, seed=2)
     frames, boxes = [], []
     for t in range(steps):
         side = round(36 * growth**t)
