@@ -50,8 +50,9 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(
 
 
 def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
-    # A correlation model saved before `peak` was an option has no such key in its config and
-    # the softmax's sharpness among its weights: it loads, and locates the target as it did.
+    # A correlation model saved before `peak` and `template_margin` were options has no such
+    # keys in its config and the softmax's sharpness among its weights: it loads, locates the
+    # target as it did, and cuts its template with the cell of margin it had.
     from hart.model.hart import HARTConfig, build_hart
 
     config = HARTConfig(
@@ -63,13 +64,16 @@ def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
         anchor="box",
         appearance="correlation",
         template_size=3,
+        distractors=2,
     )
-    saved = {k: v for k, v in config.__dict__.items() if k != "peak"}
+    saved = {k: v for k, v in config.__dict__.items() if k not in ("peak", "template_margin")}
     state = {f"model.{k}": v for k, v in build_hart(config).state_dict().items()}
     assert "model.appearance.sharpness" in state
     path = tmp_path / "old.ckpt"
     torch.save({"state_dict": state, "hyper_parameters": {"config": saved}}, path)
-    assert load_model(path).appearance.peak == "softmax"
+    model = load_model(path)
+    assert model.appearance.peak == "softmax"
+    assert model.appearance.template_margin == 1.0 and model.distractors.margin == 1.0
 
 
 def test_export_keeps_config_and_weights_in_float16(small_checkpoint, tmp_path):

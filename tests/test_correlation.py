@@ -101,6 +101,28 @@ def test_a_correlation_hart_on_a_still_frame(peak):
         assert motion > 0.15, motion
 
 
+@pytest.mark.parametrize("margin", [0.0, 1.0])
+def test_the_template_holds_the_box_and_its_margin_of_background(margin):
+    # Channel 0 is 1 on the target's 5×5 cells and 0 elsewhere; a template as many cells wide as
+    # the box and its margin has a cell for each: the target's, and a ring of background. (The
+    # bilinear samples, a quarter cell in from each bin's edge, mix in a quarter of the
+    # neighbouring cell.)
+    features = torch.zeros(1, 4, 14, 14)
+    features[0, 0, 4:9, 6:11] = 1.0  # rows 4-8, columns 6-10
+    box = torch.tensor([[6.0, 4.0, 11.0, 9.0]])  # x1, y1, x2, y2 in cells
+    ring = int(margin)
+    size = 5 + 2 * ring
+    matcher = TemplateMatcher(8, 4, (14, 14), size, cell_centre=0.5, template_margin=margin)
+    template = matcher.template(features, box)[0, 0]  # (size, size)
+    target = template[ring : size - ring, ring : size - ring]
+    assert target.min() >= 0.76 and target[1:-1, 1:-1].min() == pytest.approx(1.0)
+    if ring:
+        background = torch.cat([template[0], template[-1], template[:, 0], template[:, -1]])
+        assert background.max() <= 0.13
+    with pytest.raises(ValueError, match="template_margin"):
+        TemplateMatcher(8, 4, (14, 14), template_margin=-0.5)
+
+
 def test_boxes_in_glimpse_are_in_feature_cells():
     attention = torch.tensor([[100.0, 50.0, 80.0, 40.0]])
     box = torch.tensor([[120.0, 60.0, 40.0, 20.0]])  # the middle half of the attention box

@@ -90,6 +90,25 @@ def test_the_memory_keeps_the_newest_lookalikes_and_fills_from_the_front():
     assert torch.equal(same, templates) and torch.equal(same_present, present)
 
 
+@pytest.mark.parametrize("margin", [0.0, 1.0])
+def test_a_lookalike_is_cut_out_as_the_target_template_is(margin):
+    # The lookalike's template holds the same margin of background as the target's, so the two
+    # are compared like for like.
+    memory = DistractorMemory(
+        slots=2, weight=0.5, threshold=0.3, template_size=5, cell_centre=0.5, margin=margin
+    )
+    features = torch.rand(1, 4, 14, 14)
+    target = torch.tensor([[5.0, 5.0, 9.0, 9.0]])
+    ncc = _ncc_map({(7, 7): 0.9, (2, 12): 0.6})
+    templates, present = memory.remember(
+        features, ncc, target, *memory.empty(torch.zeros(1, 4, 5, 5))
+    )
+    boxes = lookalike_boxes(ncc, target, 0.3, 1, 0.5)[0]
+    expected = crop_template(features, boxes, 5, cell_centre=0.5, margin=margin)[0, 0]
+    assert present[0].tolist() == [1.0, 0.0]
+    assert torch.allclose(templates[0, 0], expected, atol=1e-6)
+
+
 def test_the_suppression_lowers_the_lookalike_more_than_the_target():
     # Two patches side by side: the target and a lookalike that is 60% the target. Matched
     # against the target's template both score high; less the lookalike's match, the lookalike

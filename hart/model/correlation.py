@@ -3,10 +3,10 @@
 HART's appearance attention (:mod:`hart.model.appearance`) generates its mask filters from the
 LSTM's memory, which has to learn from scratch what the target looks like. With pretrained
 features a stronger signal is at hand from the first frame on: the target's own features. This
-module keeps a *template* — the feature cells under the target's box, plus one cell of margin,
-resampled to ``k × k`` — and scores every cell of each new glimpse by normalised
-cross-correlation with it (as SiamFC and correlation-filter trackers do). The object-mask logit
-is then
+module keeps a *template* — the feature cells under the target's box, plus ``template_margin``
+cells of background on every side, resampled to ``k × k`` — and scores every cell of each new
+glimpse by normalised cross-correlation with it (as SiamFC and correlation-filter trackers do).
+The object-mask logit is then
 
     scale · (NCC + prior) + bias + dynamic filters(features, h_{t-1})
 
@@ -133,6 +133,7 @@ class TemplateMatcher(nn.Module):
         template_size: ``k``, odd.
         mask_channels: the dynamic filter network's hidden channels.
         template_rate: how far the template moves towards the current target per frame.
+        template_margin: cells of background around the box that the template holds.
         cell_centre: cell ``j``'s features are centred at ``j + cell_centre`` cells of the
             glimpse (the trunk's ``cell_centre``).
         peak: how :meth:`peak_offset` locates the target, one of :data:`PEAKS` (module
@@ -149,6 +150,7 @@ class TemplateMatcher(nn.Module):
         template_rate: float = 0.01,
         cell_centre: float = 0.5,
         peak: str = "softmax",
+        template_margin: float = 1.0,
     ) -> None:
         super().__init__()
         if peak not in PEAKS:
@@ -157,9 +159,12 @@ class TemplateMatcher(nn.Module):
             raise ValueError(f"template_size must be odd, got {template_size}")
         if not 0.0 <= template_rate <= 1.0:
             raise ValueError(f"template_rate must be in [0, 1], got {template_rate}")
+        if template_margin < 0.0:
+            raise ValueError(f"template_margin must be >= 0 cells, got {template_margin}")
         self.map_size = (int(map_size[0]), int(map_size[1]))
         self.template_size = template_size
         self.template_rate = template_rate
+        self.template_margin = template_margin
         self.cell_centre = cell_centre
         # NCC is in [-1, 1]; a scale of 10 makes a clear peak hold most of the softmax's mass.
         self.scale = nn.Parameter(torch.tensor(10.0))
@@ -178,7 +183,9 @@ class TemplateMatcher(nn.Module):
 
     def template(self, features: torch.Tensor, cell_boxes: torch.Tensor) -> torch.Tensor:
         """The template of the target in ``cell_boxes`` ``(B, 4)`` of ``features``."""
-        return crop_template(features, cell_boxes, self.template_size, self.cell_centre)
+        return crop_template(
+            features, cell_boxes, self.template_size, self.cell_centre, self.template_margin
+        )
 
     def update_template(
         self, template: torch.Tensor, features: torch.Tensor, cell_boxes: torch.Tensor

@@ -70,6 +70,8 @@ class DistractorMemory:
         per_frame: the most lookalikes taken from one frame.
         template_size: ``k``, the target template's side in cells.
         cell_centre: where in the glimpse cell ``j``'s features are centred (the trunk's).
+        margin: cells of background around a lookalike's box in its template (the target
+            template's).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class DistractorMemory:
         template_size: int,
         cell_centre: float,
         per_frame: int = 2,
+        margin: float = 1.0,
     ) -> None:
         if slots < 1:
             raise ValueError(f"distractor slots must be at least 1, got {slots}")
@@ -93,6 +96,7 @@ class DistractorMemory:
         self.template_size = template_size
         self.cell_centre = cell_centre
         self.per_frame = min(per_frame, slots)
+        self.margin = margin
 
     def empty(self, template: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """An empty memory for the batch of target templates ``(B, C, k, k)``."""
@@ -123,7 +127,9 @@ class DistractorMemory:
         boxes, found = lookalike_boxes(
             ncc, cell_boxes, self.threshold, self.per_frame, self.cell_centre
         )
-        new = crop_template(features.detach(), boxes, self.template_size, self.cell_centre)
+        new = crop_template(
+            features.detach(), boxes, self.template_size, self.cell_centre, self.margin
+        )
         candidates = torch.cat([new.to(templates.dtype), templates], 1)  # newest first
         flags = torch.cat([found.to(present.dtype), present], 1)  # (B, per_frame + slots)
         # Keep the newest present ones: a stable sort moves the empty slots to the end.

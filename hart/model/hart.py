@@ -90,7 +90,12 @@ class HARTConfig:
             the box moves to where the mask peaks, corrected by the box readout).
         context: the attention starts this many times the given box's size per side (the
             learned start bias begins there): the context around the target each glimpse shows.
-        template_size: side of the correlation template, in feature cells (odd).
+        template_size: side of the correlation template, in feature cells (odd); also the
+            online classifier's filter's.
+        template_margin: cells of background on every side of the box in the template (and in
+            a lookalike's). 1, the first setting, is the default for files saved before the
+            option; ``configs/real.yaml`` holds half a cell (less background for the box to
+            follow; measured in ``checkpoints/README.md``).
         template_rate: how far the template moves towards the tracked target per frame.
         peak: with ``appearance="correlation"``, how the target's location is read off the
             mask: ``"softmax"`` (the mean cell under a sharpened softmax; snaps to cell
@@ -139,6 +144,7 @@ class HARTConfig:
     appearance: str = "dynamic"
     context: float = INITIAL_SCALE
     template_size: int = 9
+    template_margin: float = 1.0
     template_rate: float = 0.01
     peak: str = "softmax"
     glimpse_gradient: bool = True
@@ -416,6 +422,7 @@ def build_hart(config: HARTConfig | None = None) -> HART:
             config.template_rate,
             features.cell_centre,
             config.peak,
+            config.template_margin,
         )
     else:
         appearance = DynamicMaskNet(config.lstm_size, channels, config.mask_channels)
@@ -448,6 +455,7 @@ def build_hart(config: HARTConfig | None = None) -> HART:
             config.distractor_threshold,
             config.template_size,
             features.cell_centre,
+            margin=config.template_margin,
         )
     classifier = None
     if config.classifier:

@@ -101,7 +101,7 @@ class OnlineClassifier:
 
     Args:
         samples: ``N``, how many frames are remembered (the first one among them).
-        filter_size: ``k``, odd (the template's size: the box and a cell of margin).
+        filter_size: ``k``, odd (the template's size, ``template_size``).
         weight: how much of the filter's response is added to the template's match.
         regularisation: ``λ``.
         rate: how much a new frame weighs against the older ones.
