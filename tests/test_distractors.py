@@ -152,7 +152,7 @@ def _tracker_with_memory(**changes) -> HART:
 
 def test_a_tracker_with_a_memory_streams_exactly_as_it_unrolls_and_trains():
     model = _tracker_with_memory(
-        glimpse_size=(64, 64),
+        glimpse_size=(96, 96),  # 12×12 cells: room for peaks away from the target
         distractors=3,
         distractor_threshold=-1.0,  # every far peak is remembered
     )

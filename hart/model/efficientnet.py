@@ -83,12 +83,14 @@ class EfficientNetLite0Trunk(nn.Module):
     """
 
     out_channels = LITE0_CHANNELS
-    # Where cell j's features sit in the glimpse, in cells: j + 0.35. Measured, not derived: the
-    # receptive fields' centres (8j + 0.5 px, i.e. j + 1/16) left an untrained correlation
-    # tracker drifting half a cell down and right on a still frame (the first frame of each of
-    # the 23 sequences of ../shared/training, 40 updates); 0.35 drifts least (mean |drift| 0.16
-    # cells, against 0.52 at 1/16 and 0.24 at 1/2).
-    cell_centre = 0.35
+    # Where cell j's features sit in the glimpse, in cells: j + 0.45. Measured, not derived, as
+    # the centre at which an untrained correlation tracker holds still on a still frame (the
+    # first frame of each of the 23 sequences of ../shared/training, fed again and again). The
+    # receptive fields' centres (8j + 0.5 px, i.e. j + 1/16) left it drifting half a cell down
+    # and right (0.52 cells after 40 updates); with the softmax peak 0.35 drifted least (0.16);
+    # with the sub-cell peak and the 5x5 template of configs/real.yaml, after 20 updates, mean
+    # |drift| 0.17 cells at 0.35, 0.09 at 0.45, 0.12 at 0.5 (checkpoints/README.md).
+    cell_centre = 0.45
 
     def __init__(self, frozen: bool = True) -> None:
         super().__init__()
