@@ -73,7 +73,8 @@ def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
     torch.save({"state_dict": state, "hyper_parameters": {"config": saved}}, path)
     model = load_model(path)
     assert model.appearance.peak == "softmax"
-    assert model.appearance.template_margin == 1.0 and model.distractors.margin == 1.0
+    assert model.appearance.template_margin == 1.0
+    assert model.distractors.cut == model.appearance.template  # the lookalikes' margin too
 
 
 def test_export_keeps_config_and_weights_in_float16(small_checkpoint, tmp_path):

@@ -4,6 +4,8 @@ streams exactly as it unrolls, and trains."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -41,6 +43,11 @@ def test_many_boxes_are_cropped_as_each_box_alone():
         assert torch.allclose(together[:, n], alone, atol=1e-6)
 
 
+def _cut(size: int):
+    """A template cut of ``size`` cells, the box and a cell of margin, cells centred at j + ½."""
+    return functools.partial(crop_template, size=size, cell_centre=0.5)
+
+
 def _ncc_map(peaks: dict[tuple[int, int], float]) -> torch.Tensor:
     """A (1, 1, 14, 14) map, low everywhere but at the given (row, column) peaks."""
     ncc = torch.full((1, 1, 14, 14), -0.1)
@@ -66,7 +73,7 @@ def test_a_lookalike_is_a_strong_peak_away_from_the_target():
 
 
 def test_the_memory_keeps_the_newest_lookalikes_and_fills_from_the_front():
-    memory = DistractorMemory(slots=3, weight=0.5, threshold=0.3, template_size=3, cell_centre=0.5)
+    memory = DistractorMemory(slots=3, weight=0.5, threshold=0.3, cut=_cut(3), cell_centre=0.5)
     features = torch.rand(1, 4, 14, 14)
     target = torch.tensor([[5.0, 5.0, 9.0, 9.0]])
     templates, present = memory.empty(torch.zeros(1, 4, 3, 3))
@@ -92,19 +99,19 @@ def test_the_memory_keeps_the_newest_lookalikes_and_fills_from_the_front():
 
 @pytest.mark.parametrize("margin", [0.0, 1.0])
 def test_a_lookalike_is_cut_out_as_the_target_template_is(margin):
-    # The lookalike's template holds the same margin of background as the target's, so the two
-    # are compared like for like.
-    memory = DistractorMemory(
-        slots=2, weight=0.5, threshold=0.3, template_size=5, cell_centre=0.5, margin=margin
-    )
+    # The model's memory cuts a lookalike with the target's template cut: the same size and
+    # margin of background, so the two are compared like for like.
+    config = untrained_correlation_config(distractors=2, template_size=5, template_margin=margin)
+    memory = build_hart(config).distractors
     features = torch.rand(1, 4, 14, 14)
     target = torch.tensor([[5.0, 5.0, 9.0, 9.0]])
     ncc = _ncc_map({(7, 7): 0.9, (2, 12): 0.6})
     templates, present = memory.remember(
         features, ncc, target, *memory.empty(torch.zeros(1, 4, 5, 5))
     )
-    boxes = lookalike_boxes(ncc, target, 0.3, 1, 0.5)[0]
-    expected = crop_template(features, boxes, 5, cell_centre=0.5, margin=margin)[0, 0]
+    centre = memory.cell_centre  # the trunk's
+    boxes = lookalike_boxes(ncc, target, config.distractor_threshold, 1, centre)[0]
+    expected = crop_template(features, boxes, 5, cell_centre=centre, margin=margin)[0, 0]
     assert present[0].tolist() == [1.0, 0.0]
     assert torch.allclose(templates[0, 0], expected, atol=1e-6)
 
@@ -114,7 +121,7 @@ def test_the_suppression_lowers_the_lookalike_more_than_the_target():
     # against the target's template both score high; less the lookalike's match, the lookalike
     # falls further below the target.
     features = features_with_a_lookalike(0.6, 0.4)
-    memory = DistractorMemory(slots=2, weight=0.5, threshold=0.3, template_size=5, cell_centre=0.5)
+    memory = DistractorMemory(slots=2, weight=0.5, threshold=0.3, cut=_cut(5), cell_centre=0.5)
     box = torch.tensor([[2.0, 5.0, 5.0, 8.0]])  # the target's middle 3×3 cells
     template = crop_template(features, box, 5)  # the box and a cell of margin, as the matcher's
     ncc = normalised_cross_correlation(features, template)
@@ -132,7 +139,7 @@ def test_the_suppression_lowers_the_lookalike_more_than_the_target():
 )
 def test_a_memory_that_cannot_work_is_refused(args):
     with pytest.raises(ValueError, match="distractor"):
-        DistractorMemory(*args, template_size=3, cell_centre=0.5)
+        DistractorMemory(*args, cut=_cut(3), cell_centre=0.5)
 
 
 def test_a_distractor_memory_needs_the_correlation_attention():

@@ -10,8 +10,9 @@ but with no training:
 - after each frame's box is placed (the first frame's step included; the memory starts
   empty), the strong local maxima of the template's NCC (above ``threshold``) that lie farther
   from the box than three quarters of its size are lookalikes; the strongest ``per_frame`` of
-  them are cut out of the features (the box's size, centred on the peak) and pushed into a
-  memory of ``slots`` templates, the newest kept;
+  them are cut out of the features (a box of the target's size, centred on the peak, cut as
+  the target's template is, so the two compare like for like) and pushed into a memory of
+  ``slots`` templates, the newest kept;
 - every later frame's NCC then becomes ``NCC(target) − weight · max_d relu(NCC(lookalike d))``:
   a cell that matches a remembered lookalike at least as well as the target scores low.
 
@@ -20,10 +21,17 @@ The memory is a tracking heuristic, not learned: its templates are cut from deta
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
-from hart.model.correlation import crop_template, normalised_cross_correlation
+from hart.model.correlation import normalised_cross_correlation
+
+TemplateCut = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""Cuts templates out of features ``(B, C, h, w)`` at boxes ``(B, N, 4)`` x1, y1, x2, y2 in
+cells → ``(B, N, C, k, k)``: the target's own cut (:meth:`TemplateMatcher.template
+<hart.model.correlation.TemplateMatcher.template>`)."""
 
 FAR = 0.75
 """A peak is a lookalike, not the target, when it is this many box sizes from the box's centre
@@ -67,11 +75,10 @@ class DistractorMemory:
         slots: how many lookalikes are remembered (the newest).
         weight: how much a lookalike's NCC is subtracted from the target's.
         threshold: the NCC a peak away from the target needs to count as a lookalike.
-        per_frame: the most lookalikes taken from one frame.
-        template_size: ``k``, the target template's side in cells.
+        cut: how a lookalike's template is cut out of the features: the target template's
+            cut (:data:`TemplateCut`), so its size and margin of background are the target's.
         cell_centre: where in the glimpse cell ``j``'s features are centred (the trunk's).
-        margin: cells of background around a lookalike's box in its template (the target
-            template's).
+        per_frame: the most lookalikes taken from one frame.
     """
 
     def __init__(
@@ -79,10 +86,9 @@ class DistractorMemory:
         slots: int,
         weight: float,
         threshold: float,
-        template_size: int,
+        cut: TemplateCut,
         cell_centre: float,
         per_frame: int = 2,
-        margin: float = 1.0,
     ) -> None:
         if slots < 1:
             raise ValueError(f"distractor slots must be at least 1, got {slots}")
@@ -93,10 +99,9 @@ class DistractorMemory:
         self.slots = slots
         self.weight = weight
         self.threshold = threshold
-        self.template_size = template_size
+        self.cut = cut
         self.cell_centre = cell_centre
         self.per_frame = min(per_frame, slots)
-        self.margin = margin
 
     def empty(self, template: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """An empty memory for the batch of target templates ``(B, C, k, k)``."""
@@ -127,9 +132,7 @@ class DistractorMemory:
         boxes, found = lookalike_boxes(
             ncc, cell_boxes, self.threshold, self.per_frame, self.cell_centre
         )
-        new = crop_template(
-            features.detach(), boxes, self.template_size, self.cell_centre, self.margin
-        )
+        new = self.cut(features.detach(), boxes)  # (B, per_frame, C, k, k)
         candidates = torch.cat([new.to(templates.dtype), templates], 1)  # newest first
         flags = torch.cat([found.to(present.dtype), present], 1)  # (B, per_frame + slots)
         # Keep the newest present ones: a stable sort moves the empty slots to the end.

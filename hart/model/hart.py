@@ -449,13 +449,14 @@ def build_hart(config: HARTConfig | None = None) -> HART:
         scale_search = ScaleSearch(config.scale_step, config.scale_penalty, config.scale_rate)
     distractors = None
     if config.distractors:
+        if not matching:  # a lookalike is cut out as the target's template is: there is none
+            raise ValueError('a distractor memory needs appearance "correlation"')
         distractors = DistractorMemory(
             config.distractors,
             config.distractor_weight,
             config.distractor_threshold,
-            config.template_size,
+            appearance.template,  # a lookalike is cut out as the target is
             features.cell_centre,
-            margin=config.template_margin,
         )
     classifier = None
     if config.classifier:
