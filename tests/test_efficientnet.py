@@ -34,6 +34,10 @@ def test_the_package_weights_load_and_a_112_glimpse_gives_a_14x14_grid(pretraine
 
 def test_a_frozen_trunk_has_no_trainable_weights_and_keeps_imagenet_statistics(pretrained):
     assert not any(p.requires_grad for p in pretrained.parameters())
+    # From the start, before anyone calls train() or eval() (Lightning calls neither).
+    new = EfficientNetLite0Trunk()
+    norms = [m for m in new.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 15 and not any(norm.training for norm in norms)
     before = pretrained._bn0.running_mean.clone()
     pretrained.train()
     pretrained(torch.rand(4, 3, 112, 112))

@@ -410,12 +410,19 @@ def test_the_real_config_trains_on_two_real_videos_and_logs_to_tensorboard(tmp_p
     assert len(losses) == 3 and all(map(torch.isfinite, torch.tensor(losses)))
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert saved["hyper_parameters"]["config"]["trunk"] == "efficientnet_lite0"
-    # The frozen pretrained trunk is saved unchanged: its weights are still ImageNet's.
+    # The frozen pretrained trunk is saved unchanged: its weights and its batch norms'
+    # statistics are still ImageNet's (the training steps normalised by them, not by the batch).
     from hart.model.efficientnet import lite0_weights_path
 
     imagenet = torch.load(lite0_weights_path(), weights_only=True)
-    stem = saved["state_dict"]["model.features._conv_stem.weight"]
-    assert torch.equal(stem, imagenet["_conv_stem.weight"])
+    trunk = {
+        key.removeprefix("model.features."): value
+        for key, value in saved["state_dict"].items()
+        if key.startswith("model.features.")
+    }
+    assert trunk.keys() <= imagenet.keys() and "_bn0.running_var" in trunk
+    for key, value in trunk.items():
+        assert torch.equal(value, imagenet[key]), key
 
 
 def test_clips_longer_than_the_curriculum_allows_are_one_line_before_any_work(tmp_path, capsys):

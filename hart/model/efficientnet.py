@@ -99,6 +99,10 @@ class EfficientNetLite0Trunk(nn.Module):
         self._blocks = nn.ModuleList(MBConvBlock(*block) for block in _BLOCKS)
         if frozen:
             self.requires_grad_(False)
+        # A new module is in training mode, and Lightning trains a model in the modes it was
+        # built in without calling train(): put the batch norms in eval mode now, or the first
+        # training step normalises by the batch and moves ImageNet's statistics.
+        self.train()
 
     def train(self, mode: bool = True) -> EfficientNetLite0Trunk:
         super().train(mode)
