@@ -50,9 +50,10 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(
 
 
 def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
-    # A correlation model saved before `peak` and `template_margin` were options has no such
-    # keys in its config and the softmax's sharpness among its weights: it loads, locates the
-    # target as it did, and cuts its template with the cell of margin it had.
+    # A correlation model saved before `peak`, `template_margin` and `velocity` were options has
+    # no such keys in its config and the softmax's sharpness among its weights: it loads,
+    # locates the target as it did, cuts its template with the cell of margin it had, and
+    # centres each glimpse on the box.
     from hart.model.hart import HARTConfig, build_hart
 
     config = HARTConfig(
@@ -66,7 +67,8 @@ def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
         template_size=3,
         distractors=2,
     )
-    saved = {k: v for k, v in config.__dict__.items() if k not in ("peak", "template_margin")}
+    added = ("peak", "template_margin", "velocity")  # options newer than the file
+    saved = {k: v for k, v in config.__dict__.items() if k not in added}
     state = {f"model.{k}": v for k, v in build_hart(config).state_dict().items()}
     assert "model.appearance.sharpness" in state
     path = tmp_path / "old.ckpt"
@@ -74,6 +76,7 @@ def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
     model = load_model(path)
     assert model.appearance.peak == "softmax"
     assert model.appearance.template_margin == 1.0
+    assert model.velocity == 0.0  # the glimpse centred on the box, as then
     assert model.distractors.cut == model.appearance.template  # the lookalikes' margin too
 
 

@@ -325,9 +325,10 @@ def test_trains_on_a_synthetic_clip(one_thread):
             distractor_threshold=-1.0,
             classifier=3,
             peak="parabola",
+            velocity=0.5,
         ),
     ],
-    ids=["hart", "ratm", "correlation+scale-search+distractors+classifier+parabola"],
+    ids=["hart", "ratm", "correlation+scale-search+distractors+classifier+parabola+velocity"],
 )
 def test_a_step_never_waits_for_the_device(monkeypatch, changes):
     # On a GPU, reading a value on the host (.item(), a condition on a tensor) waits for every

@@ -16,7 +16,9 @@ state ``(h_{t-1}, c_{t-1})``:
    sees ``s_t · sigmoid(m_t)``;
 4. core: masked features ⊕ ``a_t`` → FC (ELU) → LSTM with zoneout → ``o_t = h_t``;
 5. readouts from ``o_t ⊕ vec(sigmoid(m_t))``: the box, the attention box corrected by a
-   tanh-bounded MLP; the next attention ``a_{t+1} = a_t ⊕ sigmoid(gain) · tanh(MLP)``.
+   tanh-bounded MLP; the next attention ``a_{t+1} = a_t ⊕ sigmoid(gain) · tanh(MLP)`` (with
+   ``anchor="box"``, ``a_t`` is replaced by an attention centred on the box, or with
+   ``velocity`` on where the box is heading).
 
 At the start, the attention comes from the given box plus a learned bias, and the first glimpse's
 features initialise ``(h, c)`` (and the template: the features under the given box).
@@ -105,6 +107,10 @@ class HARTConfig:
             glimpse and the attention that placed it (the paper's). ``False`` (with a frozen
             trunk) skips that backward pass — about half a step's cost on a CPU — and the
             attention then learns from its own loss alone.
+        velocity: with ``anchor="box"``, the next glimpse is centred on the box's centre moved
+            on by this fraction of its last displacement: a damped constant-velocity motion
+            model (our addition), so a target that keeps moving stays near the glimpse's
+            centre, where the correlation's prior expects it. 0: centred on the box.
         scale_step: with ``appearance="correlation"`` and ``anchor="box"``, values above 1
             also match the glimpse zoomed out and in by this factor and resize the box to the
             best (:mod:`hart.model.scale_search`; our addition). 1: no search (the paper's).
@@ -148,6 +154,7 @@ class HARTConfig:
     template_rate: float = 0.01
     peak: str = "softmax"
     glimpse_gradient: bool = True
+    velocity: float = 0.0
     scale_step: float = 1.0
     scale_penalty: float = 0.02
     scale_rate: float = 0.5
@@ -214,6 +221,7 @@ class HART(nn.Module):
         attention_readout: nn.Module,
         anchor: str = "attention",
         glimpse_gradient: bool = True,
+        velocity: float = 0.0,
         scale_search: ScaleSearch | None = None,
         distractors: DistractorMemory | None = None,
         classifier: OnlineClassifier | None = None,
@@ -222,6 +230,11 @@ class HART(nn.Module):
         if anchor not in ANCHORS:
             raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
         self.anchor = anchor
+        if not 0.0 <= velocity <= 1.0:
+            raise ValueError(f"velocity must be in [0, 1], got {velocity}")
+        if velocity and anchor != "box":
+            raise ValueError('velocity needs anchor "box": the glimpse follows the box')
+        self.velocity = velocity
         self.features = features
         self.appearance = appearance
         self.attention = attention
@@ -302,7 +315,7 @@ class HART(nn.Module):
         raw_box = self.box_readout(readin)
         if self.anchor == "box":
             box = move_box(state.box, attention_box, raw_box, frame_size, shift, log_scale)
-            base = self.attention.initial(box, frame_size)
+            base = self.attention.initial(self._ahead(box, state), frame_size)
         else:
             box = correct_box(attention_box, raw_box, shift)
             base = state.attention
@@ -331,6 +344,20 @@ class HART(nn.Module):
             frames=state.frames + 1,
         )
         return out, state
+
+    def _ahead(self, box: torch.Tensor, state: HARTState) -> torch.Tensor:
+        """Where the next glimpse is centred: ``box`` ``(B, 4)`` xywh px moved on by
+        ``velocity`` times its centre's displacement from ``state.box`` → ``(B, 4)``.
+
+        Not on the first frame: its step's box is the model's reading of the given box, and
+        the difference is no motion."""
+        if self.velocity == 0.0 or state.frames == 0:
+            return box
+        size = box[:, 2:]
+        centre = box[:, :2] + size / 2
+        previous = state.box[:, :2] + state.box[:, 2:] / 2
+        ahead = centre + self.velocity * (centre - previous)
+        return torch.cat([ahead - size / 2, size], -1)
 
     def _look(self, frame: torch.Tensor, state: HARTState) -> tuple[torch.Tensor, ...]:
         """Read the glimpse where the attention points and find the target in it.
@@ -478,6 +505,7 @@ def build_hart(config: HARTConfig | None = None) -> HART:
         attention_readout,
         anchor=config.anchor,
         glimpse_gradient=config.glimpse_gradient,
+        velocity=config.velocity,
         scale_search=scale_search,
         distractors=distractors,
         classifier=classifier,
