@@ -40,6 +40,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from hart.boxes import centres
 from hart.model.appearance import DynamicMaskNet
 from hart.model.attention import ATTENTIONS, INITIAL_SCALE, SpatialAttention
 from hart.model.core import Core, StateInitialiser
@@ -353,11 +354,8 @@ class HART(nn.Module):
         the difference is no motion."""
         if self.velocity == 0.0 or state.frames == 0:
             return box
-        size = box[:, 2:]
-        centre = box[:, :2] + size / 2
-        previous = state.box[:, :2] + state.box[:, 2:] / 2
-        ahead = centre + self.velocity * (centre - previous)
-        return torch.cat([ahead - size / 2, size], -1)
+        move = centres(box) - centres(state.box)  # (B, 2)
+        return torch.cat([box[:, :2] + self.velocity * move, box[:, 2:]], -1)
 
     def _look(self, frame: torch.Tensor, state: HARTState) -> tuple[torch.Tensor, ...]:
         """Read the glimpse where the attention points and find the target in it.
