@@ -48,7 +48,13 @@ from hart.model.correlation import TemplateMatcher, boxes_in_glimpse, normalised
 from hart.model.distractors import DistractorMemory
 from hart.model.features import TRUNKS, build_feature_trunk, feature_map_size
 from hart.model.online_classifier import OnlineClassifier
-from hart.model.readouts import BOX_LOG_SCALE_RANGE, correct_box, move_box, readout_mlp
+from hart.model.readouts import (
+    BOX_LOG_SCALE_RANGE,
+    correct_box,
+    move_box,
+    pull_size,
+    readout_mlp,
+)
 from hart.model.scale_search import ScaleSearch
 
 ANCHORS = ("attention", "box")
@@ -117,6 +123,11 @@ class HARTConfig:
             best (:mod:`hart.model.scale_search`; our addition). 1: no search (the paper's).
         scale_penalty: NCC an off-scale match must gain to be chosen.
         scale_rate: how far the box's log-size moves to the chosen scale per frame.
+        size_pull: with ``anchor="box"``, after each frame's box is placed its log-size is
+            pulled this fraction of the way back to the first box's (our addition): a size
+            that keeps drifting one way settles instead of compounding (with the scale search's
+            rate 0.5 and step 1.05, within about ±25% of the first size at 0.1). 0: no pull
+            (the paper's).
         distractors: with ``appearance="correlation"``, remember this many lookalikes of the
             target (strong template matches away from it) and subtract how well each cell
             matches them (:mod:`hart.model.distractors`; our addition, training-free).
@@ -159,6 +170,7 @@ class HARTConfig:
     scale_step: float = 1.0
     scale_penalty: float = 0.02
     scale_rate: float = 0.5
+    size_pull: float = 0.0
     distractors: int = 0
     distractor_weight: float = 0.5
     distractor_threshold: float = 0.3
@@ -175,6 +187,7 @@ class HARTState(NamedTuple):
     hidden: torch.Tensor  # (B, S) LSTM output h_{t-1}, also the appearance vector
     cell: torch.Tensor  # (B, S) LSTM cell c_{t-1}
     box: torch.Tensor  # (B, 4) xywh px, the box of the previous frame (the given one at first)
+    first_size: torch.Tensor  # (B, 2) wh px of the given box, which size_pull pulls towards
     template: torch.Tensor  # (B, C, k, k) the target's features; (B, 0) without correlation
     distractors: torch.Tensor  # (B, N, C, k, k) remembered lookalikes; (B, 0) without a memory
     distractor_present: torch.Tensor  # (B, N) 1 where a slot holds a lookalike; (B, 0) without
@@ -223,6 +236,7 @@ class HART(nn.Module):
         anchor: str = "attention",
         glimpse_gradient: bool = True,
         velocity: float = 0.0,
+        size_pull: float = 0.0,
         scale_search: ScaleSearch | None = None,
         distractors: DistractorMemory | None = None,
         classifier: OnlineClassifier | None = None,
@@ -236,6 +250,11 @@ class HART(nn.Module):
         if velocity and anchor != "box":
             raise ValueError('velocity needs anchor "box": the glimpse follows the box')
         self.velocity = velocity
+        if not 0.0 <= size_pull <= 1.0:
+            raise ValueError(f"size_pull must be in [0, 1], got {size_pull}")
+        if size_pull and anchor != "box":
+            raise ValueError('size_pull needs anchor "box": it pulls the box, not the attention')
+        self.size_pull = size_pull
         self.features = features
         self.appearance = appearance
         self.attention = attention
@@ -288,7 +307,16 @@ class HART(nn.Module):
             if self.classifier is not None:  # the first step fits it to this frame
                 classifier = self.classifier.empty(features)
         return HARTState(
-            attention, hidden, cell, box, template, distractors, present, *classifier, frames=0
+            attention,
+            hidden,
+            cell,
+            box,
+            box[:, 2:],
+            template,
+            distractors,
+            present,
+            *classifier,
+            frames=0,
         )
 
     def start(self, frame: torch.Tensor, box: torch.Tensor) -> tuple[HARTStep, HARTState]:
@@ -316,6 +344,8 @@ class HART(nn.Module):
         raw_box = self.box_readout(readin)
         if self.anchor == "box":
             box = move_box(state.box, attention_box, raw_box, frame_size, shift, log_scale)
+            if self.size_pull:
+                box = pull_size(box, state.first_size, self.size_pull)
             base = self.attention.initial(self._ahead(box, state), frame_size)
         else:
             box = correct_box(attention_box, raw_box, shift)
@@ -338,6 +368,7 @@ class HART(nn.Module):
             hidden,
             cell,
             box,
+            state.first_size,
             template,
             distractors,
             present,
@@ -504,6 +535,7 @@ def build_hart(config: HARTConfig | None = None) -> HART:
         anchor=config.anchor,
         glimpse_gradient=config.glimpse_gradient,
         velocity=config.velocity,
+        size_pull=config.size_pull,
         scale_search=scale_search,
         distractors=distractors,
         classifier=classifier,

@@ -84,3 +84,17 @@ def correct_box(
     centre = attention_boxes[:, :2] + offset * size + 0.5 * bounded[:, :2] * size
     size = size * torch.exp(BOX_LOG_SCALE_RANGE * bounded[:, 2:])
     return torch.cat([centre - size / 2, size], -1)
+
+
+def pull_size(boxes: torch.Tensor, first_sizes: torch.Tensor, pull: float) -> torch.Tensor:
+    """The boxes resized ``pull`` of the way back (in log-size) towards ``first_sizes``, about
+    their own centres: ``(B, 4) xywh, (B, 2) wh, pull in [0, 1] → (B, 4) xywh``.
+
+    Each frame's size change is then followed by a step back, so a change made every frame
+    settles at ``(1 - pull) · change / pull`` from the first size (log-size) instead of
+    compounding: a scale search's bias, or a trained readout's, would otherwise grow a box
+    away from its target.
+    """
+    centre = boxes[:, :2] + boxes[:, 2:] / 2
+    size = boxes[:, 2:] ** (1.0 - pull) * first_sizes.to(boxes.dtype) ** pull
+    return torch.cat([centre - size / 2, size], -1)
