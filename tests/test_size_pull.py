@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from hart.boxes import centres
 from hart.model.hart import HARTConfig, build_hart
 from hart.model.readouts import BOX_STEP_LOG_SCALE, pull_size
 from tests.correlation_fixtures import texture, untrained_correlation_config
@@ -22,7 +23,6 @@ def test_a_pull_moves_the_log_size_that_fraction_of_the_way_back_about_the_same_
     torch.testing.assert_close(
         pulled[:, 2:].log(), boxes[:, 2:].log() - 0.25 * (boxes[:, 2:] / first).log()
     )
-    centres = lambda b: b[:, :2] + b[:, 2:] / 2  # noqa: E731
     torch.testing.assert_close(centres(pulled), centres(boxes))
     torch.testing.assert_close(pull_size(boxes, first, 0.0), boxes)
     torch.testing.assert_close(pull_size(boxes, first, 1.0)[:, 2:], first)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hart.boxes import centres
 from hart.model.attention import MAX_SIZE, MIN_SIZE
 from hart.model.constants import constant_like
 
@@ -95,6 +96,6 @@ def pull_size(boxes: torch.Tensor, first_sizes: torch.Tensor, pull: float) -> to
     compounding: a scale search's bias, or a trained readout's, would otherwise grow a box
     away from its target.
     """
-    centre = boxes[:, :2] + boxes[:, 2:] / 2
+    centre = centres(boxes)
     size = boxes[:, 2:] ** (1.0 - pull) * first_sizes.to(boxes.dtype) ** pull
     return torch.cat([centre - size / 2, size], -1)
