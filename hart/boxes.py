@@ -3,11 +3,12 @@
 Every box in hart outside ``hart.model.glimpse`` is ``x, y, w, h``: the top-left corner and the
 size, float, in pixels of the original frame. An absent target is a row of NaN.
 
-The arithmetic (:func:`intersection`, :func:`iou`, :func:`centres`, :func:`centre_distance`,
-:func:`diou_penalty`) takes numpy arrays or torch tensors of shape ``(..., 4)`` and returns the
-same kind: readers and metrics (numpy) and the losses (torch, differentiable) share one
-implementation. This module imports torch only through its callers' tensors, so numpy users
-(the tracking loop, data set readers) do not pay for importing it.
+The arithmetic (:func:`intersection`, :func:`iou`, :func:`centres`, :func:`boxes_about`,
+:func:`centre_distance`, :func:`diou_penalty`) takes numpy arrays or torch tensors of shape
+``(..., 4)`` (or centres and sizes, ``(..., 2)``) and returns the same kind: readers and
+metrics (numpy) and the losses (torch, differentiable) share one implementation. This module
+imports torch only through its callers' tensors, so numpy users (the tracking loop, data set
+readers) do not pay for importing it.
 
 Boxes as text (:func:`parse_box`, :func:`format_box`) and the rule for a box a tracker may
 start from (:func:`check_first_box`) are here too, so that ``hart track``, the box files it
@@ -49,6 +50,14 @@ def _at_least(values: ArrayOrTensor, low: float) -> ArrayOrTensor:
 def centres(boxes: ArrayOrTensor) -> ArrayOrTensor:
     """``(..., 4)`` x, y, w, h → ``(..., 2)`` centre x, centre y."""
     return boxes[..., :2] + boxes[..., 2:] / 2
+
+
+def boxes_about(centre: ArrayOrTensor, size: ArrayOrTensor) -> ArrayOrTensor:
+    """``(..., 2)`` centre x, y and ``(..., 2)`` w, h → ``(..., 4)`` x, y, w, h: the inverse of
+    :func:`centres` for a box of that size."""
+    if _is_tensor(centre) or _is_tensor(size):
+        return sys.modules["torch"].cat([centre - size / 2, size], -1)
+    return np.concatenate([centre - size / 2, size], -1)
 
 
 def intersection(boxes_a: ArrayOrTensor, boxes_b: ArrayOrTensor) -> ArrayOrTensor:

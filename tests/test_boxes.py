@@ -100,6 +100,15 @@ def test_centres_and_the_two_centre_measures():
     assert math.isnan(B.centre_distance(a[0], np.full(4, np.nan)))
 
 
+def test_a_box_about_its_centre_is_the_inverse_of_centres_for_numpy_and_torch():
+    boxes = np.array([[3.0, 4.0, 10.0, 6.0], [-2.5, 1.0, 0.5, 7.0]])
+    rebuilt = B.boxes_about(B.centres(boxes), boxes[:, 2:])
+    np.testing.assert_allclose(rebuilt, boxes)
+    tensor = torch.as_tensor(boxes, dtype=torch.float32)
+    rebuilt = B.boxes_about(B.centres(tensor), tensor[:, 2:])
+    assert isinstance(rebuilt, torch.Tensor) and torch.equal(rebuilt, tensor)
+
+
 def test_random_reference_is_not_trivial():
     # Guard for the reference itself: a hand-checked value.
     rng = random.Random(0)

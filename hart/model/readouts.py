@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hart.boxes import centres
+from hart.boxes import boxes_about, centres
 from hart.model.attention import MAX_SIZE, MIN_SIZE
 from hart.model.constants import constant_like
 
@@ -54,7 +54,7 @@ def move_box(
     bounded = torch.tanh(raw)
     frame = constant_like(boxes, [frame_size[1], frame_size[0]])  # (W, H) px
     if shift is None:
-        start = boxes[:, :2] + boxes[:, 2:] / 2
+        start = centres(boxes)
     else:
         start = attention_boxes[:, :2] + (0.5 + shift) * attention_boxes[:, 2:]
     centre = start + 0.5 * bounded[:, :2] * attention_boxes[:, 2:]
@@ -64,7 +64,7 @@ def move_box(
     size = boxes[:, 2:] * torch.exp(log_size)
     centre = torch.clamp(centre, -0.5 * frame, 1.5 * frame)
     size = torch.clamp(size, MIN_SIZE * frame, MAX_SIZE * frame)
-    return torch.cat([centre - size / 2, size], -1)
+    return boxes_about(centre, size)
 
 
 def correct_box(
@@ -84,7 +84,7 @@ def correct_box(
     offset = 0.5 if shift is None else 0.5 + shift
     centre = attention_boxes[:, :2] + offset * size + 0.5 * bounded[:, :2] * size
     size = size * torch.exp(BOX_LOG_SCALE_RANGE * bounded[:, 2:])
-    return torch.cat([centre - size / 2, size], -1)
+    return boxes_about(centre, size)
 
 
 def pull_size(boxes: torch.Tensor, first_sizes: torch.Tensor, pull: float) -> torch.Tensor:
@@ -98,4 +98,4 @@ def pull_size(boxes: torch.Tensor, first_sizes: torch.Tensor, pull: float) -> to
     """
     centre = centres(boxes)
     size = boxes[:, 2:] ** (1.0 - pull) * first_sizes.to(boxes.dtype) ** pull
-    return torch.cat([centre - size / 2, size], -1)
+    return boxes_about(centre, size)
