@@ -49,7 +49,9 @@ def test_the_best_zoom_wins_when_it_beats_the_penalty_and_moves_the_box_part_way
     assert torch.allclose(log_scale, torch.full((2,), -0.5 * math.log(1.1)))
 
 
-@pytest.mark.parametrize("args", [(1.0,), (0.9,), (1.05, -0.1), (1.05, 0.02, 0.0)])
+@pytest.mark.parametrize(
+    "args", [(1.0,), (0.9,), (1.05, -0.1), (1.05, 0.02, 0.0), (1.05, 0.02, 0.5, 0)]
+)
 def test_a_scale_search_that_cannot_work_is_refused(args):
     with pytest.raises(ValueError, match="scale"):
         ScaleSearch(*args)
@@ -94,6 +96,25 @@ def test_with_a_scale_search_the_box_grows_with_a_target_that_comes_closer():
     growth = torch.log(sizes[1.05] / truth[0, 0, 2:])  # (2,) per side
     target_growth = math.log(truth[0, -1, 2] / truth[0, 0, 2])
     assert (growth > 0.5 * target_growth).all() and (growth < 1.1 * target_growth).all(), growth
+
+
+def test_a_search_every_third_frame_reads_its_zooms_and_resizes_only_on_those_frames():
+    frames, truth = _approaching_target(steps=9, growth=1.05)
+    config = untrained_correlation_config(
+        template_size=9, scale_step=1.05, scale_rate=1.0, scale_every=3
+    )
+    torch.manual_seed(0)
+    model = build_hart(config).eval()
+    batches = []  # how many glimpses the trunk reads, frame by frame
+    model.features.register_forward_hook(lambda _, args, __: batches.append(len(args[0])))
+    with torch.no_grad():
+        sides = model(frames, truth[:, 0]).boxes[0, :, 2]  # (T,)
+    # The first read cuts the template from the given box; then frame 0 is searched, and so on.
+    assert batches == [1] + [3, 1, 1] * 3
+    # Frame 0's box is the given one; between searches the untrained readout keeps the size.
+    assert sides[1] == truth[0, 0, 2] and sides[2] == sides[1]
+    assert sides[4] == sides[3] and sides[5] == sides[3] and sides[7] == sides[6]
+    assert sides[8] > truth[0, 0, 2]  # and the searched frames follow the target's growth
 
 
 def test_a_hart_with_a_scale_search_trains_its_readouts_through_the_chosen_zoom():

@@ -123,6 +123,8 @@ class HARTConfig:
             best (:mod:`hart.model.scale_search`; our addition). 1: no search (the paper's).
         scale_penalty: NCC an off-scale match must gain to be chosen.
         scale_rate: how far the box's log-size moves to the chosen scale per frame.
+        scale_every: search on every this many frames only (the first, then every that many):
+            the two extra glimpses cost as much again as the rest of a frame. 1: every frame.
         size_pull: with ``anchor="box"``, after each frame's box is placed its log-size is
             pulled this fraction of the way back to the first box's (our addition): a size
             that keeps drifting one way settles instead of compounding (with the scale search's
@@ -170,6 +172,7 @@ class HARTConfig:
     scale_step: float = 1.0
     scale_penalty: float = 0.02
     scale_rate: float = 0.5
+    scale_every: int = 1
     size_pull: float = 0.0
     distractors: int = 0
     distractor_weight: float = 0.5
@@ -395,10 +398,13 @@ class HART(nn.Module):
         ``(B, 1, m, m)``, the filters' squared norm ``(B,)``, and with correlation the target's
         offset from the glimpse's centre ``(B, 2)``, with a scale search its change of log-size
         ``(B,)``, and with correlation the template's NCC over the features ``(B, 1, m, m)``
-        (each ``None`` without). A scale search reads every zoom in one batch; the outputs
-        other than offset and size are the unzoomed glimpse's.
+        (each ``None`` without). A scale search reads every zoom in one batch on the frames it
+        searches (the others ``None`` as without one); the outputs other than offset and size
+        are the unzoomed glimpse's.
         """
         search = self.scale_search
+        if search is not None and not search.due(state.frames):
+            search = None
         attention, hidden, template = state.attention, state.hidden, state.template
         distractors, present = state.distractors, state.distractor_present
         filters = state.classifier_filters
@@ -502,7 +508,9 @@ def build_hart(config: HARTConfig | None = None) -> HART:
     )
     scale_search = None
     if config.scale_step != 1.0:
-        scale_search = ScaleSearch(config.scale_step, config.scale_penalty, config.scale_rate)
+        scale_search = ScaleSearch(
+            config.scale_step, config.scale_penalty, config.scale_rate, config.scale_every
+        )
     distractors = None
     if config.distractors:
         if not matching:  # a lookalike is cut out as the target's template is: there is none

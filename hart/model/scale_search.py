@@ -10,6 +10,10 @@ scale (in log-size) and to where that zoom's mask peaks; the box readout correct
 
 A zoom ``z`` shows ``z`` times the glimpse's side at the same resolution: the target looks
 ``1/z`` times its size there, so a best match at ``z`` means the target has grown by ``z``.
+
+The zooms cost two more glimpses through the trunk, about as much again as the rest of a frame
+on a CPU; a target's size changes slowly, so ``every`` > 1 searches only every that many frames
+(the first among them) and keeps the size on the others.
 """
 
 from __future__ import annotations
@@ -27,18 +31,28 @@ class ScaleSearch:
         step: the zoom factor between neighbouring scales (> 1).
         penalty: how much higher (NCC) an off-scale match must be to be chosen.
         rate: how far the box's log-size moves towards the chosen scale per frame, in (0, 1].
+        every: search on every this many frames (frame 0, ``every``, ``2·every``, …), >= 1.
     """
 
-    def __init__(self, step: float, penalty: float = 0.02, rate: float = 0.5) -> None:
+    def __init__(
+        self, step: float, penalty: float = 0.02, rate: float = 0.5, every: int = 1
+    ) -> None:
         if step <= 1.0:
             raise ValueError(f"scale step must be > 1, got {step}")
         if not 0.0 < rate <= 1.0:
             raise ValueError(f"scale rate must be in (0, 1], got {rate}")
         if penalty < 0.0:
             raise ValueError(f"scale penalty must be >= 0, got {penalty}")
+        if every < 1:
+            raise ValueError(f"scale search interval must be >= 1 frame, got {every}")
         self.zooms = (1.0, 1.0 / step, step)
         self.penalty = penalty
         self.rate = rate
+        self.every = every
+
+    def due(self, frame_index: int) -> bool:
+        """Whether the frame with this index (0 = the first) is searched."""
+        return frame_index % self.every == 0
 
     def attentions(self, attention: SpatialAttention, params: torch.Tensor) -> torch.Tensor:
         """Attention ``(B, P)`` → every zoom of it ``(S·B, P)``, zoom-major, the given first."""
@@ -68,4 +82,7 @@ class ScaleSearch:
 
     def __repr__(self) -> str:
         step = self.zooms[-1]
-        return f"ScaleSearch(step={step}, penalty={self.penalty}, rate={self.rate})"
+        return (
+            f"ScaleSearch(step={step}, penalty={self.penalty}, rate={self.rate}, "
+            f"every={self.every})"
+        )
