@@ -438,3 +438,20 @@ def test_clips_longer_than_the_curriculum_allows_are_one_line_before_any_work(tm
         )
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("--model.config.size_pull=2", "size_pull must be in [0, 1], got 2.0"),
+        ("--model.config.glimpse_reader=bilinear", "glimpse reader must be one of"),
+    ],
+)
+def test_a_model_setting_its_constructor_refuses_is_one_line_and_exit_2(
+    tmp_path, capsys, option, message
+):
+    capsys.readouterr()
+    assert _train(tmp_path, option, "--trainer.max_steps=1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hart train: error: ") and message in err[0], err
+    assert not (tmp_path / "runs").exists()

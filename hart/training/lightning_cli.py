@@ -55,7 +55,8 @@ class HARTCLI(LightningCLI):
     - ``images``: tracking pictures in TensorBoard (``--images.every_n_validations`` …).
 
     A ``fit`` run's ``--ckpt_path`` is checked to be a whole training checkpoint
-    (:func:`check_resumable`); a run that fails before its first step leaves no log folder
+    (:func:`check_resumable`); a setting the model's or the data's constructor refuses is one
+    error line, not a traceback; a run that fails before its first step leaves no log folder
     (:class:`~hart.training.callbacks.DiscardEmptyRun`).
     """
 
@@ -63,6 +64,14 @@ class HARTCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         trainer.callbacks.append(DiscardEmptyRun())
         return trainer
+
+    def instantiate_classes(self) -> None:
+        # The model's and the data's constructors check their settings and raise ValueError: a
+        # bad value there came from the command line or a config file, so it is one line.
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            raise InputError(first_line(error)) from None
 
     def parse_arguments(self, parser, args) -> None:
         super().parse_arguments(parser, args)
