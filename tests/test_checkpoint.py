@@ -49,6 +49,17 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(
         load_model(wrong)
 
 
+def test_a_checkpoint_whose_settings_the_model_refuses_is_an_input_error(
+    small_checkpoint, tmp_path
+):
+    data = torch.load(small_checkpoint, weights_only=True)
+    data["hyper_parameters"]["config"]["size_pull"] = 2.0
+    refused = tmp_path / "refused.ckpt"
+    torch.save(data, refused)
+    with pytest.raises(InputError, match="refused.ckpt describes a network hart cannot build: "):
+        load_model(refused)
+
+
 def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
     # A correlation model saved before `peak`, `template_margin` and `velocity` were options has
     # no such keys in its config and the softmax's sharpness among its weights: it loads,

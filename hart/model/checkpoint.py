@@ -91,7 +91,10 @@ def load_model(path: str | Path | None = None) -> HART:
     float32."""
     path = Path(path) if path is not None else _existing_default()
     checkpoint = read_checkpoint(path)
-    model = build_hart(_config_from(checkpoint))
+    try:
+        model = build_hart(_config_from(checkpoint))
+    except ValueError as error:  # settings written by hand, or by a hart that allowed them
+        raise InputError(f"{path} describes a network hart cannot build: {error}") from None
     weights = {
         key[len(_MODEL_PREFIX) :]: value.float()
         for key, value in checkpoint["state_dict"].items()
