@@ -38,26 +38,23 @@ def test_files_that_are_not_checkpoints_are_input_errors(tmp_path):
         load_model(tmp_path / "missing.ckpt")
 
 
-def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_an_input_error(
-    small_checkpoint, tmp_path
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("lstm_size", 48, "wrong.ckpt does not match"),  # the weights do not fit it
+        ("size_pull", 2.0, "wrong.ckpt describes a network hart cannot build: size_pull"),
+    ],
+    ids=["weights-do-not-fit", "settings-refused"],
+)
+def test_a_checkpoint_whose_config_is_wrong_is_an_input_error(
+    small_checkpoint, tmp_path, key, value, message
 ):
     data = torch.load(small_checkpoint, weights_only=True)
-    data["hyper_parameters"]["config"]["lstm_size"] = 48
+    data["hyper_parameters"]["config"][key] = value
     wrong = tmp_path / "wrong.ckpt"
     torch.save(data, wrong)
-    with pytest.raises(InputError, match="does not match"):
+    with pytest.raises(InputError, match=message):
         load_model(wrong)
-
-
-def test_a_checkpoint_whose_settings_the_model_refuses_is_an_input_error(
-    small_checkpoint, tmp_path
-):
-    data = torch.load(small_checkpoint, weights_only=True)
-    data["hyper_parameters"]["config"]["size_pull"] = 2.0
-    refused = tmp_path / "refused.ckpt"
-    torch.save(data, refused)
-    with pytest.raises(InputError, match="refused.ckpt describes a network hart cannot build: "):
-        load_model(refused)
 
 
 def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):
