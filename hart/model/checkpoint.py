@@ -94,7 +94,9 @@ def load_model(path: str | Path | None = None) -> HART:
     try:
         model = build_hart(_config_from(checkpoint))
     except ValueError as error:  # settings written by hand, or by a hart that allowed them
-        raise InputError(f"{path} describes a network hart cannot build: {error}") from None
+        raise InputError(
+            f"{path} describes a network hart cannot build: {first_line(error)}"
+        ) from None
     weights = {
         key[len(_MODEL_PREFIX) :]: value.float()
         for key, value in checkpoint["state_dict"].items()
