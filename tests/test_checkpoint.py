@@ -43,8 +43,11 @@ def test_files_that_are_not_checkpoints_are_input_errors(tmp_path):
     [
         ("lstm_size", 48, "wrong.ckpt does not match"),  # the weights do not fit it
         ("size_pull", 2.0, "wrong.ckpt describes a network hart cannot build: size_pull"),
+        ("lstm_size", "100", "cannot build: lstm_size is '100', not a whole number$"),
+        ("glimpse_size", 112, "cannot build: glimpse_size is 112, not 2 whole numbers$"),
+        ("freeze_features", 1, "cannot build: freeze_features is 1, not true or false$"),
     ],
-    ids=["weights-do-not-fit", "settings-refused"],
+    ids=["weights-do-not-fit", "settings-refused", "a-string", "not-a-pair", "not-a-bool"],
 )
 def test_a_checkpoint_whose_config_is_wrong_is_an_input_error(
     small_checkpoint, tmp_path, key, value, message

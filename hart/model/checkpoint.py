@@ -78,12 +78,45 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def _config_from(checkpoint: dict) -> HARTConfig:
-    known = {f.name for f in fields(HARTConfig)}
-    config = {k: v for k, v in checkpoint["hyper_parameters"]["config"].items() if k in known}
-    config["glimpse_size"] = tuple(config.get("glimpse_size", HARTConfig.glimpse_size))
+    saved = checkpoint["hyper_parameters"]["config"]
+    config = {}
+    for field in fields(HARTConfig):
+        if field.name not in saved:  # a file older than the option: the default it tracked with
+            continue
+        value, default = saved[field.name], getattr(HARTConfig, field.name)
+        # A value of the wrong type (written by hand) would fail deep inside a layer's
+        # constructor with a TypeError, or slip through as a string that compares oddly.
+        if default is not None and not _same_kind(value, default):
+            raise ValueError(f"{field.name} is {value!r}, not {_kind(default)}")
+        config[field.name] = tuple(value) if isinstance(default, tuple) else value
     # The weights come from the checkpoint: never look for pretrained trunk weights again.
     config["feature_weights"] = None
     return HARTConfig(**config)
+
+
+def _same_kind(value: object, default: object) -> bool:
+    """Whether a saved setting has the type of the field's default (ints pass for floats; a
+    tuple may come back from YAML as a list)."""
+    if isinstance(default, tuple):
+        return (
+            isinstance(value, (tuple, list))
+            and len(value) == len(default)
+            and all(_same_kind(v, d) for v, d in zip(value, default, strict=True))
+        )
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def _kind(default: object) -> str:
+    """What a setting with this default must be, in words: ``"a number"``, ``"2 whole numbers"``."""
+    if isinstance(default, tuple):
+        return f"{len(default)} whole numbers"
+    return {bool: "true or false", int: "a whole number", float: "a number"}.get(
+        type(default), "a string"
+    )
 
 
 def load_model(path: str | Path | None = None) -> HART:
