@@ -54,7 +54,8 @@ def centres(boxes: ArrayOrTensor) -> ArrayOrTensor:
 
 def boxes_about(centre: ArrayOrTensor, size: ArrayOrTensor) -> ArrayOrTensor:
     """``(..., 2)`` centre x, y and ``(..., 2)`` w, h → ``(..., 4)`` x, y, w, h: the inverse of
-    :func:`centres` for a box of that size."""
+    :func:`centres` for a box of that size. Either axis order works if both inputs share it
+    (HART's attention passes y, x and h, w, and gets its y, x, h, w)."""
     if _is_tensor(centre) or _is_tensor(size):
         return sys.modules["torch"].cat([centre - size / 2, size], -1)
     return np.concatenate([centre - size / 2, size], -1)

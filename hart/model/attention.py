@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from hart.boxes import boxes_about
 from hart.model.constants import constant_like
 from hart.model.glimpse import (
     GLIMPSE_READERS,
@@ -125,7 +126,7 @@ class HartAttention(SpatialAttention):
     @staticmethod
     def _params(centre: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
         centre, size = _clamp_centre_and_size(centre, size)
-        return torch.cat([centre - size / 2, size], -1)  # (B, 4) y, x, h, w
+        return boxes_about(centre, size)  # (B, 4) y, x, h, w
 
     def initial(self, boxes: torch.Tensor, frame_size: tuple[int, int]) -> torch.Tensor:
         centre, size = self._centre_size(box_to_hart(boxes, frame_size))
