@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -43,6 +44,7 @@ def atomic_output(
         path.parent.mkdir(parents=True, exist_ok=True)
     else:
         _check_folder_exists(path)  # creating the temporary below asks whether it may be written
+    _check_not_special(path)
     temporary = path.parent / f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}"
     try:
         if folder:
@@ -61,9 +63,27 @@ def atomic_output(
         raise
 
 
+def output_name(path: str | os.PathLike) -> Path:
+    """The name :func:`atomic_output` will move a temporary path onto (any other path as it
+    is): what a message about a failed write should name."""
+    path = Path(path)
+    match = _TEMPORARY.fullmatch(path.name)
+    return path.with_name(match["stem"] + match["suffix"]) if match else path
+
+
+_TEMPORARY = re.compile(r"\.(?P<stem>.*)\.partial-[0-9a-f]{8}(?P<suffix>.*)")
+
+
 def _check_folder_exists(path: Path) -> None:
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+def _check_not_special(path: Path) -> None:
+    # Moving a file onto a device (/dev/full), a pipe or a socket would replace it with a
+    # regular file -- as root, even /dev/null -- instead of writing into it.
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise InputError(f"cannot write {path}: it is a device, pipe or socket, not a file")
 
 
 def check_parent(path: str | os.PathLike) -> None:
@@ -73,6 +93,7 @@ def check_parent(path: str | os.PathLike) -> None:
     writes into (``hart evaluate --out``, training logs) is created instead."""
     path = Path(path)
     _check_folder_exists(path)
+    _check_not_special(path)
     # Asked of the folder itself, by creating (and at once removing) a hidden file: permission
     # bits do not tell about a read-only file system, or about root, whom they do not bind.
     try:
@@ -80,6 +101,14 @@ def check_parent(path: str | os.PathLike) -> None:
             pass
     except OSError as error:
         raise InputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def check_output_file(path: str | os.PathLike) -> None:
+    """:func:`check_parent`, and ``path`` is not a folder: the rule for an output that is one
+    file (a box file, a model), where a folder of that name would be replaced whole."""
+    check_parent(path)
+    if Path(path).is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name")
 
 
 def check_not_input(output: str | os.PathLike, source: str | os.PathLike) -> None:

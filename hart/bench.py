@@ -39,6 +39,8 @@ from torch.utils._pytree import tree_leaves
 from hart.errors import InputError
 from hart.model import glimpse
 from hart.model.batched_glimpse import batched_glimpse, window_for
+from hart.model.devices import device_named
+from hart.tracking.threads import check_threads
 
 DEFAULT_SIZES = ((187, 621), (480, 640), (375, 1242), (1080, 1920))
 QUICK_SIZES = ((187, 621), (375, 1242))
@@ -362,17 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as error:
-        raise InputError(f"--device: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {args.device}: CUDA is not available here")
+    device = device_named(args.device)
     if args.repeats < 1 or args.warmup < 0:
         raise InputError("--repeats must be at least 1 and --warmup at least 0")
     if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be at least 1, got {args.threads}")
+        check_threads(args.threads)
         torch.set_num_threads(args.threads)
     sizes = [parse_size(text) for text in args.sizes.split(",")]
     try:

@@ -134,10 +134,17 @@ def format_box(box: ArrayOrTensor) -> str:
     )
 
 
+MAX_BOX_FRAMES = 10
+"""How many times the frame's width (height) a first box may be: a target is seen in the frame,
+and a box of 1e39 pixels would overflow the network's float32 (benchmarks' boxes stay within
+about twice the frame)."""
+
+
 def check_first_box(box, frame_size: tuple[int, int]) -> np.ndarray:
     """The box a tracker starts from, checked: ``(4,)`` float64 xywh.
 
-    It must be four finite numbers with a positive width and height, and overlap a frame of
+    It must be four finite numbers with a positive width and height, at most
+    :data:`MAX_BOX_FRAMES` times the frame's, and overlap a frame of
     ``frame_size = (height, width)``; a box that reaches beyond the frame's edge is fine (a
     target entering the view, or a benchmark's ground truth). Raises
     :class:`~hart.errors.InputError` naming the box otherwise.
@@ -151,6 +158,11 @@ def check_first_box(box, frame_size: tuple[int, int]) -> np.ndarray:
             f"box {format_box(values)} has width {w:g} and height {h:g}; both must be > 0"
         )
     height, width = frame_size
+    if w > MAX_BOX_FRAMES * width or h > MAX_BOX_FRAMES * height:
+        raise InputError(
+            f"box of {w:g}×{h:g} px is more than {MAX_BOX_FRAMES} times the size of the "
+            f"{width}×{height} frame"
+        )
     if not intersection(values, np.array([0.0, 0.0, width, height])) > 0:
         raise InputError(
             f"box {format_box(values)} is outside the {width}×{height} frame (it spans "

@@ -1,9 +1,10 @@
 """The ``hart`` command: ``hart train | track | evaluate | export | sample | photos | bench``.
 
 Each sub-command parses its arguments here and calls one function of the package; ``train`` hands
-its arguments to LightningCLI. Errors a user can cause (:class:`hart.errors.HartError`, a missing
-file, a file or folder without permission) print one line and exit with status 2; no traceback,
-no half-written output. Ctrl-C exits with 130 and SIGTERM with 143, both after the same clean-up.
+its arguments to LightningCLI. Errors a user can cause (:class:`hart.errors.HartError`) and
+those the system reports (:class:`OSError`: a missing file, no permission, a full disk) print one
+line and exit with status 2; no traceback, no half-written output. Ctrl-C exits with 130 and
+SIGTERM with 143, both after the same clean-up.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hart.atomic import output_name
 from hart.errors import HartError, InputError
 from hart.tracking.threads import add_threads_option, check_threads, tracking_threads
 
@@ -220,7 +222,7 @@ def track_command(argv: list[str]) -> int:
     output = args.output or Path(f"{stem}_tracked.mp4")
     # Everything a user can get wrong is checked before the model loads, which takes seconds.
     box = check_first_box(box, source.size)
-    check_outputs(source, output, args.boxes_out)
+    check_outputs(source, output, args.boxes_out, inputs=[args.box_from] if args.box_from else [])
 
     from hart.tracking import Tracker
 
@@ -286,12 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _terminate_as_interrupt():
             return COMMANDS[argv[0]](argv[1:]) or 0
-    except (HartError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+    except HartError as error:
         print(f"hart {argv[0]}: error: {error}", file=sys.stderr)
         return 2
-    except PermissionError as error:  # a file or folder the user's account may not touch
-        where = f"{error.filename}: {error.strerror}" if error.filename else error
-        print(f"hart {argv[0]}: error: {where}", file=sys.stderr)
+    except OSError as error:  # the system said no: a missing file, no permission, a full disk
+        print(f"hart {argv[0]}: error: {_os_error_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hart {argv[0]}: interrupted", file=sys.stderr)
@@ -299,6 +300,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated:
         print(f"hart {argv[0]}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+
+
+def _os_error_line(error: OSError) -> str:
+    """``PATH: reason`` for an :class:`OSError`, naming the file a user asked for rather than
+    the temporary one it was being written under (:func:`hart.atomic.output_name`)."""
+    names = [error.filename, error.filename2]
+    shown = list(dict.fromkeys(str(output_name(name)) for name in names if name is not None))
+    reason = error.strerror or str(error)
+    return f"{' -> '.join(shown)}: {reason}" if shown else reason
 
 
 class Terminated(BaseException):

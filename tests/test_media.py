@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -192,6 +193,45 @@ def test_writer_on_error_leaves_nothing(tmp_path):
             writer.write(np.zeros((8, 8, 3), np.uint8))
             raise RuntimeError("crash mid-video")
     assert leftovers(tmp_path) == []
+
+
+class FrameLosingWriter:
+    """OpenCV's writer as it behaves on a full disk: it takes frames and says nothing. (It wraps
+    the real one: with a Python subclass of cv2.VideoWriter instead, a later test in the same
+    session died of a segmentation fault.)"""
+
+    real = cv2.VideoWriter
+
+    def __init__(self, *args):
+        self._writer = self.real(*args)
+
+    def isOpened(self):
+        return self._writer.isOpened()
+
+    def write(self, frame):
+        pass
+
+    def release(self):
+        self._writer.release()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_video_that_does_not_read_back_whole_is_an_error_and_not_written(
+    tmp_path, monkeypatch, suffix
+):
+    monkeypatch.setattr(cv2, "VideoWriter", FrameLosingWriter)
+    with pytest.raises(OSError, match=rf"cannot write .*out\{suffix}: .* 0 of its 3 frames"):
+        with FrameWriter(tmp_path / f"out{suffix}", (8, 8), fps=30) as writer:
+            for _ in range(3):
+                writer.write(np.zeros((8, 8, 3), np.uint8))
+    assert leftovers(tmp_path) == []
+
+
+def test_writer_will_not_replace_a_pipe_with_a_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe.mp4")
+    with pytest.raises(InputError, match="pipe.mp4: it is a device, pipe or socket"):
+        FrameWriter(tmp_path / "pipe.mp4", (8, 8), fps=30)
+    assert (tmp_path / "pipe.mp4").is_fifo()
 
 
 # ----------------------------------------------------------------------------- drawing

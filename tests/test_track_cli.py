@@ -7,6 +7,7 @@ outputs) quickly; the real tracker has its own tests.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hart import cli
 from hart.cli import main
 from hart.errors import InputError
 
@@ -195,7 +197,10 @@ def _empty_folder(root: Path) -> str:
         (None, ["--output", "out.gif"], "unknown video extension '.gif'"),
         (None, ["--output", "missing/out.mp4"], "missing does not exist"),
         (None, ["--checkpoint", "weights.txt"], "weights.txt is not a checkpoint"),
-        (None, ["--threads", "0"], "--threads must be at least 1, got 0"),
+        (None, ["--threads", "0"], "--threads must be between 1 and "),
+        (None, ["--threads", "1000000"], "--threads must be between 1 and "),
+        (None, ["--box", "0,0,1e39,20"], "1e+39×20 px is more than 10 times the size of"),
+        (None, ["--fps", "70000"], "at 70000 frames/s: MPEG-4 video allows at most 65535"),
     ],
     ids=[
         "missing-file",
@@ -209,6 +214,9 @@ def _empty_folder(root: Path) -> str:
         "output-folder-missing",
         "not-a-checkpoint",
         "threads-zero",
+        "threads-a-million",
+        "box-overflows-float32",
+        "fps-beyond-mpeg4",
     ],
 )
 def test_bad_input_prints_one_line_and_leaves_nothing(
@@ -281,6 +289,53 @@ def test_a_real_checkpoint_that_is_not_one_is_rejected(workdir, crossing_video, 
     assert status == 2
     assert err.count("\n") == 1 and "weights.ckpt" in err and "Traceback" not in err
     assert [path.name for path in workdir.iterdir()] == ["weights.ckpt"]
+
+
+def test_the_boxes_out_file_may_not_be_the_box_file_read(
+    stand_in_tracker, workdir, crossing_video, capsys
+):
+    Path("truth.txt").write_text("205,151,17,50\n")
+    status = main(
+        ["track", str(crossing_video), "--box-from", "truth.txt", "--boxes-out", "truth.txt"]
+    )
+    assert status == 2
+    assert capsys.readouterr().err == (
+        "hart track: error: truth.txt is the input; choose another output name\n"
+    )
+    assert sorted(path.name for path in workdir.iterdir()) == ["truth.txt"]
+    assert Path("truth.txt").read_text() == "205,151,17,50\n"
+
+
+def test_a_pipe_or_device_is_not_replaced_by_an_output_file(
+    stand_in_tracker, workdir, crossing_video, capsys
+):
+    os.mkfifo("boxes.fifo")
+    status = main(["track", str(crossing_video), "--box", "205,151,17,50", "-o", "out.mp4",
+                   "--boxes-out", "boxes.fifo"])  # fmt: skip
+    assert status == 2
+    assert "boxes.fifo: it is a device, pipe or socket" in capsys.readouterr().err
+    assert Path("boxes.fifo").is_fifo() and not Path("out.mp4").exists()
+
+
+def test_a_device_this_machine_lacks_is_one_line_before_any_output(workdir, crossing_video, capsys):
+    status = main(["track", str(crossing_video), "--box", "205,151,17,50", "--device", "gpu"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == "hart track: error: device 'gpu' is not a torch device (cpu, cuda, cuda:1, mps)\n"
+    assert list(workdir.iterdir()) == []
+
+
+def test_a_system_error_names_the_output_not_its_temporary(monkeypatch, tmp_path, capsys):
+    temporary = tmp_path / ".model.partial-0123abcd.ckpt"
+
+    def disk_full(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", str(temporary))
+
+    monkeypatch.setitem(cli.COMMANDS, "export", disk_full)
+    assert main(["export", "in.ckpt", str(tmp_path / "model.ckpt")]) == 2
+    assert capsys.readouterr().err == (
+        f"hart export: error: {tmp_path / 'model.ckpt'}: No space left on device\n"
+    )
 
 
 def test_ctrl_c_mid_video_leaves_no_output(

@@ -67,11 +67,18 @@ def read_rows(path: Path, widths: tuple[int, ...] = (4,)) -> tuple[list[list[flo
 def read_boxes(path: Path) -> np.ndarray:
     """An ``x, y, w, h`` file (one row per frame) → ``(N, 4)`` float32; NaN rows stay NaN.
 
-    A row with a negative width or height is an error naming its line (see
-    :func:`check_box_sizes`).
+    A row with a negative width or height (see :func:`check_box_sizes`), or a value beyond
+    float32's range, is an error naming its line.
     """
     rows, lines = read_rows(path, (4,))
-    boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    # Beyond float32's range a value would become inf (with numpy's overflow warnings).
+    with np.errstate(invalid="ignore"):
+        huge = np.flatnonzero((np.abs(values) > np.finfo(np.float32).max).any(1))
+    if len(huge):
+        row = int(huge[0])
+        raise InputError(f"{path}:{lines[row]}: {values[row].tolist()} is too large for a box")
+    boxes = values.astype(np.float32)
     check_box_sizes(boxes, lines, path)
     return boxes
 

@@ -20,6 +20,8 @@ from hart.errors import InputError
 
 # The codec is chosen by the output's extension; both ship with every OpenCV wheel's FFmpeg.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+MAX_MPEG4_FPS = 65535
+"""The highest frame rate an ``mp4v`` video can declare (its time base is 16 bits)."""
 
 
 def check_output_path(path: str | os.PathLike) -> None:
@@ -60,6 +62,12 @@ class FrameWriter:
         self.fps = float(fps)
         self.frames_written = 0
         check_output_path(self.path)
+        if VIDEO_CODECS.get(self.path.suffix.lower()) == "mp4v" and self.fps > MAX_MPEG4_FPS:
+            # MPEG-4 part 2 keeps its time base in 16 bits; OpenCV's writer just fails to open.
+            raise InputError(
+                f"cannot write {self.path} at {self.fps:g} frames/s: MPEG-4 video allows at most "
+                f"{MAX_MPEG4_FPS} (give a lower --fps, or write .avi)"
+            )
         self.is_folder = not self.path.suffix
         height, width = self.frame_size
         self.video_size = (
@@ -79,7 +87,9 @@ class FrameWriter:
                 self._video = cv2.VideoWriter(
                     str(self._temporary), fourcc, self.fps, (width, height)
                 )
-                stack.callback(self._video.release)  # runs before the move: LIFO
+                # Exits run last-in first-out: release, then the read-back, then the move.
+                stack.push(self._check_complete)
+                stack.callback(self._video.release)
                 if not self._video.isOpened():
                     raise InputError(f"cannot write {self.path}: OpenCV has no {codec} encoder")
             self._stack = stack.pop_all()
@@ -95,14 +105,36 @@ class FrameWriter:
         self.frames_written += 1
         if self.is_folder:
             name = self._temporary / f"{self.frames_written:06d}.png"
-            if not cv2.imwrite(str(name), frame):
-                raise OSError(f"cannot write {name}")
+            # Encoded here and written by Python, so a full disk is an OSError naming the
+            # output (cv2.imwrite only returns False, after libpng prints its own line).
+            encoded, data = cv2.imencode(".png", frame)
+            if not encoded:
+                raise ValueError(f"OpenCV cannot encode frame {self.frames_written} as PNG")
+            try:
+                name.write_bytes(data.tobytes())
+            except OSError as error:
+                raise OSError(error.errno, error.strerror, str(self.path)) from None
             return
         pad_rows = self.video_size[0] - self.frame_size[0]
         pad_columns = self.video_size[1] - self.frame_size[1]
         if pad_rows or pad_columns:
             frame = cv2.copyMakeBorder(frame, 0, pad_rows, 0, pad_columns, cv2.BORDER_REPLICATE)
         self._video.write(frame)
+
+    def _check_complete(self, exc_type, exc, traceback) -> None:
+        """After a clean exit, read the video back: OpenCV's writer reports no error (a full
+        disk leaves a file cut short, without the index an mp4 needs), so a video that does not
+        open with every frame written is an :class:`OSError`, and is not moved into place."""
+        if exc_type is not None or self.frames_written == 0:
+            return
+        video = cv2.VideoCapture(str(self._temporary))
+        frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT)) if video.isOpened() else 0
+        video.release()
+        if frames != self.frames_written:
+            raise OSError(
+                f"cannot write {self.path}: the video reads back with {frames} of its "
+                f"{self.frames_written} frames (is the disk full?)"
+            )
 
     def __exit__(self, *exc_info) -> bool | None:
         return self._stack.__exit__(*exc_info)

@@ -15,13 +15,14 @@ environment variable ``HART_DEFAULT_MODEL`` names another file to use instead.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 
 import torch
 
-from hart.atomic import atomic_output, check_not_input, check_parent
+from hart.atomic import atomic_output, check_not_input, check_output_file
 from hart.errors import InputError, first_line
 from hart.model.hart import HART, HARTConfig, build_hart
 
@@ -57,6 +58,12 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         # weights_only: a checkpoint is data, never code to run.
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message advises loading with weights_only=False: never what a model file
+        # needs (it holds tensors and plain settings only), and unsafe for a stranger's file.
+        raise InputError(
+            f"{path} is not a hart checkpoint (not tensors and settings written by torch.save)"
+        ) from None
     except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
         raise InputError(
             f"{path} is not a hart checkpoint, or is cut short ({type(error).__name__}: "
@@ -123,7 +130,11 @@ def load_model(path: str | Path | None = None) -> HART:
     """The HART network of a checkpoint (``None``: :func:`default_model_path`), in eval mode,
     float32."""
     path = Path(path) if path is not None else _existing_default()
-    checkpoint = read_checkpoint(path)
+    return _model_from(read_checkpoint(path), path)
+
+
+def _model_from(checkpoint: dict, path: Path) -> HART:
+    """The network that ``checkpoint`` (read from ``path``) describes, with its weights."""
     try:
         model = build_hart(_config_from(checkpoint))
     except ValueError as error:  # settings written by hand, or by a hart that allowed them
@@ -180,13 +191,16 @@ def export_model(checkpoint: str | Path, output: str | Path) -> Path:
     """Write the tracking part of a training checkpoint (config, float16 weights) to ``output``.
 
     ``output`` follows the rule for every output file a user names
-    (:func:`hart.atomic.check_parent`): its folder must exist; and it must not be
-    ``checkpoint`` (whose optimiser state and step would be lost).
+    (:func:`hart.atomic.check_output_file`): its folder must exist and it must not be a folder;
+    and it must not be ``checkpoint`` (whose optimiser state and step would be lost). A
+    checkpoint that describes a network hart cannot build, or whose weights do not fit it, is
+    not exported.
     """
     output = Path(output)
     check_not_input(output, checkpoint)
-    check_parent(output)
+    check_output_file(output)
     source = read_checkpoint(checkpoint)
+    _model_from(source, Path(checkpoint))  # a file that could not track is not exported
     state = {
         key: value.half() if value.is_floating_point() else value
         for key, value in source["state_dict"].items()
@@ -194,5 +208,8 @@ def export_model(checkpoint: str | Path, output: str | Path) -> Path:
     }
     document = {"hyper_parameters": {"config": source["hyper_parameters"]["config"]}}
     with atomic_output(output) as temporary:
-        torch.save({**document, "state_dict": state}, temporary)
+        try:
+            torch.save({**document, "state_dict": state}, temporary)
+        except RuntimeError:  # torch's zip writer reports a full disk as an internal error
+            raise OSError(f"cannot write {output}: the write failed (is the disk full?)") from None
     return output

@@ -450,9 +450,27 @@ class HART(nn.Module):
         return HARTOutput(*(torch.stack(field, 1) for field in zip(*steps, strict=True)))
 
 
+# Widths and sizes that a layer is built from: below 1, torch fails deep inside a constructor
+# (the probabilities, dropout and zoneout, are checked by the layers that take them).
+_SIZES = ("lstm_size", "mask_channels", "core_channels", "core_size", "readout_size")
+
+
+def _check_sizes(config: HARTConfig) -> None:
+    for name in _SIZES:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if min(config.glimpse_size) < 1:
+        raise ValueError(f"glimpse_size must be positive, got {config.glimpse_size}")
+    if not config.trunk_width > 0.0 or not config.context > 0.0:
+        raise ValueError(
+            f"trunk_width and context must be > 0, got {config.trunk_width} and {config.context}"
+        )
+
+
 def build_hart(config: HARTConfig | None = None) -> HART:
     """Wire a :class:`HART` from its hyper-parameters (the paper's by default)."""
     config = config or HARTConfig()
+    _check_sizes(config)
     if config.attention not in ATTENTIONS:
         raise ValueError(f"attention must be one of {sorted(ATTENTIONS)}, got {config.attention!r}")
     if config.trunk not in TRUNKS:

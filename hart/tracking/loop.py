@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +22,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from hart.atomic import atomic_output, check_not_input, check_parent
+from hart.atomic import atomic_output, check_not_input, check_output_file
 from hart.boxes import check_first_box, format_box
 from hart.errors import InputError
 from hart.media.drawing import draw_tracking
@@ -46,21 +47,21 @@ def check_outputs(
     source: FrameSource,
     output: str | os.PathLike | None,
     boxes_out: str | os.PathLike | None,
+    inputs: Sequence[str | os.PathLike] = (),
 ) -> None:
     """Raise :class:`~hart.errors.InputError` if :func:`run_tracking` could not write its
     outputs (see :func:`~hart.media.writer.check_output_path`), or if one of them would
-    overwrite the input or the other."""
+    overwrite the input, one of the other files read (``inputs``: a box file), or the other."""
     paths = [Path(path) for path in (output, boxes_out) if path is not None]
     for path in paths:
-        check_not_input(path, source.path)
+        for read in (source.path, *inputs):
+            check_not_input(path, read)
     if len(paths) == 2 and paths[0].resolve() == paths[1].resolve():
         raise InputError(f"the video and the boxes would both be written to {paths[0]}")
     if output is not None:
         check_output_path(output)
     if boxes_out is not None:
-        check_parent(boxes_out)
-        if Path(boxes_out).is_dir():
-            raise InputError(f"cannot write boxes to {boxes_out}: it is a folder")
+        check_output_file(boxes_out)
 
 
 @dataclass

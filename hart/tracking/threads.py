@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from collections.abc import Iterator
 
 from hart.errors import InputError
@@ -35,8 +36,13 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 
 
 def check_threads(threads: int) -> None:
-    if threads < 1:
-        raise InputError(f"--threads must be at least 1, got {threads}")
+    """``--threads`` between 1 and four per CPU of this machine: more only wait for a core, and
+    a million make OpenMP fail with a line of its own instead of ours."""
+    limit = 4 * (os.cpu_count() or 1)
+    if not 1 <= threads <= limit:
+        raise InputError(
+            f"--threads must be between 1 and {limit} (four per CPU here), got {threads}"
+        )
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import torch
 from hart.boxes import check_first_box
 from hart.errors import InputError
 from hart.model.checkpoint import load_model
+from hart.model.devices import device_named
 from hart.model.hart import HART, HARTState, HARTStep
 
 
@@ -29,7 +30,7 @@ class Tracker:
     """
 
     def __init__(self, model: HART, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
+        self.device = device_named(device)
         self.model = model.to(self.device).eval()
         self._state: HARTState | None = None
         self._frame_shape: tuple[int, ...] | None = None  # init's frame: every update's too
