@@ -30,6 +30,13 @@ def test_files_that_are_not_checkpoints_are_input_errors(tmp_path):
     garbage.write_bytes(b"\x00not a checkpoint")
     with pytest.raises(InputError, match="garbage.ckpt is not a hart checkpoint"):
         load_model(garbage)
+    text = tmp_path / "text.ckpt"  # read as an old-style pickle, which torch refuses
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(
+        InputError, match=r"text.ckpt is not a hart checkpoint \(not tensors"
+    ) as info:
+        load_model(text)
+    assert "weights_only" not in str(info.value)  # torch's advice to load it unsafely
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     with pytest.raises(InputError, match="no model config"):
@@ -46,8 +53,9 @@ def test_files_that_are_not_checkpoints_are_input_errors(tmp_path):
         ("lstm_size", "100", "cannot build: lstm_size is '100', not a whole number$"),
         ("glimpse_size", 112, "cannot build: glimpse_size is 112, not 2 whole numbers$"),
         ("freeze_features", 1, "cannot build: freeze_features is 1, not true or false$"),
+        ("lstm_size", -1, "cannot build: lstm_size must be at least 1, got -1$"),
     ],
-    ids=["weights-do-not-fit", "settings-refused", "a-string", "not-a-pair", "not-a-bool"],
+    ids=["weights-do-not-fit", "settings-refused", "a-string", "not-a-pair", "not-a-bool", "size"],
 )
 def test_a_checkpoint_whose_config_is_wrong_is_an_input_error(
     small_checkpoint, tmp_path, key, value, message
@@ -58,6 +66,9 @@ def test_a_checkpoint_whose_config_is_wrong_is_an_input_error(
     torch.save(data, wrong)
     with pytest.raises(InputError, match=message):
         load_model(wrong)
+    with pytest.raises(InputError, match=message):  # nor is it exported as a model to track with
+        export_model(wrong, tmp_path / "model.ckpt")
+    assert not list(tmp_path.glob("*model*")), "no model, no temporary"
 
 
 def test_a_model_saved_before_an_option_existed_tracks_as_it_did(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -149,6 +150,14 @@ def test_a_negative_width_or_height_names_file_and_line(tmp_path, row):
     _write(boxes, f"1,1,2,3,4\n3,{row}\n")
     with pytest.raises(InputError, match=r"clip.txt:2: negative width or height"):
         read_box_file(boxes)
+
+
+def test_a_value_beyond_float32_names_file_and_line_without_numpy_warnings(tmp_path):
+    boxes = _write(tmp_path / "clip.txt", "1,2,3,4\n0,0,1e39,20\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warning would be an extra line
+        with pytest.raises(InputError, match=r"clip.txt:2: .* is too large for a box"):
+            read_box_file(boxes)
 
 
 # --- VOT --------------------------------------------------------------------------------------

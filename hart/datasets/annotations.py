@@ -71,16 +71,22 @@ def read_boxes(path: Path) -> np.ndarray:
     float32's range, is an error naming its line.
     """
     rows, lines = read_rows(path, (4,))
-    values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    # Beyond float32's range a value would become inf (with numpy's overflow warnings).
+    boxes = float32_rows(rows, lines, path).reshape(-1, 4)
+    check_box_sizes(boxes, lines, path)
+    return boxes
+
+
+def float32_rows(rows: list[list[float]], lines: list[int], path: Path) -> np.ndarray:
+    """Rows of numbers read from ``path`` (each row ``lines[i]`` of the file) → ``(N, K)``
+    float32, where boxes are kept; a value beyond float32's range is an error naming its line
+    (it would become inf, after numpy's overflow warnings)."""
+    values = np.asarray(rows, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         huge = np.flatnonzero((np.abs(values) > np.finfo(np.float32).max).any(1))
     if len(huge):
         row = int(huge[0])
         raise InputError(f"{path}:{lines[row]}: {values[row].tolist()} is too large for a box")
-    boxes = values.astype(np.float32)
-    check_box_sizes(boxes, lines, path)
-    return boxes
+    return values.astype(np.float32)
 
 
 def check_box_sizes(boxes: np.ndarray, lines: list[int], path: Path) -> None:

@@ -24,7 +24,13 @@ import cv2
 import numpy as np
 
 from hart.atomic import atomic_output
-from hart.datasets.annotations import absent_as_nan, box_visibility, check_box_sizes, read_rows
+from hart.datasets.annotations import (
+    absent_as_nan,
+    box_visibility,
+    check_box_sizes,
+    float32_rows,
+    read_rows,
+)
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
 from hart.media.frames import is_video_file, list_frames, open_frames
@@ -63,11 +69,11 @@ def read_box_file(path: Path, frame_count: int | None = None) -> np.ndarray:
     if len(widths) > 1:
         line = lines[next(i for i, row in enumerate(rows) if len(row) != len(rows[0]))]
         raise InputError(f"{path}:{line}: mixes 4- and 5-number lines; use one form throughout")
+    values = float32_rows(rows, lines, path)
     if widths == {4}:
-        boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 4)
-        check_box_sizes(boxes, lines, path)
-        return boxes
-    check_box_sizes(np.asarray(rows, dtype=np.float32)[:, 1:], lines, path)
+        check_box_sizes(values, lines, path)
+        return values
+    check_box_sizes(values[:, 1:], lines, path)
     numbers = [row[0] for row in rows]
     count = frame_count if frame_count is not None else int(max(numbers))
     boxes = np.full((count, 4), np.nan, np.float32)
