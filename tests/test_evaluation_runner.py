@@ -179,6 +179,17 @@ def test_cache_round_trip_and_key(tmp_path):
     assert read_cached(path, "key A", 3) is None
 
 
+@pytest.mark.parametrize("where", ["first line", "after the header"])
+def test_a_cache_entry_of_bytes_that_are_no_text_is_absent(tmp_path, where):
+    # As text junk is: a damaged entry is run again, not a UnicodeDecodeError traceback.
+    path = cache_path(tmp_path, "mil", "square")
+    write_cached(path, "key A", TrackRun(np.ones((3, 4)), np.ones(3)))
+    junk = b"\xff\xfe\x00\x81junk\n"
+    header = path.read_bytes().split(b"\n", 1)[0] + b"\n"
+    path.write_bytes(junk if where == "first line" else header + junk)
+    assert read_cached(path, "key A", 3) is None
+
+
 def test_evaluate_scores_caches_reports_failures_and_skips(tmp_path):
     square = moving_square(tmp_path, "square")
     wide = moving_square(tmp_path, "wide", frames=6, step=1)

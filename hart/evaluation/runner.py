@@ -143,17 +143,19 @@ def write_cached(path: Path, key: str, run: TrackRun) -> None:
 
 def read_cached(path: Path, key: str, frames: int) -> TrackRun | None:
     """The first ``frames`` rows of a cached run whose header holds ``key``, or None when
-    there is none, it came from another tracker, checkpoint or sequence content, or it is too
-    short."""
+    there is none, it came from another tracker, checkpoint or sequence content, it is too
+    short, or it is damaged."""
     if not path.is_file():
         return None
-    with path.open() as file:
-        if file.readline().rstrip("\n") != f"{CACHE_HEADER}{key}":
-            return None
-        try:
+    try:
+        with path.open() as file:
+            if file.readline().rstrip("\n") != f"{CACHE_HEADER}{key}":
+                return None
             rows = np.loadtxt(file, delimiter=",", comments="#", ndmin=2)
-        except ValueError:
-            return None  # damaged: run again
+    # Damaged (cut short, text junk, or bytes that are no text at all, whose UnicodeDecodeError
+    # is a ValueError too): the entry is as good as absent, so the sequence is run again.
+    except ValueError:
+        return None
     if rows.shape[1:] != (5,) or len(rows) < frames:
         return None
     rows = rows[:frames]  # (frames, 5)
