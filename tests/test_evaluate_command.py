@@ -111,6 +111,44 @@ def test_bad_arguments_fail_with_one_line(square_root, tmp_path, capsys, extra, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("blocker", "out", "message"),
+    [
+        ("out", "out", "--out {tmp}/out is a file; --out must be a folder"),
+        ("file", "file/out", "--out {tmp}/file/out cannot be made: {tmp}/file is not a folder"),
+        ("out/cache/static", "out", "{tmp}/out/cache/static is a file where hart keeps its cache"),
+        ("out/cache", "out", "{tmp}/out/cache is a file where hart keeps its cache folder"),
+    ],
+)
+def test_a_file_where_out_or_its_cache_must_be_a_folder_is_one_line_before_any_work(
+    square_root, tmp_path, capsys, monkeypatch, blocker, out, message
+):
+    blocker = tmp_path / blocker
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("someone's notes\n")
+
+    def no_work(path, format="auto"):
+        raise AssertionError("the output folder should have been checked before any work")
+
+    monkeypatch.setattr(hart.datasets, "load_sequences", no_work, raising=False)
+    argv = ["evaluate", str(square_root), "--baselines", "static", "--out", str(tmp_path / out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in error and error.count("\n") == 1
+    assert blocker.read_text() == "someone's notes\n"
+
+
+def test_a_folder_where_a_result_file_goes_is_one_line_before_any_work(
+    square_root, tmp_path, capsys
+):
+    (tmp_path / "out" / "results.json").mkdir(parents=True)
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert f"{tmp_path}/out/results.json is a folder where hart writes a file" in error
+    assert error.count("\n") == 1 and not (tmp_path / "out" / "cache").exists()
+
+
 def test_a_missing_or_empty_root(tmp_path, monkeypatch, capsys):
     assert main(["evaluate", str(tmp_path / "nowhere"), "--no-hart"]) == 2
     assert "is not a folder of sequences" in capsys.readouterr().err

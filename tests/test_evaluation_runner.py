@@ -310,3 +310,23 @@ def test_an_isolated_tracker_that_crashes_its_process_fails_one_sequence(tmp_pat
     # It reports the first box while the 16 px square moves 3 px per frame.
     expected = [np.nan, 13 * 16 / (512 - 13 * 16), 10 * 16 / (512 - 10 * 16)]
     np.testing.assert_allclose(evaluation.overlaps["crasher"]["fine"], expected)
+
+
+@pytest.mark.parametrize(
+    ("cache", "blocker", "message"),
+    [
+        ("cache", "cache/must", "cache/must is a file where hart keeps its cache folder; remove"),
+        ("cache", "cache", "cache is a file where hart keeps its cache folder; remove it"),
+        ("notes/cache", "notes", "cannot make the cache folder .*/notes/cache/must: .*/notes is"),
+    ],
+)
+def test_a_file_where_the_cache_keeps_a_folder_stops_the_run_before_any_work(
+    tmp_path, cache, blocker, message
+):
+    square = moving_square(tmp_path, "square", frames=3)
+    blocker = tmp_path / blocker
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("someone's notes\n")
+    with pytest.raises(InputError, match=message):
+        evaluate([square], [TrackerSpec("must", MustNotRun, "m")], tmp_path / cache, log=quiet)
+    assert blocker.read_text() == "someone's notes\n"

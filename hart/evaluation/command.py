@@ -10,7 +10,7 @@ from pathlib import Path
 from hart.atomic import write_text
 from hart.errors import InputError
 from hart.evaluation import plots, report
-from hart.evaluation.runner import evaluate
+from hart.evaluation.runner import check_cache_folders, evaluate, file_in_the_way
 from hart.evaluation.trackers import (
     DEFAULT_BASELINES,
     NANO_ENVIRONMENT,
@@ -107,6 +107,21 @@ def _positive(value: int | None, flag: str) -> None:
         raise InputError(f"{flag} must be at least 2 (the first frame is not scored), got {value}")
 
 
+def _check_out_folder(out: Path, trackers: list[str]) -> None:
+    """Raise :class:`InputError` unless ``--out`` is a folder, or can be made one, with room
+    for the results and the cache: checked before any work, so that a mistyped ``--out`` costs
+    nothing and never stops a run at its end."""
+    blocker = file_in_the_way(out)
+    if blocker == out:
+        raise InputError(f"--out {out} is a file; --out must be a folder (results go into it)")
+    if blocker is not None:
+        raise InputError(f"--out {out} cannot be made: {blocker} is not a folder")
+    for name in (RESULTS_JSON, RESULTS_TABLE, SUCCESS_PLOT, IOU_OVER_TIME_PLOT):
+        if (out / name).is_dir():
+            raise InputError(f"{out / name} is a folder where hart writes a file; remove it")
+    check_cache_folders(out / "cache", trackers)
+
+
 def main(argv: list[str]) -> int:
     """``hart evaluate``; returns the exit status (1 when some tracker failed on a sequence)."""
     args = parser().parse_args(argv)
@@ -125,6 +140,7 @@ def main(argv: list[str]) -> int:
             print(f"{name}: skipped, {error}", file=sys.stderr)
     if args.no_hart and not specs:
         raise InputError("nothing to evaluate: --no-hart and no --baselines")
+    _check_out_folder(args.out, [s.name for s in specs] + ([] if args.no_hart else [OUR_TRACKER]))
     if not args.root.is_dir():
         raise InputError(f"{args.root} is not a folder of sequences")
 

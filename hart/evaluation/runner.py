@@ -103,17 +103,47 @@ class _SeparateProcess:
         pass
 
 
+def _safe_name(name: str) -> str:
+    """``name`` as a file name: unsafe characters replaced, and then a short hash of the name
+    added so that two names cannot share a file."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "_"
+    if cleaned == name:
+        return name
+    return f"{cleaned}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def tracker_cache_folder(cache_dir: Path, tracker: str) -> Path:
+    """``<cache_dir>/<tracker>``: where one tracker's runs are cached."""
+    return cache_dir / _safe_name(tracker)
+
+
 def cache_path(cache_dir: Path, tracker: str, sequence: str) -> Path:
-    """``<cache_dir>/<tracker>/<sequence>.txt``; a name unsafe as a file name is made safe and
-    given a short hash so that two names cannot share a file."""
+    """``<cache_dir>/<tracker>/<sequence>.txt``, both names made safe as file names."""
+    return tracker_cache_folder(cache_dir, tracker) / f"{_safe_name(sequence)}.txt"
 
-    def safe(name: str) -> str:
-        cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "_"
-        if cleaned == name:
-            return name
-        return f"{cleaned}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
-    return cache_dir / safe(tracker) / f"{safe(sequence)}.txt"
+def file_in_the_way(folder: Path) -> Path | None:
+    """What stops ``folder`` from being a folder or being made one (as ``mkdir -p`` would):
+    ``folder`` itself, or the nearest of its parents that exists, when that is not a folder
+    (a file, a broken link); None when nothing does."""
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            return None
+        if path.exists() or path.is_symlink():
+            return path
+    return None
+
+
+def check_cache_folders(cache_dir: Path, trackers: list[str]) -> None:
+    """Raise :class:`InputError` if a file stands where the cache keeps a folder, so that a run
+    stops before any work rather than after its first tracked sequence."""
+    for tracker in trackers:
+        folder = tracker_cache_folder(cache_dir, tracker)
+        blocker = file_in_the_way(folder)
+        if blocker == folder or blocker == cache_dir:
+            raise InputError(f"{blocker} is a file where hart keeps its cache folder; remove it")
+        if blocker is not None:
+            raise InputError(f"cannot make the cache folder {folder}: {blocker} is not a folder")
 
 
 def sequence_fingerprint(sequence: Sequence) -> str:
@@ -235,7 +265,8 @@ def evaluate(
     every sequence, as the HART paper's fixed-length protocol does). ``rerun``: ignore the
     cache. Sequences that cannot start (no first box) are skipped with a message; a tracker
     that fails on a sequence is reported through ``log`` and recorded, and the run goes on.
-    Raises :class:`InputError` when no sequence can be evaluated.
+    Raises :class:`InputError` when no sequence can be evaluated, or when a file stands where
+    the cache keeps a folder (before any tracker runs).
     """
     usable: list[Sequence] = []
     skipped: dict[str, str] = {}
@@ -248,6 +279,7 @@ def evaluate(
             log(f"skipping sequence {sequence.name!r}: {problem}")
     if not usable:
         raise InputError(f"none of the {len(sequences)} sequences can be evaluated")
+    check_cache_folders(cache_dir, [t.name for t in trackers])
     lengths = [len(s) if frames is None else min(frames, len(s)) for s in usable]
     evaluation = Evaluation(
         trackers=[t.name for t in trackers],
