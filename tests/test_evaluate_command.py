@@ -92,6 +92,19 @@ def test_only_chosen_sequences_and_frames(square_root, tmp_path, capsys):
     assert results["trackers"]["static"]["sequences"]["right"]["frames"] == 5
 
 
+def test_time_steps_past_the_longest_sequence_are_cut_to_it_and_the_table_says_so(
+    square_root, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]
+    assert main([*argv, "--time-steps", "100000", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "avg IoU (12 frames)" in printed.out and "100000" not in printed.out
+    assert "covers 12 frames, the longest sequence evaluated, not the 100000" in printed.err
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["trackers"]["static"]["overall"]["iou_over_time"]) == 12
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -231,6 +231,20 @@ def test_evaluate_scores_caches_reports_failures_and_skips(tmp_path):
     assert short.steps == 5 and short.scores["static"]["square"].frames == 5
 
 
+def test_a_curve_longer_than_the_longest_sequence_is_cut_to_it(tmp_path):
+    square = moving_square(tmp_path, "square")  # 8 frames
+    wide = moving_square(tmp_path, "wide", frames=6, step=1)
+    specs = [TrackerSpec("static", StaticBox, "static")]
+    messages = []
+    cache = tmp_path / "cache"
+    evaluation = evaluate([square, wide], specs, cache, steps=100000, log=messages.append)
+    assert evaluation.steps == 8
+    assert "covers 8 frames, the longest sequence evaluated, not the 100000" in "".join(messages)
+    # Between the shortest and the longest it is taken as given; --max-frames cuts the longest.
+    assert evaluate([square, wide], specs, cache, steps=7, log=quiet).steps == 7
+    assert evaluate([square, wide], specs, cache, frames=5, steps=7, log=quiet).steps == 5
+
+
 def test_the_cache_follows_the_sequence_content_not_only_its_name(tmp_path):
     square = moving_square(tmp_path / "a", "square")
     cache = tmp_path / "cache"

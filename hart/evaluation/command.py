@@ -75,8 +75,9 @@ def parser() -> argparse.ArgumentParser:
         "--time-steps",
         type=int,
         default=None,
-        help="frames covered by the IoU-over-time curve and average IoU "
-        "(default: the shortest sequence)",
+        help="frames covered by the IoU-over-time curve and average IoU (default: the "
+        "shortest sequence, so every point averages every sequence; a larger N averages the "
+        "sequences still running at each frame; more than the longest sequence is cut to it)",
     )
     parser.add_argument(
         "--out",

@@ -249,6 +249,21 @@ def _evaluate_one(
     )
 
 
+def _curve_length(lengths: list[int], steps: int | None, log: Callable[[str], None]) -> int:
+    """How many frames the IoU-over-time curve covers: ``steps``, the shortest of ``lengths``
+    when None, and never more than the longest (past it there is nothing to average, and the
+    table's "avg IoU (N frames)" would name frames that were never tracked)."""
+    if steps is None:
+        return min(lengths)
+    if steps > max(lengths):
+        log(
+            f"the IoU-over-time curve covers {max(lengths)} frames, the longest sequence "
+            f"evaluated, not the {steps} asked for"
+        )
+        return max(lengths)
+    return steps
+
+
 def evaluate(
     sequences: list[Sequence],
     trackers: list[TrackerSpec],
@@ -262,9 +277,10 @@ def evaluate(
 
     ``frames``: track only the first N frames of each sequence (None: all). ``steps``: how many
     frames the IoU-over-time curve covers (None: the shortest sequence, so every point averages
-    every sequence, as the HART paper's fixed-length protocol does). ``rerun``: ignore the
-    cache. Sequences that cannot start (no first box) are skipped with a message; a tracker
-    that fails on a sequence is reported through ``log`` and recorded, and the run goes on.
+    every sequence, as the HART paper's fixed-length protocol does; at most the longest, to
+    which a larger number is cut, with a message). ``rerun``: ignore the cache. Sequences that
+    cannot start (no first box) are skipped with a message; a tracker that fails on a sequence
+    is reported through ``log`` and recorded, and the run goes on.
     Raises :class:`InputError` when no sequence can be evaluated, or when a file stands where
     the cache keeps a folder (before any tracker runs).
     """
@@ -284,7 +300,7 @@ def evaluate(
     evaluation = Evaluation(
         trackers=[t.name for t in trackers],
         sequences=[s.name for s in usable],
-        steps=min(lengths) if steps is None else steps,
+        steps=_curve_length(lengths, steps, log),
         skipped=skipped,
     )
     fingerprints = [sequence_fingerprint(s) for s in usable]
