@@ -4,6 +4,8 @@ with one clear line."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -168,6 +170,33 @@ def test_a_missing_or_empty_root(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(hart.datasets, "load_sequences", lambda p, format: [], raising=False)
     assert main(["evaluate", str(tmp_path), "--no-hart"]) == 2
     assert f"no sequences found under {tmp_path}" in capsys.readouterr().err
+
+
+def test_a_video_that_is_not_one_is_one_line_on_the_real_stderr(tmp_path):
+    # FFmpeg writes to file descriptor 2 directly; only a separate process sees that.
+    clips = tmp_path / "work" / "clips"
+    clips.mkdir(parents=True)
+    (clips / "a.mp4").write_text("this is text, not a video\n")
+    (clips / "a.txt").write_text("1,1,5,5\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "hart.cli", "evaluate", "clips", "--baselines", "none"],
+        cwd=clips.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": "",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),  # decoded frames (and matplotlib's)
+            "OMP_NUM_THREADS": "1",
+        },
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == [
+        "hart evaluate: error: clips/a.mp4: not a video OpenCV can read"
+    ]
+    assert [path.name for path in clips.parent.iterdir()] == ["clips"]  # no outputs/
+    assert not (tmp_path / "cache" / "hart").exists()  # no frames folder begun
 
 
 def test_a_sequence_without_a_first_box_is_skipped_and_the_rest_evaluated(

@@ -22,6 +22,7 @@ from hart.evaluation.trackers import (
     our_spec,
     parse_baselines,
 )
+from hart.media.frames import quiet_ffmpeg_log
 from hart.tracking.threads import add_threads_option, check_threads, tracking_threads
 
 RESULTS_JSON = "results.json"
@@ -147,6 +148,7 @@ def main(argv: list[str]) -> int:
 
     from hart.datasets import load_sequences  # the readers import the datasets' dependencies
 
+    quiet_ffmpeg_log()  # a video reader's error is one line, not FFmpeg's and then ours
     sequences = _select(load_sequences(args.root, format=args.format), args.sequences)
     if not sequences:
         raise InputError(f"no sequences found under {args.root} (format {args.format!r})")

@@ -221,6 +221,19 @@ def open_frames(path: str | os.PathLike, fps: float | None = None) -> FrameSourc
     )
 
 
+def quiet_ffmpeg_log() -> None:
+    """From now on, keep FFmpeg's own messages off stderr, unless the user has set
+    ``OPENCV_FFMPEG_LOGLEVEL`` (their setting wins).
+
+    On a file that is not a video FFmpeg prints its complaint ("moov atom not found") straight
+    to stderr before OpenCV gives up; the one-line :class:`~hart.errors.InputError` that follows
+    says it better. For commands, which call it before they open any video: OpenCV reads the
+    setting when it first opens one in a process (importing cv2 earlier is fine), and it
+    changes the process's environment, which a library should not do on its own.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def _open_capture(path: Path) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
