@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -201,12 +200,10 @@ def track_command(argv: list[str]) -> int:
     check_threads(args.threads)
 
     from hart.boxes import check_first_box, parse_box
-    from hart.media.frames import open_frames
+    from hart.media.frames import open_frames, quiet_ffmpeg_log
     from hart.tracking.loop import check_outputs, run_tracking
 
-    # FFmpeg prints its own complaint ("moov atom not found") before OpenCV gives up on a file
-    # that is not a video; our one-line error says it better. A user's setting wins.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    quiet_ffmpeg_log()
     source = open_frames(args.video, fps=args.fps)
     if args.select:
         from hart.tracking.selection import select_box  # the only GUI code: imported when asked
