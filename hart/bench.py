@@ -338,8 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"(glimpse {GLIMPSE_SIZE[0]}×{GLIMPSE_SIZE[1]}, {CHANNELS} channels, float32).",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per reader")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first")
+    parser.add_argument(
+        "--repeats", type=int, help="timed calls per reader (default: 20; 3 with --quick)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, help="untimed calls first (default: 3; 1 with --quick)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
         "--sizes",
@@ -357,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the last-level cache, as a frame just decoded does when tracking)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="two frame sizes, 3 repeats, 1 warm-up: a smoke run"
+        "--quick",
+        action="store_true",
+        help="two frame sizes, 3 repeats, 1 warm-up unless given: a smoke run",
     )
     return parser
 
@@ -365,7 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     device = device_named(args.device)
-    if args.repeats < 1 or args.warmup < 0:
+    # --quick changes the defaults only: what a user types wins.
+    repeats = args.repeats if args.repeats is not None else 3 if args.quick else 20
+    warmup = args.warmup if args.warmup is not None else 1 if args.quick else 3
+    if repeats < 1 or warmup < 0:
         raise InputError("--repeats must be at least 1 and --warmup at least 0")
     if args.threads is not None:
         check_threads(args.threads)
@@ -377,10 +386,8 @@ def main(argv: list[str]) -> int:
         raise InputError(f"--batches: {args.batches!r} is not a list of integers") from None
     if any(batch < 1 for batch in batches):
         raise InputError(f"--batches must be positive, got {args.batches!r}")
-    repeats, warmup = args.repeats, args.warmup
     if args.quick:
         sizes = [size for size in sizes if size in QUICK_SIZES] or sizes[:1]
-        repeats, warmup = 3, 1
 
     box_scale = parse_scale(args.box_scale)
     names = list(readers(device))

@@ -45,6 +45,14 @@ def test_warm_caches_option(capsys):
     assert "warm caches" in capsys.readouterr().out.splitlines()[0]
 
 
+def test_quick_sets_defaults_that_given_repeats_and_warmup_override(capsys):
+    argv = ["--quick", "--sizes", "30x40", "--batches", "1"]
+    assert bench.main([*argv, "--repeats", "1", "--warmup", "0"]) == 0
+    assert "median of 1 after 0 warm-up" in capsys.readouterr().out.splitlines()[0]
+    assert bench.main(argv) == 0
+    assert "median of 3 after 1 warm-up" in capsys.readouterr().out.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     "argv",
     [["--sizes", "12"], ["--sizes", "1x40"], ["--batches", "0"], ["--box-scale", "0.5,0.1"]],
