@@ -114,28 +114,37 @@ class DiscardEmptyRun(pl.Callback):
     TensorBoard's logger makes ``<save_dir>/<name>/version_N`` as the run starts, before the
     data is read; a run whose data turns out to be unusable would leave that folder with
     nothing in it but the config and an events file without events, and the next run would
-    become ``version_N+1``. Removed only if every file in it was written by this run (and with
-    it the run name's folder, if the run made it).
+    become ``version_N+1``. Removed only if every file in it was written by this run; and with
+    it the folders above it, up to ``logs_root`` (``<save_dir>/<name>``, e.g.
+    ``checkpoints/synthetic``), that did not exist when the callback was made (with the
+    trainer, before anything is written) and are empty now.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, logs_root: str | Path | None = None) -> None:
         self._started = time.time()
+        self._made_by_run = _missing_folders(Path(logs_root)) if logs_root is not None else []
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
         if trainer.global_step > 0 or trainer.log_dir is None:
             return
         folder = Path(trainer.log_dir)
-        if not folder.is_dir():
-            return
-        files = [path for path in folder.rglob("*") if path.is_file()]
-        # A second's slack: some file systems keep modification times to the second.
-        if all(path.stat().st_mtime >= self._started - 1 for path in files):
-            shutil.rmtree(folder, ignore_errors=True)
-            # And the run name's folder (checkpoints/<name>), if this run made it and left it
-            # empty.
-            parent = folder.parent
-            if not any(parent.iterdir()) and parent.stat().st_mtime >= self._started - 1:
-                parent.rmdir()
+        if folder.is_dir():
+            files = [path for path in folder.rglob("*") if path.is_file()]
+            # A second's slack: some file systems keep modification times to the second.
+            if all(path.stat().st_mtime >= self._started - 1 for path in files):
+                shutil.rmtree(folder, ignore_errors=True)
+        for made in self._made_by_run:  # the deepest first
+            if made.is_dir() and not any(made.iterdir()):
+                made.rmdir()
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist, the deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 class TrackingImages(pl.Callback):

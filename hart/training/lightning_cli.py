@@ -62,7 +62,7 @@ class HARTCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.append(DiscardEmptyRun())
+        trainer.callbacks.append(DiscardEmptyRun(logs_root(trainer)))
         return trainer
 
     def instantiate_classes(self) -> None:
@@ -123,6 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArgumentError as error:
         raise InputError(first_line(error)) from None
     return 0
+
+
+def logs_root(trainer: Trainer) -> Path:
+    """The folder a run's log folder goes in: ``<save_dir>/<name>`` of its logger
+    (``checkpoints/synthetic``), or the trainer's root folder without one."""
+    root = getattr(trainer.logger, "root_dir", None)
+    return Path(root if root is not None else trainer.default_root_dir)
 
 
 def build_cli(args: Sequence[str], run: bool = True) -> HARTCLI:

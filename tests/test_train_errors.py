@@ -1,0 +1,59 @@
+"""hart train on bad input: one error line, exit 2, and no folder left behind. Nothing trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hart.cli import main
+
+# Small settings, so that a run that wrongly gets past its error is over quickly.
+SMALL = [
+    "--data.frame_size=[48,64]",
+    "--data.batch_size=2",
+    "--data.clips_per_epoch=4",
+    "--data.val_clips=2",
+    "--data.val_clip_length=3",
+    "--data.num_workers=0",
+    "--model.config.glimpse_size=[32,32]",
+    "--trainer.max_steps=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+
+
+def _error_of_train(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:
+    """The one line ``hart train SMALL… args`` prints, run in the empty ``tmp_path`` (where the
+    default ``checkpoints/`` would go); fails unless it exits 2 and leaves ``tmp_path`` empty."""
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    status = main(["train", *SMALL, *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2, err
+    assert len(err) == 1 and err[0].startswith("hart train: error: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no checkpoints/, no run folder
+    return err[0]
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_checkpoints_folder(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    work = tmp_path / "work"  # where the default checkpoints/ would be made
+    work.mkdir()
+    error = _error_of_train(work, monkeypatch, capsys, f"--data.root={empty}")
+    assert error == f"hart train: error: {empty}: the folder is empty"
+
+
+def test_a_failed_run_keeps_the_folders_that_were_there_before_it(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    earlier = tmp_path / "work" / "checkpoints" / "synthetic" / "version_0"
+    earlier.mkdir(parents=True)
+    (earlier / "config.yaml").write_text("earlier run\n")
+    (tmp_path / "work" / "checkpoints" / "mine").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", *SMALL, f"--data.root={empty}"]) == 2
+    assert sorted(p.name for p in (tmp_path / "work" / "checkpoints").iterdir()) == [
+        "mine",
+        "synthetic",
+    ]
+    assert [p.name for p in (earlier.parent).iterdir()] == ["version_0"]  # version_1 removed
