@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from hart.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Small settings, so that a run that wrongly gets past its error is over quickly.
 SMALL = [
@@ -57,3 +64,32 @@ def test_a_failed_run_keeps_the_folders_that_were_there_before_it(tmp_path, monk
         "synthetic",
     ]
     assert [p.name for p in (earlier.parent).iterdir()] == ["version_0"]  # version_1 removed
+
+
+@pytest.mark.parametrize(
+    "args, stderr",
+    [
+        # Lightning seeds and builds its trainer (and says so) before the data is read.
+        (["--data.root", "EMPTY"], "hart train: error: EMPTY: the folder is empty\n"),
+        (["--help"], ""),
+    ],
+    ids=["data-error", "help"],
+)
+def test_the_hart_command_prints_the_error_line_alone(tmp_path, args, stderr):
+    # A process of its own: in-process, pytest takes the warnings and Lightning's log lines
+    # that the command prints before the error.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [str(empty) if arg == "EMPTY" else arg for arg in args]
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "hart.cli", "train", *SMALL, *args],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.stderr == stderr.replace("EMPTY", str(empty))
+    assert run.returncode == (2 if stderr else 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]

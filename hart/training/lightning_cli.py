@@ -9,6 +9,7 @@ config used next to the logs.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from hart.training.callbacks import (
 )
 from hart.training.datamodule import HARTDataModule
 from hart.training.module import HARTModule
+from hart.training.start_logs import HeldBackLogs, ReleaseHeldLogs
 
 SUBCOMMANDS = ("fit", "validate", "test")
 
@@ -57,12 +59,21 @@ class HARTCLI(LightningCLI):
     A ``fit`` run's ``--ckpt_path`` is checked to be a whole training checkpoint
     (:func:`check_resumable`); a setting the model's or the data's constructor refuses is one
     error line, not a traceback; a run that fails before its first step leaves no log folder
-    (:class:`~hart.training.callbacks.DiscardEmptyRun`).
+    (:class:`~hart.training.callbacks.DiscardEmptyRun`), and Lightning's start-up lines wait
+    until the run starts (:class:`~hart.training.start_logs.HeldBackLogs`), so that such an
+    error is all a user sees.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        # LightningCLI's __init__ parses, builds and runs everything.
+        self._start_logs = HeldBackLogs()
+        with self._start_logs:
+            super().__init__(*args, **kwargs)
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
         trainer.callbacks.append(DiscardEmptyRun(logs_root(trainer)))
+        trainer.callbacks.append(ReleaseHeldLogs(self._start_logs))
         return trainer
 
     def instantiate_classes(self) -> None:
@@ -74,7 +85,14 @@ class HARTCLI(LightningCLI):
             raise InputError(first_line(error)) from None
 
     def parse_arguments(self, parser, args) -> None:
-        super().parse_arguments(parser, args)
+        with warnings.catch_warnings():
+            # `hart train` hands LightningCLI the arguments after "train" (with "fit" put first)
+            # through `args`, as that is meant for; Lightning warns whenever sys.argv holds
+            # arguments as well, which the `hart` command's always does.
+            warnings.filterwarnings(
+                "ignore", message="LightningCLI's args parameter is intended", category=UserWarning
+            )
+            super().parse_arguments(parser, args)
         # Checked here, as soon as it is known: LightningCLI reads the file next (for its
         # hyper-parameters), and PyTorch's errors about a bad one are tracebacks.
         subcommand = self.config.get("subcommand")
@@ -147,6 +165,9 @@ def build_cli(args: Sequence[str], run: bool = True) -> HARTCLI:
         parser_kwargs={name: {"exit_on_error": False} for name in SUBCOMMANDS}
         | {"exit_on_error": False},
         save_config_kwargs={"overwrite": True},
+        # What every config says (and Lightning's default picks, with a warning that none was
+        # given): runs are repeatable unless --seed_everything says otherwise.
+        seed_everything_default=0,
         auto_configure_optimizers=False,
     )
 
