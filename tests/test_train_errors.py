@@ -41,6 +41,24 @@ def _error_of_train(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:
     return err[0]
 
 
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("--data.batch_size=0", "batch_size must be at least 1, got 0"),
+        ("--data.clips_per_epoch=0", "clips_per_epoch must be at least 1, got 0"),
+        ("--data.val_clips=-1", "val_clips must be at least 1, got -1"),
+        ("--data.num_workers=-1", "num_workers must be 0 (load in the main process) or more"),
+        ("--data.val_clip_length=1", "val_clip_length must be at least 2 frames, got 1"),
+        ("--data.frame_size=[0,64]", "frame_size must be two sizes of at least 1 pixel"),
+        ("--data.clips_per_epoch=1", "clips_per_epoch (1) must be at least batch_size (2)"),
+    ],
+)
+def test_a_count_the_data_module_refuses_is_one_line_before_any_folder(
+    tmp_path, monkeypatch, capsys, option, message
+):
+    assert message in _error_of_train(tmp_path, monkeypatch, capsys, option)
+
+
 def test_a_run_that_fails_on_its_data_leaves_no_checkpoints_folder(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

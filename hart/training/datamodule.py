@@ -86,6 +86,46 @@ class ResumableLoader(DataLoader):
         self.dataset.set_epoch(int(state["epoch"]))
 
 
+def check_counts(
+    frame_size: tuple[int, int],
+    clip_length: int,
+    val_clip_length: int,
+    batch_size: int,
+    num_workers: int,
+    clips_per_epoch: int,
+    val_clips: int,
+) -> None:
+    """Raise :class:`~hart.errors.InputError` (a ValueError) for a count no run can use.
+
+    Checked when the data module is built, before any folder or process is made: found later,
+    a batch size of 0 is a ValueError from PyTorch's loader in the middle of the sanity check,
+    and an epoch with fewer clips than a batch trains nothing and ends "successfully".
+    """
+    if len(frame_size) != 2 or min(frame_size) < 1:
+        raise InputError(f"frame_size must be two sizes of at least 1 pixel, got {frame_size}")
+    # A clip's first frame only gives the target's box: tracking starts on the second.
+    for name, length in (("clip_length", clip_length), ("val_clip_length", val_clip_length)):
+        if length < 2:
+            raise InputError(f"{name} must be at least 2 frames, got {length}")
+    for name, count in (
+        ("batch_size", batch_size),
+        ("clips_per_epoch", clips_per_epoch),
+        ("val_clips", val_clips),
+    ):
+        if count < 1:
+            raise InputError(f"{name} must be at least 1, got {count}")
+    if num_workers < 0:
+        raise InputError(
+            f"num_workers must be 0 (load in the main process) or more, got {num_workers}"
+        )
+    # The training loader drops the last incomplete batch (every step sees batch_size clips).
+    if clips_per_epoch < batch_size:
+        raise InputError(
+            f"clips_per_epoch ({clips_per_epoch}) must be at least batch_size ({batch_size}): "
+            "an epoch with fewer clips than a batch trains on nothing"
+        )
+
+
 class HARTDataModule(pl.LightningDataModule):
     """Clips for HART: ``{"frames": (B, T, 3, H, W) uint8 RGB, "boxes": (B, T, 4), "visible"}``.
 
@@ -159,6 +199,15 @@ class HARTDataModule(pl.LightningDataModule):
             raise InputError(f"photo folder {photos} does not exist")
         if not 0.0 < val_fraction < 1.0:
             raise InputError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        check_counts(
+            frame_size,
+            clip_length,
+            val_clip_length,
+            batch_size,
+            num_workers,
+            clips_per_epoch,
+            val_clips,
+        )
         self.train_clips: SyntheticClips | SequenceClips | None = None
         self.val_set: SyntheticClips | SequenceClips | None = None
         self._clip_length = clip_length
