@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from hart.cli import main
 
@@ -57,6 +58,28 @@ def test_a_count_the_data_module_refuses_is_one_line_before_any_folder(
     tmp_path, monkeypatch, capsys, option, message
 ):
     assert message in _error_of_train(tmp_path, monkeypatch, capsys, option)
+
+
+def test_the_gpu_accelerator_without_a_gpu_is_one_line(tmp_path, monkeypatch, capsys):
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("this machine has a GPU")
+    error = _error_of_train(tmp_path, monkeypatch, capsys, "--trainer.accelerator=gpu")
+    assert error.startswith("hart train: error: --trainer.accelerator gpu: no GPU is available")
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("--trainer.devices=-5", "--trainer.devices -5: `devices` selected with `CPUAccelerator`"),
+        ("--trainer.strategy=nothing", "--trainer.strategy nothing: You selected an invalid"),
+        ("--trainer.max_epochs=-5", "--trainer.max_epochs -5: `max_epochs` must be"),
+    ],
+)
+def test_a_setting_the_trainer_refuses_is_one_line_naming_it(
+    tmp_path, monkeypatch, capsys, option, message
+):
+    error = _error_of_train(tmp_path, monkeypatch, capsys, "--trainer.accelerator=cpu", option)
+    assert error.startswith(f"hart train: error: {message}"), error
 
 
 def test_a_run_that_fails_on_its_data_leaves_no_checkpoints_folder(tmp_path, monkeypatch, capsys):

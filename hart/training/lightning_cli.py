@@ -8,13 +8,16 @@ config used next to the logs.
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from jsonargparse import ArgumentError, lazy_instance
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
+from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -57,11 +60,11 @@ class HARTCLI(LightningCLI):
     - ``images``: tracking pictures in TensorBoard (``--images.every_n_validations`` …).
 
     A ``fit`` run's ``--ckpt_path`` is checked to be a whole training checkpoint
-    (:func:`check_resumable`); a setting the model's or the data's constructor refuses is one
-    error line, not a traceback; a run that fails before its first step leaves no log folder
-    (:class:`~hart.training.callbacks.DiscardEmptyRun`), and Lightning's start-up lines wait
-    until the run starts (:class:`~hart.training.start_logs.HeldBackLogs`), so that such an
-    error is all a user sees.
+    (:func:`check_resumable`); a setting the model's, the data's or the trainer's constructor
+    refuses is one error line, not a traceback; a run that fails before its first step leaves no
+    log folder (:class:`~hart.training.callbacks.DiscardEmptyRun`), and Lightning's start-up
+    lines wait until the run starts (:class:`~hart.training.start_logs.HeldBackLogs`), so that
+    such an error is all a user sees.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -71,7 +74,15 @@ class HARTCLI(LightningCLI):
             super().__init__(*args, **kwargs)
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        settings = dict(config.get("trainer") or {}) | kwargs
+        check_accelerator(settings.get("accelerator"))
+        # The trainer's constructor checks the devices, strategy … it is given, all of them
+        # from the command line or a config file; its errors are tracebacks of several types.
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError, TypeError) as error:
+            raise InputError(trainer_error_line(error, settings)) from None
         trainer.callbacks.append(DiscardEmptyRun(logs_root(trainer)))
         trainer.callbacks.append(ReleaseHeldLogs(self._start_logs))
         return trainer
@@ -141,6 +152,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArgumentError as error:
         raise InputError(first_line(error)) from None
     return 0
+
+
+def check_accelerator(name: object) -> None:
+    """Raise :class:`~hart.errors.InputError` for ``--trainer.accelerator gpu`` on a machine
+    without one: Lightning's own error ("No supported gpu backend found!") names neither the
+    option nor what to do instead."""
+    if name == "gpu" and not (CUDAAccelerator.is_available() or MPSAccelerator.is_available()):
+        raise InputError(
+            "--trainer.accelerator gpu: no GPU is available here (PyTorch sees no CUDA or MPS "
+            "device); train on the CPU with --trainer.accelerator cpu (or auto)"
+        )
+
+
+def trainer_error_line(error: Exception, settings: dict) -> str:
+    """The trainer's constructor's error as one line, naming the ``--trainer`` option when its
+    message does: Lightning writes the argument it refuses in backquotes (`devices`,
+    `Trainer(devices=0)`), next to other names (`CPUAccelerator`)."""
+    message = first_line(error)
+    for name in re.findall(r"`(?:Trainer\()?(\w+)", message):
+        if name in settings:
+            return f"--trainer.{name} {settings[name]}: {message}"
+    return f"a --trainer setting was refused: {message}"
 
 
 def logs_root(trainer: Trainer) -> Path:
