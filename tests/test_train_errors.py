@@ -82,6 +82,29 @@ def test_a_setting_the_trainer_refuses_is_one_line_naming_it(
     assert error.startswith(f"hart train: error: {message}"), error
 
 
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (
+            "--trainer.max_steps=abc",
+            "--trainer.max_steps: Expected a <class 'int'>. Got value: abc",
+        ),
+        # A field of a dataclass of settings: the full option, and the field's reason.
+        (
+            "--model.config.lstm_size=abc",
+            "--model.config.lstm_size: Expected a <class 'int'>. Got value: abc",
+        ),
+        ("--data.synthetic.no_such=1", "--data.synthetic: Option 'no_such' is not accepted"),
+        ("--data.split=random", "--data.split: Expected a typing.Literal['sequence', 'time']"),
+    ],
+)
+def test_a_value_the_parser_refuses_is_one_line_with_the_reason(
+    tmp_path, monkeypatch, capsys, option, message
+):
+    error = _error_of_train(tmp_path, monkeypatch, capsys, option)
+    assert error.startswith(f"hart train: error: {message}"), error
+
+
 def test_a_run_that_fails_on_its_data_leaves_no_checkpoints_folder(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -150,8 +150,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         build_cli(args)
     except ArgumentError as error:
-        raise InputError(first_line(error)) from None
+        raise InputError(parser_error_line(error)) from None
     return 0
+
+
+# Lines of jsonargparse's messages that only frame the reason: a union type (an optional setting,
+# a dataclass of settings) lists each alternative; None's is never the one a user meant.
+_PARSER_FRAMING = (
+    "Does not validate against any of the Union subtypes",
+    "Subtypes:",
+    "Errors:",
+    "Given value type:",
+    "Given value: NestedArg(",
+    "Problem with given class_path",
+    "Expected a <class 'NoneType'>",
+)
+
+
+def parser_error_line(error: ArgumentError) -> str:
+    """jsonargparse's error as one line: the option, and why its value was refused.
+
+    Its messages run to several lines: ``Parser key "trainer.max_steps":`` with the reason
+    indented below it, or for a setting inside a dataclass (``--model.config.lstm_size``) the
+    dataclass's key, then the field's key and reason nested under its union's alternatives.
+    """
+    keys: list[str] = []
+    reasons: list[str] = []
+    for line in str(error).splitlines():
+        text = line.strip().removeprefix("- ")
+        key = re.fullmatch(r'Parser key "([^"]+)":\s*(.*)', text)
+        if key is not None:
+            keys.append(key[1])
+            text = key[2]
+        if text and not text.startswith(_PARSER_FRAMING):
+            reasons.append(text)
+    reason = "; ".join(reasons) or first_line(error)
+    return f"--{'.'.join(keys)}: {reason}" if keys else reason
 
 
 def check_accelerator(name: object) -> None:
