@@ -60,6 +60,13 @@ def test_a_count_the_data_module_refuses_is_one_line_before_any_folder(
     assert message in _error_of_train(tmp_path, monkeypatch, capsys, option)
 
 
+def test_a_cosine_schedule_without_a_step_count_is_one_line(tmp_path, monkeypatch, capsys):
+    error = _error_of_train(
+        tmp_path, monkeypatch, capsys, "--model.lr_schedule=cosine", "--trainer.max_steps=-1"
+    )
+    assert error.endswith("--model.lr_schedule cosine decays over --trainer.max_steps; give it")
+
+
 def test_the_gpu_accelerator_without_a_gpu_is_one_line(tmp_path, monkeypatch, capsys):
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         pytest.skip("this machine has a GPU")

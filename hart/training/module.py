@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import grad_norm
 
-from hart.errors import TrainingDiverged
+from hart.errors import InputError, TrainingDiverged
 from hart.model.checkpoint import load_model, load_weights
 from hart.model.hart import HARTConfig, HARTOutput, build_hart
 from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
@@ -186,7 +186,7 @@ class HARTModule(pl.LightningModule):
             return optimizer
         total = self.trainer.max_steps
         if total is None or total < 1:
-            raise ValueError("lr_schedule 'cosine' needs --trainer.max_steps")
+            raise InputError("--model.lr_schedule cosine decays over --trainer.max_steps; give it")
 
         def cosine(step: int) -> float:
             progress = min(1.0, step / total)
