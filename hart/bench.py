@@ -40,7 +40,6 @@ from hart.errors import InputError
 from hart.model import glimpse
 from hart.model.batched_glimpse import batched_glimpse, window_for
 from hart.model.devices import device_named
-from hart.tracking.threads import check_threads
 
 DEFAULT_SIZES = ((187, 621), (480, 640), (375, 1242), (1080, 1920))
 QUICK_SIZES = ((187, 621), (375, 1242))
@@ -377,7 +376,8 @@ def main(argv: list[str]) -> int:
     if repeats < 1 or warmup < 0:
         raise InputError("--repeats must be at least 1 and --warmup at least 0")
     if args.threads is not None:
-        check_threads(args.threads)
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     sizes = [parse_size(text) for text in args.sizes.split(",")]
     try:
