@@ -164,3 +164,11 @@ def test_the_hart_command_prints_the_error_line_alone(tmp_path, args, stderr):
     assert run.stderr == stderr.replace("EMPTY", str(empty))
     assert run.returncode == (2 if stderr else 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_the_help_offers_only_the_sub_commands_hart_train_takes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    usage = capsys.readouterr().out.splitlines()[0]
+    assert usage.endswith("{fit,validate,test} ...")  # no predict: HARTModule has no such step

@@ -73,6 +73,15 @@ class HARTCLI(LightningCLI):
         with self._start_logs:
             super().__init__(*args, **kwargs)
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # No `predict`: HARTModule has no predict step (tracking a video is `hart track`).
+        return {
+            name: skipped
+            for name, skipped in LightningCLI.subcommands().items()
+            if name in SUBCOMMANDS
+        }
+
     def instantiate_trainer(self, **kwargs) -> Trainer:
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         settings = dict(config.get("trainer") or {}) | kwargs
