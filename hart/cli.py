@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -51,7 +52,7 @@ def export_command(argv: list[str]) -> int:
         "its weights in float16, without optimiser state (about a third of the size).",
     )
     parser.add_argument("checkpoint", type=Path, help="a checkpoint written by `hart train`")
-    parser.add_argument("output", type=Path, help="where to write the model file (.ckpt)")
+    parser.add_argument("output", type=file_name, help="where to write the model file (.ckpt)")
     args = parser.parse_args(argv)
 
     from hart.model.checkpoint import export_model
@@ -69,7 +70,7 @@ def sample_command(argv: list[str]) -> int:
         "as a video and, beside it, OUT.txt with one x,y,w,h line per frame (nan where the "
         "target is hidden). The same seed always gives the same sequence.",
     )
-    parser.add_argument("output", type=Path, help="the video to write (.mp4 or .avi)")
+    parser.add_argument("output", type=file_name, help="the video to write (.mp4 or .avi)")
     parser.add_argument("--seed", type=int, default=0, help="which sequence (default 0)")
     parser.add_argument("--frames", type=int, default=150, help="length (default 150)")
     parser.add_argument(
@@ -174,7 +175,7 @@ def track_command(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--boxes-out",
-        type=Path,
+        type=file_name,
         metavar="B.txt",
         help="also write the boxes: one x,y,w,h line per frame, the first being the given box; "
         "a lost target is nan,nan,nan,nan",
@@ -246,6 +247,14 @@ def track_command(argv: list[str]) -> int:
     )
     print(f"wrote {output}" + (f" and {args.boxes_out}" if args.boxes_out else ""))
     return 0
+
+
+def file_name(text: str) -> Path:
+    """An output file's name as argparse takes it: ``out/`` names a folder (``Path`` would drop
+    the slash, and a file called ``out`` would be written)."""
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text} names a folder; give a file name")
+    return Path(text)
 
 
 def _joined_box_values(argv: list[str]) -> list[str]:

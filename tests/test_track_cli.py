@@ -460,3 +460,14 @@ def test_a_video_cut_short_fails_unless_accepted_and_then_says_so(
     err = capsys.readouterr().err
     assert f"warning: {cut} declares {FRAMES} frames but only {decoded} could be decoded" in err
     assert len(Path("b.txt").read_text().splitlines()) == decoded
+
+
+@pytest.mark.parametrize("argv", [["export", "model.ckpt"], ["sample"]])
+def test_an_output_file_named_with_a_trailing_slash_is_refused_not_written_without_it(
+    workdir, capsys, argv
+):
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "new/"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith("new/ names a folder; give a file name\n")
+    assert list(workdir.iterdir()) == []
