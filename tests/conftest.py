@@ -13,6 +13,21 @@ import torch
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED_SEQUENCES = REPOSITORY.parent / "shared" / "sequences"
 
+# `hart train` small and quick: tiny frames and clips, no workers; every step still runs the
+# real model.
+TINY_TRAINING = [
+    "--data.frame_size=[48,64]",
+    "--data.batch_size=2",
+    "--data.clips_per_epoch=4",
+    "--data.val_clips=2",
+    "--data.val_clip_length=3",
+    "--data.num_workers=0",
+    "--model.config.glimpse_size=[32,32]",
+    "--trainer.log_every_n_steps=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+
 CROSSING_FRAMES = 30  # enough for tracking to move; short enough for a 2-core test machine
 CROSSING_FPS = 25.0
 

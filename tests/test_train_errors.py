@@ -9,24 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_TRAINING
 
 from hart.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Small settings, so that a run that wrongly gets past its error is over quickly.
-SMALL = [
-    "--data.frame_size=[48,64]",
-    "--data.batch_size=2",
-    "--data.clips_per_epoch=4",
-    "--data.val_clips=2",
-    "--data.val_clip_length=3",
-    "--data.num_workers=0",
-    "--model.config.glimpse_size=[32,32]",
-    "--trainer.max_steps=1",
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-]
+SMALL = [*TINY_TRAINING, "--trainer.max_steps=1"]
 
 
 def _error_of_train(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:

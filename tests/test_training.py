@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_TRAINING
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hart.cli import main
@@ -19,24 +20,10 @@ from hart.training.callbacks import Curriculum
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Small and quick: tiny frames and clips, no workers; every step still runs the real model.
-FAST = [
-    "--data.frame_size=[48,64]",
-    "--data.batch_size=2",
-    "--data.clips_per_epoch=4",
-    "--data.val_clips=2",
-    "--data.val_clip_length=3",
-    "--data.num_workers=0",
-    "--model.config.glimpse_size=[32,32]",
-    "--trainer.log_every_n_steps=1",
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-]
-
 
 def _train(tmp_path: Path, *args: str) -> int:
     logs = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
-    return main(["train", *FAST, *logs, *args])
+    return main(["train", *TINY_TRAINING, *logs, *args])
 
 
 def _run_dir(tmp_path: Path, version: int = 0) -> Path:
@@ -352,7 +339,7 @@ def test_two_process_ddp_on_cpu_completes_a_few_steps(tmp_path):
         "-m",
         "hart.cli",
         "train",
-        *FAST,
+        *TINY_TRAINING,
         "--trainer.logger.init_args.save_dir",
         str(tmp_path / "runs"),
         "--trainer.accelerator=cpu",
