@@ -40,6 +40,8 @@ def atomic_output(
             :class:`~hart.errors.InputError` (for paths a user typed).
     """
     path = Path(path)
+    if folder:
+        _check_not_around_here(path)
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
     else:
@@ -77,6 +79,18 @@ _TEMPORARY = re.compile(r"\.(?P<stem>.*)\.partial-[0-9a-f]{8}(?P<suffix>.*)")
 def _check_folder_exists(path: Path) -> None:
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+def _check_not_around_here(path: Path) -> None:
+    # A folder output replaces the folder of that name, after the work: ".", "" or ".." (or
+    # any folder holding the current one) would be emptied, and then could not be replaced.
+    here = Path.cwd().resolve()
+    target = path.resolve()
+    if target == here or target in here.parents:
+        raise InputError(
+            f"cannot write the folder {str(path) or '.'}: it is the current folder or holds it, "
+            "and would be replaced"
+        )
 
 
 def _check_not_special(path: Path) -> None:

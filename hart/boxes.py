@@ -149,7 +149,10 @@ def check_first_box(box, frame_size: tuple[int, int]) -> np.ndarray:
     target entering the view, or a benchmark's ground truth). Raises
     :class:`~hart.errors.InputError` naming the box otherwise.
     """
-    values = np.asarray(box, dtype=np.float64).reshape(-1)
+    try:
+        values = np.asarray(box, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):  # a string, a dict …
+        values = np.array([])
     if values.shape != (4,) or not np.isfinite(values).all():
         raise InputError(f"the first box must be 4 finite numbers x,y,w,h, got {box}")
     x, y, w, h = values

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -61,6 +62,10 @@ def export_command(argv: list[str]) -> int:
     return 0
 
 
+MAX_SAMPLE_FRAMES = 10_000
+MAX_SAMPLE_SIZE = (2160, 3840)  # 4K UHD
+
+
 @command("sample")
 def sample_command(argv: list[str]) -> int:
     """``hart sample OUT.mp4``: write a synthetic clip and its boxes, e.g. to try `hart track`."""
@@ -82,8 +87,17 @@ def sample_command(argv: list[str]) -> int:
         height, width = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise InputError(f"--size {args.size!r} is not HxW, e.g. 360x640") from None
-    if args.frames < 1 or height < 16 or width < 16:
-        raise InputError("--frames must be at least 1 and --size at least 16x16")
+    # Bounds that keep a sample a sample: its motion is planned for every frame before any is
+    # drawn (a billion frames filled this machine's 24 GB), and a frame is drawn in full.
+    if not 1 <= args.frames <= MAX_SAMPLE_FRAMES:
+        raise InputError(f"--frames must be between 1 and {MAX_SAMPLE_FRAMES}, got {args.frames}")
+    if not (16 <= height <= MAX_SAMPLE_SIZE[0] and 16 <= width <= MAX_SAMPLE_SIZE[1]):
+        limit = "x".join(map(str, MAX_SAMPLE_SIZE))
+        raise InputError(f"--size must be between 16x16 and {limit}, got {args.size}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {args.seed}")
+    if not (math.isfinite(args.fps) and args.fps > 0):
+        raise InputError(f"--fps must be a positive number, got {args.fps:g}")
 
     from hart.datasets.synthetic import write_synthetic_sequence
 

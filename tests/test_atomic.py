@@ -78,3 +78,15 @@ def test_an_output_that_is_the_input_is_refused(tmp_path):
         with pytest.raises(InputError, match="is the input"):
             check_not_input(output, source)
     check_not_input(tmp_path / "other.ckpt", source)
+
+
+@pytest.mark.parametrize("name", [".", "", "..", "../.."])
+def test_a_folder_output_is_never_the_current_folder_or_one_holding_it(tmp_path, monkeypatch, name):
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    (here / "keep.txt").write_text("mine")
+    monkeypatch.chdir(here)
+    with pytest.raises(InputError, match="it is the current folder or holds it"):
+        with atomic_output(name, folder=True):
+            raise AssertionError("no work may start")
+    assert (here / "keep.txt").read_text() == "mine"

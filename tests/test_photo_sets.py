@@ -56,9 +56,32 @@ def test_bad_wheel_is_one_line_and_leaves_nothing(tmp_path, capsys, problem):
     assert main(["photos", str(out), "--wheel", str(wheel)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("hart photos: error:") and "\n" not in error
-    assert {"missing photo": "coffee.png", "not a zip": "not a wheel", "no file": "does not"}[
+    assert {"missing photo": "coffee.png", "not a zip": "not a wheel", "no file": "not a file"}[
         problem
     ] in error
     assert sorted(p.name for p in tmp_path.iterdir()) == (
         [] if problem == "no file" else ["scikit_image.whl"]
     )
+
+
+def test_a_damaged_wheel_member_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    wheel = make_wheel(tmp_path / "scikit_image.whl", [*TRAINING_PHOTOS, *HELD_OUT_PHOTOS])
+    data = bytearray(wheel.read_bytes())
+    start = data.index(b"\x89PNG")  # the first image's bytes, stored uncompressed
+    data[start + 100 : start + 160] = bytes(60)
+    wheel.write_bytes(bytes(data))
+    assert main(["photos", str(tmp_path / "photos"), "--wheel", str(wheel)]) == 2
+    assert "scikit_image.whl is damaged: Bad CRC-32" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scikit_image.whl"]
+
+
+@pytest.mark.parametrize("name", [".", "..", "mine"])
+def test_a_folder_that_is_not_a_photo_set_is_never_replaced(tmp_path, monkeypatch, capsys, name):
+    wheel = make_wheel(tmp_path / "scikit_image.whl", [*TRAINING_PHOTOS, *HELD_OUT_PHOTOS])
+    here = tmp_path / "work" / "mine"
+    here.mkdir(parents=True)
+    (here / "notes.txt").write_text("keep me")
+    monkeypatch.chdir(here if name != "mine" else here.parent)
+    assert main(["photos", name, "--wheel", str(wheel)]) == 2
+    assert "not only a photo set hart wrote" in capsys.readouterr().err
+    assert (here / "notes.txt").read_text() == "keep me"

@@ -471,3 +471,21 @@ def test_an_output_file_named_with_a_trailing_slash_is_refused_not_written_witho
     assert exit_.value.code == 2
     assert capsys.readouterr().err.endswith("new/ names a folder; give a file name\n")
     assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--size", "9999x9999"], "--size must be between 16x16 and 2160x3840, got 9999x9999"),
+        (["--frames", "100000"], "--frames must be between 1 and 10000, got 100000"),
+        (["--seed", "-1"], "--seed must be 0 or more, got -1"),
+        (["--fps", "0"], "--fps must be a positive number, got 0"),
+        (["--fps", "nan"], "--fps must be a positive number, got nan"),
+    ],
+)
+def test_hart_sample_refuses_settings_that_cannot_make_a_clip_before_any_work(
+    workdir, capsys, option, message
+):
+    assert main(["sample", "clip.mp4", *option]) == 2
+    assert capsys.readouterr().err == f"hart sample: error: {message}\n"
+    assert list(workdir.iterdir()) == []

@@ -58,6 +58,8 @@ def test_export_keeps_the_boxes_and_shrinks_the_file(small_checkpoint, tmp_path)
         ([10, 20, 0, 20], "both must be > 0"),
         ([200, 20, 10, 10], "outside the 96×72 frame"),
         ([np.nan, 20, 10, 10], "4 finite numbers"),
+        ("10,20,10,10", "4 finite numbers"),  # a string: parse_box reads those
+        ({"x": 10}, "4 finite numbers"),
     ],
 )
 def test_a_bad_first_box_is_an_input_error(small_checkpoint, box, message):
@@ -84,6 +86,8 @@ def test_frames_that_are_not_what_opencv_reads_are_refused_saying_what_is_expect
         tracker.init(None, box)
     with pytest.raises(InputError, match=r"shape \(H, W, 3\), got \(72, 96\)"):
         tracker.init(frames[0][..., 0], box)
+    with pytest.raises(InputError, match=r"shape \(H, W, 3\), got \(0, 96, 3\)"):
+        tracker.init(frames[0][:0], box)
     tracker.init(frames[0], box)
     with pytest.raises(InputError, match="must be uint8"):
         tracker.update(frames[1].astype(np.float64))

@@ -76,7 +76,8 @@ def write_scikit_image_photos(output: str | Path, wheel: str | Path | None = Non
             wheel = download_scikit_image_wheel(Path(downloads))
         wheel = Path(wheel)
         if not wheel.is_file():
-            raise InputError(f"wheel {wheel} does not exist")
+            raise InputError(f"wheel {wheel} is not a file")
+        _check_replaceable(output)
         try:
             archive = zipfile.ZipFile(wheel)
         except zipfile.BadZipFile:
@@ -89,5 +90,20 @@ def write_scikit_image_photos(output: str | Path, wheel: str | Path | None = Non
                         data = archive.read(SCIKIT_IMAGE_DATA + name)
                     except KeyError:
                         raise InputError(f"{wheel} has no {SCIKIT_IMAGE_DATA}{name}") from None
+                    except zipfile.BadZipFile as error:  # a member that fails its CRC check
+                        raise InputError(f"{wheel} is damaged: {error}") from None
                     (temporary / part / name).write_bytes(data)
     return output
+
+
+def _check_replaceable(output: Path) -> None:
+    """Raise :class:`InputError` unless ``output`` is new, or a photo set that may be replaced
+    whole: a folder holding anything but ``train/`` and ``held_out/`` is someone else's."""
+    if not output.is_dir():
+        return
+    foreign = sorted(p.name for p in output.iterdir() if p.name not in ("train", "held_out"))
+    if foreign:
+        raise InputError(
+            f"{output} holds {', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}, not "
+            "only a photo set hart wrote, and would be replaced; choose another folder"
+        )

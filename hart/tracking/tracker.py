@@ -100,7 +100,7 @@ def _check_frame(frame, shape: tuple[int, ...] | None) -> None:
             f"a frame must be a numpy array (BGR uint8, as cv2.imread gives), got "
             f"{type(frame).__name__}" + (" — did reading the image fail?" if frame is None else "")
         )
-    if frame.ndim != 3 or frame.shape[2] != 3:
+    if frame.ndim != 3 or frame.shape[2] != 3 or 0 in frame.shape:
         raise InputError(f"a frame must be a BGR image of shape (H, W, 3), got {frame.shape}")
     if frame.dtype != np.uint8:
         raise InputError(
