@@ -121,7 +121,12 @@ def photos_command(argv: list[str]) -> int:
         "is installed). OUT/train holds the twelve the default model was trained with, "
         "OUT/held_out three more for validation.",
     )
-    parser.add_argument("output", type=Path, help="the folder to write (replaced if it exists)")
+    parser.add_argument(
+        "output",
+        type=Path,
+        help="the folder to write (a photo set written before is replaced; a folder holding "
+        "anything else is refused)",
+    )
     parser.add_argument(
         "--wheel", type=Path, help="a scikit-image wheel already on disk (no download)"
     )

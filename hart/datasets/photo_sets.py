@@ -64,7 +64,8 @@ def write_scikit_image_photos(output: str | Path, wheel: str | Path | None = Non
     """Write ``output/train`` and ``output/held_out`` from a scikit-image wheel.
 
     Args:
-        output: the folder to write (replaced if it exists; written complete or not at all).
+        output: the folder to write, complete or not at all; an earlier photo set there is
+            replaced, a folder holding anything else is an :class:`InputError`.
         wheel: a scikit-image wheel file; None downloads the pinned release with pip.
 
     Returns:
