@@ -72,13 +72,13 @@ def write_scikit_image_photos(output: str | Path, wheel: str | Path | None = Non
         ``output``.
     """
     output = Path(output)
+    _check_replaceable(output)  # before a download, which takes a while
     with tempfile.TemporaryDirectory() as downloads:
         if wheel is None:
             wheel = download_scikit_image_wheel(Path(downloads))
         wheel = Path(wheel)
         if not wheel.is_file():
             raise InputError(f"wheel {wheel} is not a file")
-        _check_replaceable(output)
         try:
             archive = zipfile.ZipFile(wheel)
         except zipfile.BadZipFile:
