@@ -152,6 +152,43 @@ def test_a_negative_width_or_height_names_file_and_line(tmp_path, row):
         read_box_file(boxes)
 
 
+@pytest.mark.parametrize("row", ["10,NaN,20,30", "nan\t20\t5\t6", "10 20 5 nan"])
+def test_a_row_only_partly_nan_names_file_and_line(tmp_path, row):
+    # NaN in every value marks an absent target; NaN in some is a broken row, not an absence.
+    _frames(tmp_path / "Car" / "img", 3)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", f"1,2,3,4\n{row}\n1,2,3,4\n")
+    with pytest.raises(InputError, match=r"Car/groundtruth_rect.txt:2: only some of .* are NaN"):
+        load_sequences(tmp_path)
+    # A video's box file, in both of its forms; a NaN frame number too.
+    boxes = _write(tmp_path / "clip.txt", f"1,2,3,4\n{row}\n")
+    with pytest.raises(InputError, match=r"clip.txt:2: only some of .* are NaN"):
+        read_box_file(boxes)
+    _write(boxes, f"1,1,2,3,4\n3,{row}\n")
+    with pytest.raises(InputError, match=r"clip.txt:2: only some of .* are NaN"):
+        read_box_file(boxes)
+    _write(boxes, "1,1,2,3,4\nnan,1,2,3,4\n")
+    with pytest.raises(InputError, match=r"clip.txt:2: frame number nan is not a whole number"):
+        read_box_file(boxes)
+    # A VOT box and a VOT polygon.
+    _frames(tmp_path / "spin", 2, "{:08d}.jpg")
+    for bad in (row, "20,10,30,20,20,NaN,10,20"):
+        _write(tmp_path / "spin" / "groundtruth.txt", f"1,2,3,4\n{bad}\n")
+        with pytest.raises(InputError, match=r"spin/groundtruth.txt:2: only some of .* are NaN"):
+            load_sequences(tmp_path / "spin")
+
+
+def test_rows_all_nan_are_absent_in_every_box_reader(tmp_path):
+    _frames(tmp_path / "Car" / "img", 2)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\nNaN,NaN,NaN,NaN\n")
+    np.testing.assert_array_equal(load_sequences(tmp_path / "Car")[0].visible, [True, False])
+    boxes = _write(tmp_path / "clip.txt", "1,1,2,3,4\n2,nan,nan,nan,nan\n")
+    assert np.isnan(read_box_file(boxes)[1]).all()
+    _frames(tmp_path / "spin", 4, "{:08d}.jpg")
+    polygon = ",".join(["nan"] * 8)
+    _write(tmp_path / "spin" / "groundtruth.txt", f"1,2,3,4\n{polygon}\n0\nNaN\n")
+    np.testing.assert_array_equal(load_sequences(tmp_path / "spin")[0].visible, [1, 0, 0, 0])
+
+
 def test_a_value_beyond_float32_names_file_and_line_without_numpy_warnings(tmp_path):
     boxes = _write(tmp_path / "clip.txt", "1,2,3,4\n0,0,1e39,20\n")
     with warnings.catch_warnings():

@@ -67,11 +67,13 @@ def read_rows(path: Path, widths: tuple[int, ...] = (4,)) -> tuple[list[list[flo
 def read_boxes(path: Path) -> np.ndarray:
     """An ``x, y, w, h`` file (one row per frame) → ``(N, 4)`` float32; NaN rows stay NaN.
 
-    A row with a negative width or height (see :func:`check_box_sizes`), or a value beyond
-    float32's range, is an error naming its line.
+    A row that is NaN in some values but not all (see :func:`check_nan_rows`), one with a
+    negative width or height (see :func:`check_box_sizes`), or a value beyond float32's range,
+    is an error naming its line.
     """
     rows, lines = read_rows(path, (4,))
     boxes = float32_rows(rows, lines, path).reshape(-1, 4)
+    check_nan_rows(boxes, lines, path)
     check_box_sizes(boxes, lines, path)
     return boxes
 
@@ -87,6 +89,25 @@ def float32_rows(rows: list[list[float]], lines: list[int], path: Path) -> np.nd
         row = int(huge[0])
         raise InputError(f"{path}:{lines[row]}: {values[row].tolist()} is too large for a box")
     return values.astype(np.float32)
+
+
+def check_nan_rows(rows: np.ndarray | list[list[float]], lines: list[int], path: Path) -> None:
+    """Raise naming ``path:line`` for the first ``(N, K)`` row that is NaN in some values but
+    not in all.
+
+    NaN in every value is how OTB, UAV123 and VOT mark an absent target; a row with only some
+    NaN is a broken file (a value lost on the way, say), and reading it as "absent" would
+    silently drop the target from that frame.
+    """
+    nan = np.isnan(np.asarray(rows, dtype=np.float64))  # (N, K)
+    partial = np.flatnonzero(nan.any(axis=1) & ~nan.all(axis=1))
+    if len(partial):
+        row = int(partial[0])
+        values = np.asarray(rows[row], dtype=np.float64).tolist()
+        raise InputError(
+            f"{path}:{lines[row]}: only some of {values} are NaN "
+            "(an absent target is NaN in every value)"
+        )
 
 
 def check_box_sizes(boxes: np.ndarray, lines: list[int], path: Path) -> None:

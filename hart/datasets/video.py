@@ -28,6 +28,7 @@ from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
     check_box_sizes,
+    check_nan_rows,
     float32_rows,
     read_rows,
 )
@@ -70,17 +71,22 @@ def read_box_file(path: Path, frame_count: int | None = None) -> np.ndarray:
         line = lines[next(i for i, row in enumerate(rows) if len(row) != len(rows[0]))]
         raise InputError(f"{path}:{line}: mixes 4- and 5-number lines; use one form throughout")
     values = float32_rows(rows, lines, path)
+    given = values if widths == {4} else values[:, 1:]  # (N, 4) x, y, w, h
+    check_nan_rows(given, lines, path)
+    check_box_sizes(given, lines, path)
     if widths == {4}:
-        check_box_sizes(values, lines, path)
         return values
-    check_box_sizes(values[:, 1:], lines, path)
-    numbers = [row[0] for row in rows]
-    count = frame_count if frame_count is not None else int(max(numbers))
+    for line, row in zip(lines, rows, strict=True):
+        # Checked before any is used: a NaN one would otherwise escape as int()'s ValueError.
+        if not (row[0].is_integer() and row[0] >= 1):
+            raise InputError(f"{path}:{line}: frame number {row[0]:g} is not a whole number ≥ 1")
+    numbers = [int(row[0]) for row in rows]
+    count = frame_count if frame_count is not None else max(numbers)
     boxes = np.full((count, 4), np.nan, np.float32)
-    for line, (number, *box) in zip(lines, rows, strict=True):
-        if number != int(number) or not 1 <= number <= count:
-            raise InputError(f"{path}:{line}: frame number {number:g} is not in 1…{count}")
-        boxes[int(number) - 1] = box
+    for line, number, row in zip(lines, numbers, rows, strict=True):
+        if number > count:
+            raise InputError(f"{path}:{line}: frame number {number} is not in 1…{count}")
+        boxes[number - 1] = row[1:]
     return boxes
 
 

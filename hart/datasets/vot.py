@@ -24,6 +24,7 @@ from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
     check_count,
+    check_nan_rows,
     parse_numbers,
     read_flags,
     read_lines,
@@ -97,6 +98,7 @@ def read_vot_boxes(path: Path) -> np.ndarray:
             boxes.append(mask_to_xywh(text, path, number))
             continue
         values = parse_numbers(text, path, number)
+        check_nan_rows([values], [number], path)
         if len(values) == 4 or len(values) == 1:  # "x,y,w,h"; a single value (0 or NaN) = absent
             boxes.append(values if len(values) == 4 else [np.nan] * 4)
         elif len(values) >= 6 and len(values) % 2 == 0:
