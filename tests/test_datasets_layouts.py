@@ -238,6 +238,22 @@ def test_vot_odd_value_count_is_an_error(tmp_path):
         load_sequences(tmp_path / "s")
 
 
+def test_vot_polygons_of_three_points_or_more_and_what_the_error_lists(tmp_path):
+    # The VOT toolkit reads any even count above 4 as a polygon: a triangle, a pentagon.
+    _frames(tmp_path / "s", 2, "{:08d}.jpg")
+    _write(tmp_path / "s" / "groundtruth.txt", "10,10,30,10,20,40\n5,5,9,1,15,5,12,12,7,12\n")
+    (sequence,) = load_sequences(tmp_path / "s")
+    np.testing.assert_allclose(sequence.boxes, [[10, 10, 20, 30], [5, 1, 10, 11]])
+    # The error lists every form that is read; a single value other than 0 or NaN is none.
+    for row, count in (("1,2,3,4,5,6,7", 7), ("1,2", 2), ("5", 1)):
+        _write(tmp_path / "s" / "groundtruth.txt", f"1,2,3,4\n{row}\n")
+        with pytest.raises(InputError) as error:
+            load_sequences(tmp_path / "s")
+        message = str(error.value)
+        assert "groundtruth.txt:2: expected 4 numbers (x,y,w,h), an even count of 6 or" in message
+        assert "0 or NaN alone (absent) or a mask" in message and f"got {count}:" in message
+
+
 # --- UAV123 -----------------------------------------------------------------------------------
 
 

@@ -5,8 +5,9 @@
     VOT/
       list.txt                      optional: sequence names, one per line
       bag/
-        groundtruth.txt             per frame: 8 numbers (corners x1,y1,…,x4,y4 of a rotated box),
-                                    4 numbers "x,y,w,h", "m…" (VOT2020+ mask), or NaN (absent)
+        groundtruth.txt             per frame: 8 numbers (corners x1,y1,…,x4,y4 of a rotated box;
+                                    any polygon of 3 or more points reads), 4 numbers "x,y,w,h",
+                                    "m…" (VOT2020+ mask), or NaN or 0 alone (absent)
         00000001.jpg …              frames in the sequence folder (VOT ≤ 2016) …
         color/00000001.jpg …        … or in color/ (VOT ≥ 2017)
         occlusion.tag …             optional per-frame 0/1 tags → attributes["tags"]
@@ -99,14 +100,19 @@ def read_vot_boxes(path: Path) -> np.ndarray:
             continue
         values = parse_numbers(text, path, number)
         check_nan_rows([values], [number], path)
-        if len(values) == 4 or len(values) == 1:  # "x,y,w,h"; a single value (0 or NaN) = absent
-            boxes.append(values if len(values) == 4 else [np.nan] * 4)
+        if len(values) == 4:  # "x,y,w,h"
+            boxes.append(values)
+        elif len(values) == 1 and (values[0] == 0 or np.isnan(values[0])):  # absent
+            boxes.append([np.nan] * 4)
         elif len(values) >= 6 and len(values) % 2 == 0:
+            # A polygon of 3 points or more, as the VOT toolkit reads it; 4 (8 numbers) in the
+            # challenge's files.
             boxes.append(polygon_to_xywh(np.asarray(values)))
         else:
             raise InputError(
-                f"{path}:{number}: expected 4 numbers (x,y,w,h), 8 (corners) or a mask, "
-                f"got {len(values)}: {text[:60]!r}"
+                f"{path}:{number}: expected 4 numbers (x,y,w,h), an even count of 6 or more "
+                "(polygon corners x1,y1,x2,y2,…; 8 for a rotated box), 0 or NaN alone (absent) "
+                f"or a mask (m…), got {len(values)}: {text[:60]!r}"
             )
     if not boxes:
         raise InputError(f"{path}: the file is empty")
