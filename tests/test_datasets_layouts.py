@@ -373,6 +373,18 @@ def test_got10k_label_count_mismatch(tmp_path):
         load_sequences(seq)
 
 
+def test_got10k_empty_list_is_named_not_taken_for_a_vot_folder(tmp_path):
+    seq = tmp_path / "val" / "GOT-10k_Val_000001"
+    _frames(seq, 2, "{:08d}.jpg")
+    _write(seq / "groundtruth.txt", _lines(_boxes(2)))
+    _write(seq / "absence.label", "0\n0\n")
+    for empty in ("", "\n\n"):
+        _write(tmp_path / "val" / "list.txt", empty)
+        for root, layout in ((tmp_path, "auto"), (tmp_path / "val", "auto"), (tmp_path, "got10k")):
+            with pytest.raises(InputError, match=r"val/list.txt: the GOT-10k list is empty"):
+                load_sequences(root, layout)
+
+
 # --- LaSOT ------------------------------------------------------------------------------------
 
 

@@ -50,12 +50,15 @@ def is_got10k_sequence(folder: Path) -> bool:
 
 def _is_split(folder: Path) -> bool:
     """A split folder: a ``list.txt`` whose first entry is a GOT-10k sequence folder (a VOT
-    folder has a ``list.txt`` too)."""
+    folder has a ``list.txt`` too), or an empty ``list.txt`` beside GOT-10k sequence folders
+    (a broken split, which :func:`read_got10k` reports as such rather than as no VOT folder)."""
     listing = folder / "list.txt"
     if not listing.is_file():
         return False
-    names = [text for _, text in read_lines(listing)] if listing.stat().st_size else []
-    return bool(names) and is_got10k_sequence(folder / names[0])
+    names = [text for _, text in read_lines(listing)]
+    if names:
+        return is_got10k_sequence(folder / names[0])
+    return any(is_got10k_sequence(child) for child in folder.iterdir())
 
 
 def _split_folders(root: Path) -> list[Path]:
@@ -129,7 +132,13 @@ def read_got10k(root: Path) -> list[Sequence]:
     sequences = []
     for split in splits:
         listing = split / "list.txt"
-        for number, name in read_lines(listing):
+        entries = read_lines(listing)
+        if not entries:
+            raise InputError(
+                f"{listing}: the GOT-10k list is empty; it names the split's sequence folders, "
+                "one per line"
+            )
+        for number, name in entries:
             if not (split / name).is_dir():
                 raise InputError(
                     f"{listing}:{number}: names {name!r}, but {split / name} is missing"
