@@ -137,6 +137,18 @@ def test_otb_empty_second_ground_truth_is_skipped(tmp_path):
     assert sequence.attributes["ground_truth"].endswith("groundtruth_rect.2.txt")
 
 
+def test_otb_sequence_with_an_empty_img_folder_is_named(tmp_path):
+    (tmp_path / "OTB" / "Car" / "img").mkdir(parents=True)
+    _write(tmp_path / "OTB" / "Car" / "groundtruth_rect.txt", "1,2,3,4\n")
+    with pytest.raises(InputError, match=r"OTB/Car/img holds no images"):
+        load_sequences(tmp_path / "OTB" / "Car")
+    # Beside a complete sequence it is not left out in silence either.
+    _frames(tmp_path / "OTB" / "Bike" / "img", 1)
+    _write(tmp_path / "OTB" / "Bike" / "groundtruth_rect.txt", "1,2,3,4\n")
+    with pytest.raises(InputError, match=r"OTB/Car/img holds no images"):
+        load_sequences(tmp_path / "OTB")
+
+
 @pytest.mark.parametrize("row", ["10,20,-5,6", "10\t20\t5\t-6"])
 def test_a_negative_width_or_height_names_file_and_line(tmp_path, row):
     _frames(tmp_path / "Car" / "img", 3)

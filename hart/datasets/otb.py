@@ -35,7 +35,7 @@ from hart.datasets.annotations import (
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
-from hart.media.frames import has_frames, list_frames
+from hart.media.frames import list_frames
 
 # First and last annotated frame (1-based, inclusive) of every OTB-100 sequence, from OTB's
 # configuration (configSeqs.m; the got10k toolkit and others list the same). Every target of a
@@ -83,8 +83,11 @@ def _ground_truth_files(folder: Path) -> list[tuple[str | None, Path]]:
 
 
 def is_otb_sequence(folder: Path) -> bool:
+    """An ``img/`` folder and a ``groundtruth_rect*.txt``: an OTB sequence, even when ``img/``
+    holds no frames yet, so that reading it says so rather than leaving it out (or calling
+    its root no layout hart knows)."""
     folder = Path(folder)
-    return folder.is_dir() and has_frames(folder / "img") and bool(_ground_truth_files(folder))
+    return (folder / "img").is_dir() and bool(_ground_truth_files(folder))
 
 
 def is_otb(root: Path) -> bool:
@@ -174,7 +177,7 @@ def read_otb(root: Path, start_frames: dict[str, int] | None = None) -> list[Seq
     sequences this module does not know.
     """
     root = Path(root)
-    if (root / "img").is_dir() and _ground_truth_files(root):  # a sequence, maybe a broken one
+    if is_otb_sequence(root):  # a sequence, maybe a broken one
         return read_otb_sequence(root, start_frames)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder")
