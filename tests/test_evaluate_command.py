@@ -172,6 +172,21 @@ def test_a_missing_or_empty_root(tmp_path, monkeypatch, capsys):
     assert f"no sequences found under {tmp_path}" in capsys.readouterr().err
 
 
+def test_an_empty_root_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch, capsys):
+    # "$DATA" with DATA unset: Path("") is the current folder, which must not be evaluated.
+    monkeypatch.chdir(tmp_path)
+
+    def no_work(path, format="auto"):
+        raise AssertionError("an empty ROOT should have been refused before any work")
+
+    monkeypatch.setattr(hart.datasets, "load_sequences", no_work, raising=False)
+    argv = ["evaluate", "", "--no-hart", "--baselines", "static", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "ROOT is empty" in error and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_video_that_is_not_one_is_one_line_on_the_real_stderr(tmp_path):
     # FFmpeg writes to file descriptor 2 directly; only a separate process sees that.
     clips = tmp_path / "work" / "clips"

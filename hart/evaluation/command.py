@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
         "Exit status 1 if a tracker failed on some sequence (the rest is still reported), "
         "2 for bad input.",
     )
-    parser.add_argument("root", type=Path, help="folder of sequences (any layout hart reads)")
+    parser.add_argument("root", help="folder of sequences (any layout hart reads)")
     parser.add_argument("--format", default="auto", help="dataset layout (default: auto)")
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="our model (default: the shipped one)"
@@ -104,6 +104,14 @@ def _select(sequences, names: str | None):
     return [s for s in sequences if s.name in wanted]
 
 
+def _data_root(text: str) -> Path:
+    """ROOT as a path. An empty one is refused: ``Path("")`` is the current folder, and a
+    script's unset variable (``hart evaluate "$DATA"``) would have it evaluated in silence."""
+    if not text:
+        raise InputError("ROOT is empty; give the folder of sequences (. for the current one)")
+    return Path(text)
+
+
 def _positive(value: int | None, flag: str) -> None:
     if value is not None and value < 2:
         raise InputError(f"{flag} must be at least 2 (the first frame is not scored), got {value}")
@@ -127,6 +135,7 @@ def _check_out_folder(out: Path, trackers: list[str]) -> None:
 def main(argv: list[str]) -> int:
     """``hart evaluate``; returns the exit status (1 when some tracker failed on a sequence)."""
     args = parser().parse_args(argv)
+    root = _data_root(args.root)
     _positive(args.max_frames, "--max-frames")
     _positive(args.time_steps, "--time-steps")
     check_threads(args.threads)
@@ -143,15 +152,15 @@ def main(argv: list[str]) -> int:
     if args.no_hart and not specs:
         raise InputError("nothing to evaluate: --no-hart and no --baselines")
     _check_out_folder(args.out, [s.name for s in specs] + ([] if args.no_hart else [OUR_TRACKER]))
-    if not args.root.is_dir():
-        raise InputError(f"{args.root} is not a folder of sequences")
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder of sequences")
 
     from hart.datasets import load_sequences  # the readers import the datasets' dependencies
 
     quiet_ffmpeg_log()  # a video reader's error is one line, not FFmpeg's and then ours
-    sequences = _select(load_sequences(args.root, format=args.format), args.sequences)
+    sequences = _select(load_sequences(root, format=args.format), args.sequences)
     if not sequences:
-        raise InputError(f"no sequences found under {args.root} (format {args.format!r})")
+        raise InputError(f"no sequences found under {root} (format {args.format!r})")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -174,7 +183,7 @@ def main(argv: list[str]) -> int:
     combined = report.overall(evaluation)
     table = report.tables(evaluation, combined)
     context = {
-        "root": str(args.root),
+        "root": str(root),
         "format": args.format,
         "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
         "max_frames": args.max_frames,
