@@ -344,3 +344,20 @@ def test_a_file_where_the_cache_keeps_a_folder_stops_the_run_before_any_work(
     with pytest.raises(InputError, match=message):
         evaluate([square], [TrackerSpec("must", MustNotRun, "m")], tmp_path / cache, log=quiet)
     assert blocker.read_text() == "someone's notes\n"
+
+
+def test_a_folder_where_a_cached_result_goes_stops_the_run_before_any_tracking(tmp_path):
+    first, second = (moving_square(tmp_path, name, frames=3) for name in ("first", "second"))
+    cache = tmp_path / "cache"
+    blocker = cache_path(cache, "static", "second")
+    blocker.mkdir(parents=True)
+    made = []
+
+    def make():
+        made.append(True)
+        return StaticBox()
+
+    with pytest.raises(InputError, match=r"cache/static/second.txt is a folder where hart keeps"):
+        evaluate([first, second], [TrackerSpec("static", make, "s")], cache, log=quiet)
+    assert made == [] and not cache_path(cache, "static", "first").exists()
+    assert blocker.is_dir()

@@ -146,6 +146,17 @@ def check_cache_folders(cache_dir: Path, trackers: list[str]) -> None:
             raise InputError(f"cannot make the cache folder {folder}: {blocker} is not a folder")
 
 
+def check_cache_files(cache_dir: Path, trackers: list[str], sequences: list[str]) -> None:
+    """Raise :class:`InputError` if a folder stands where a tracker's run on a sequence is
+    cached (:func:`cache_path`): checked once the sequences are known, before any tracker runs,
+    rather than when the run is written, after minutes of tracking."""
+    for tracker in trackers:
+        for sequence in sequences:
+            path = cache_path(cache_dir, tracker, sequence)
+            if path.is_dir():
+                raise InputError(f"{path} is a folder where hart keeps a cached result; remove it")
+
+
 def sequence_fingerprint(sequence: Sequence) -> str:
     """A short hash of what a tracker's run on ``sequence`` depends on: each frame file's name,
     size and modification time, and the first box. Another video of the same name, a re-encoded
@@ -282,7 +293,7 @@ def evaluate(
     cannot start (no first box) are skipped with a message; a tracker that fails on a sequence
     is reported through ``log`` and recorded, and the run goes on.
     Raises :class:`InputError` when no sequence can be evaluated, or when a file stands where
-    the cache keeps a folder (before any tracker runs).
+    the cache keeps a folder or a folder where it keeps a file (before any tracker runs).
     """
     usable: list[Sequence] = []
     skipped: dict[str, str] = {}
@@ -296,6 +307,7 @@ def evaluate(
     if not usable:
         raise InputError(f"none of the {len(sequences)} sequences can be evaluated")
     check_cache_folders(cache_dir, [t.name for t in trackers])
+    check_cache_files(cache_dir, [t.name for t in trackers], [s.name for s in usable])
     lengths = [len(s) if frames is None else min(frames, len(s)) for s in usable]
     evaluation = Evaluation(
         trackers=[t.name for t in trackers],
