@@ -170,8 +170,10 @@ def track_command(argv: list[str]) -> int:
         "--box-from",
         type=Path,
         metavar="FILE",
-        help="take the first box from a ground-truth file: its first x,y,w,h line (comma, tab "
-        "or space separated, as OTB, GOT-10k and `hart sample` write them)",
+        help="take the first box from a ground-truth file, in any form hart's data set readers "
+        "take: x,y,w,h lines (comma, tab or space separated: OTB, GOT-10k, LaSOT, UAV123, "
+        "`hart sample`), frame,x,y,w,h lines (frame 1's), or VOT's corners of a rotated box "
+        "(their axis-aligned box)",
     )
     first_box.add_argument(
         "--select",
@@ -230,9 +232,7 @@ def track_command(argv: list[str]) -> int:
 
         box = select_box(source.first_frame)
     elif args.box_from is not None:
-        from hart.datasets.annotations import read_boxes  # hart.datasets imports torch
-
-        box = read_boxes(args.box_from)[0]
+        box = first_box_from(args.box_from)
     else:
         box = parse_box(args.box)
     stem = source.path.resolve().name if source.is_folder else source.path.stem
@@ -266,6 +266,35 @@ def track_command(argv: list[str]) -> int:
     )
     print(f"wrote {output}" + (f" and {args.boxes_out}" if args.boxes_out else ""))
     return 0
+
+
+def first_box_from(path: Path):
+    """The first frame's box ``(4,)`` xywh in a ground-truth file, read as the data set readers
+    read such files (``load_sequences``): ``x,y,w,h`` lines, ``frame,x,y,w,h`` lines (the video
+    layout's; frame 1's line, wherever it is), or VOT's corners of a rotated box and masks
+    (their axis-aligned box). Raises :class:`InputError` when the file gives no box for the first
+    frame (an absent target: NaN or zeros, or frame 1 unlisted)."""
+    import numpy as np
+
+    from hart.boxes import format_box
+
+    # hart.datasets imports torch: only when a box file is given.
+    from hart.datasets.annotations import parse_numbers, read_lines
+    from hart.datasets.video import read_box_file
+    from hart.datasets.vot import read_vot_boxes
+
+    lines = read_lines(path)
+    if not lines:
+        raise InputError(f"{path}: the file is empty")
+    number, text = lines[0]
+    vot = text[:1] in "mM" or len(parse_numbers(text, path, number)) not in (4, 5)
+    box = (read_vot_boxes(path) if vot else read_box_file(path))[0]
+    if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
+        raise InputError(
+            f"{path}: no box for the first frame (the target is absent there: "
+            f"{format_box(box)}); give the first box with --box"
+        )
+    return box
 
 
 def file_name(text: str) -> Path:

@@ -489,3 +489,55 @@ def test_hart_sample_refuses_settings_that_cannot_make_a_clip_before_any_work(
     assert main(["sample", "clip.mp4", *option]) == 2
     assert capsys.readouterr().err == f"hart sample: error: {message}\n"
     assert list(workdir.iterdir()) == []
+
+
+@pytest.fixture
+def small_video(tmp_path) -> Path:
+    """Three 64×48 frames, made here: the tests below need no data set."""
+    path = tmp_path / "small.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for index in range(3):
+        frame = np.full((48, 64, 3), 40, np.uint8)
+        frame[12:32, 10 + index : 27 + index] = 220
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["10,12,17,20", "11,12,17,20"],
+        ["10\t12\t17\t20"],
+        ["2,11,12,17,20", "1,10,12,17,20"],
+        ["10,12,27,12,27,32,10,32", "11,12,28,12,28,32,11,32"],
+        ["18.5,12,27,22,18.5,32,10,22"],
+    ],
+    ids=["xywh", "xywh-tabs", "numbered-frames", "vot-corners", "vot-rotated"],
+)
+def test_box_from_takes_the_first_frames_box_in_every_form_hart_reads_box_files(
+    stand_in_tracker, workdir, small_video, lines
+):
+    # x,y,w,h lines (OTB, GOT-10k, LaSOT, hart sample), frame,x,y,w,h lines (the video
+    # layout: frame 1's line, wherever it is) and VOT's corners (their min/max box), as
+    # load_sequences reads these files.
+    Path("truth.txt").write_text("\n".join(lines) + "\n")
+    argv = ["track", str(small_video), "--box-from", "truth.txt", "--boxes-out", "b.txt"]
+    assert main([*argv, "--no-progress"]) == 0
+    assert Path("b.txt").read_text().splitlines()[0] == "10,12,17,20"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [["nan,nan,nan,nan", "10,12,17,20"], ["0,0,0,0", "10,12,17,20"], ["2,10,12,17,20"]],
+    ids=["nan", "zeros", "frame-1-unlisted"],
+)
+def test_box_from_a_file_without_a_first_frame_box_is_one_line(
+    stand_in_tracker, workdir, small_video, capsys, lines
+):
+    Path("truth.txt").write_text("\n".join(lines) + "\n")
+    status = main(["track", str(small_video), "--box-from", "truth.txt", "--boxes-out", "b.txt"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "truth.txt" in err and "first frame" in err
+    assert sorted(p.name for p in workdir.iterdir()) == ["truth.txt"]
