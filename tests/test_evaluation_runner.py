@@ -179,6 +179,34 @@ def test_cache_round_trip_and_key(tmp_path):
     assert read_cached(path, "key A", 3) is None
 
 
+def test_our_trackers_cached_runs_are_not_reused_after_its_code_changes(tmp_path):
+    # The model file alone does not decide hart's boxes: a fix in hart/model or hart/tracking
+    # with the same file must not be scored from the boxes tracked before it.
+    import shutil
+
+    import hart
+
+    package = tmp_path / "hart"
+    shutil.copytree(
+        Path(hart.__file__).parent, package, ignore=shutil.ignore_patterns("*.ckpt", "__pycache__")
+    )
+    before = trackers.tracking_code_digest(package)
+    assert before == trackers.tracking_code_digest(Path(hart.__file__).parent)
+    (package / "evaluation" / "report.py").write_text("# not what tracks\n")
+    assert trackers.tracking_code_digest(package) == before
+    for changed in (
+        "model/attention.py",
+        "tracking/tracker.py",
+        "boxes.py",
+        "model/glimpse_kernel.c",
+    ):
+        with (package / changed).open("a") as file:
+            file.write("\n# changed\n")
+        assert trackers.tracking_code_digest(package) != before, changed
+        before = trackers.tracking_code_digest(package)
+    assert trackers.our_spec().cache_key.endswith(f"| code {trackers.tracking_code_digest()}")
+
+
 @pytest.mark.parametrize("where", ["first line", "after the header"])
 def test_a_cache_entry_of_bytes_that_are_no_text_is_absent(tmp_path, where):
     # As text junk is: a damaged entry is run again, not a UnicodeDecodeError traceback.

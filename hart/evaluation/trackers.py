@@ -247,9 +247,38 @@ def our_spec(checkpoint: Path | None = None, device: str = "cpu") -> TrackerSpec
     from hart.tracking import Tracker
 
     tracker = Tracker.from_checkpoint(checkpoint, device=device)
-    # The cache key is the model file's content: a retrained default model is evaluated afresh.
+    # The cache key is the model file's content and the code that tracks with it: a retrained
+    # default model, or a change to the tracker's code, is evaluated afresh (as OpenCV's
+    # trackers are after an OpenCV upgrade).
     digest = hashlib.sha256(Path(checkpoint or default_model_path()).read_bytes()).hexdigest()[:16]
-    return TrackerSpec(OUR_TRACKER, lambda: tracker, f"hart model sha256 {digest}")
+    key = f"hart model sha256 {digest} | code {tracking_code_digest()}"
+    return TrackerSpec(OUR_TRACKER, lambda: tracker, key)
+
+
+TRACKING_CODE = ("boxes.py", "model", "tracking")
+"""What our tracker's boxes depend on besides the model file, relative to the package."""
+
+
+def tracking_code_digest(package: Path | None = None) -> str:
+    """A short hash of the source our tracker runs (:data:`TRACKING_CODE` of the ``hart``
+    package, or of ``package``: its ``.py`` and ``.c`` files, names and contents) and of the
+    torch version, for the cache key of its results."""
+    import torch
+
+    if package is None:
+        import hart
+
+        package = Path(hart.__file__).parent
+    files = []
+    for name in TRACKING_CODE:
+        path = package / name
+        files += sorted(path.rglob("*")) if path.is_dir() else [path]
+    digest = hashlib.sha256(f"torch {torch.__version__}\n".encode())
+    for path in files:
+        if path.suffix in (".py", ".c") and path.is_file():
+            digest.update(f"{path.relative_to(package).as_posix()}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def parse_baselines(text: str, nano_folder: str | Path | None = None) -> list[str]:
