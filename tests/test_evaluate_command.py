@@ -107,6 +107,33 @@ def test_time_steps_past_the_longest_sequence_are_cut_to_it_and_the_table_says_s
     assert len(results["trackers"]["static"]["overall"]["iou_over_time"]) == 12
 
 
+def test_a_shifted_start_moves_only_the_first_box_and_is_not_taken_from_the_cache(
+    square_root, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static", "--out", str(out)]
+    assert main(argv) == 0
+    plain = json.loads((out / "results.json").read_text())
+    capsys.readouterr()
+
+    assert main([*argv, "--first-box-shift", "4,0"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.count("(tracked)") == 2  # a run from another start is not reused
+    assert "started from the first box moved by 4, 0 px" in printed.out
+    shifted = json.loads((out / "results.json").read_text())
+    assert plain["first_box_shift"] == [0, 0] and shifted["first_box_shift"] == [4, 0]
+    # The box that never moves now stays 4 px right of the first one: it starts at x 12 ...
+    rows = np.loadtxt(out / "cache" / "static" / "left.txt", delimiter=",", comments="#")
+    assert rows[0, :4].tolist() == [12, 24, 16, 16]
+
+    # ... and is scored against the true boxes: on "left" (2 px a frame) it overlaps the square
+    # better than the unshifted box from frame 2 on, so its score rises.
+    def left(results):
+        return results["trackers"]["static"]["sequences"]["left"]["success_auc"]
+
+    assert left(shifted) > left(plain)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -116,6 +143,8 @@ def test_time_steps_past_the_longest_sequence_are_cut_to_it_and_the_table_says_s
         (["--max-frames", "1"], "--max-frames must be at least 2"),
         (["--sequences", "middle"], "no sequence named 'middle' (there are: left, right)"),
         (["--threads", "0"], "--threads must be between 1 and "),
+        (["--first-box-shift", "1"], "--first-box-shift '1' is not DX,DY (two numbers"),
+        (["--first-box-shift", "1,nan"], "--first-box-shift '1,nan' is not DX,DY"),
     ],
 )
 def test_bad_arguments_fail_with_one_line(square_root, tmp_path, capsys, extra, message):
