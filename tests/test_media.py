@@ -268,6 +268,41 @@ def test_draw_tracking_shows_glimpse_and_mask_insets_only_when_given():
     assert (pixels == viridis_zero).all(axis=1).sum() > 50 * 50  # the mask, all zeros
 
 
+# Frame sizes hart tracks, from a thumbnail to full HD, as (height, width).
+FRAME_SIZES = [(48, 64), (72, 96), (96, 128), (120, 160), (240, 320), (480, 640), (1080, 1920)]
+
+
+def _columns(mask: np.ndarray) -> tuple[int, int]:
+    """First and last column where ``mask`` (H, W) is set."""
+    columns = np.flatnonzero(mask.any(axis=0))
+    return columns[0], columns[-1]
+
+
+@pytest.mark.parametrize("size", FRAME_SIZES, ids=lambda s: f"{s[1]}x{s[0]}")
+def test_inset_labels_stand_each_over_its_own_panel_at_every_frame_size(size):
+    frame = np.full((*size, 3), 128, np.uint8)
+    glimpse = np.zeros((56, 56, 3), np.uint8)
+    glimpse[:, :, 2] = 255  # pure red
+    drawn = draw_tracking(frame, None, glimpse=glimpse, object_mask=np.zeros((14, 14)))
+    red = (drawn == (0, 0, 255)).all(-1)
+    if min(size) < 120:
+        # Panels too narrow for a legible label: no insets at all, rather than smudged text.
+        np.testing.assert_array_equal(drawn, frame)
+        return
+    viridis_zero = cv2.applyColorMap(np.zeros((1, 1), np.uint8), cv2.COLORMAP_VIRIDIS)[0, 0]
+    panels = [_columns(red), _columns((drawn == viridis_zero).all(-1))]  # glimpse, mask
+    top = np.flatnonzero(red.any(axis=1))[0]
+    # With no boxes there is no legend: everything white above the panels is label text (the
+    # mask's white border is row top - 1).
+    text = (drawn[: top - 1] > 200).all(-1)
+    for first, last in panels:
+        assert text[:, first : last + 1].any()  # a label over each panel…
+    outside = np.ones(size[1], bool)
+    for first, last in panels:
+        outside[first : last + 1] = False
+    assert not text[:, outside].any()  # …and no letter beyond it, so the two stay apart
+
+
 def test_draw_tracking_skips_a_lost_box():
     frame = np.full((120, 160, 3), 128, np.uint8)
     drawn = draw_tracking(frame, np.full(4, np.nan))

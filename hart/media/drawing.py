@@ -6,6 +6,8 @@ TensorBoard use the same colours (colour-blind-safe, BGR) and the same layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -14,6 +16,9 @@ PREDICTION_COLOUR = (0, 159, 230)  # orange
 ATTENTION_COLOUR = (233, 180, 86)  # sky blue
 _TEXT_COLOUR = (255, 255, 255)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+# Below this, Hershey's letters (under 7 px high) blur into each other: text that needs a
+# smaller font is left out rather than drawn as smudges.
+_SMALLEST_FONT_SCALE = 0.25
 
 
 def draw_tracking(
@@ -31,8 +36,9 @@ def draw_tracking(
     :data:`PREDICTION_COLOUR`, :data:`ATTENTION_COLOUR` and :data:`GROUND_TRUTH_COLOUR` with a
     legend in the top-left corner; a NaN or missing box is not drawn. ``glimpse`` (uint8 BGR
     ``(h, w, 3)`` or ``(h, w)``, or float in ``[0, 1]``) and ``object_mask`` (float in
-    ``[0, 1]``, ``(h, w)``) are shown as insets in the bottom-right corner, a quarter of the
-    frame's shorter side high.
+    ``[0, 1]``, ``(h, w)``) are shown as labelled insets in the bottom-right corner, a quarter of
+    the frame's shorter side high; a frame too small for their labels to be legible (a shorter
+    side under 120 px) gets none.
     """
     canvas = frame.copy()
     height, width = canvas.shape[:2]
@@ -78,6 +84,21 @@ def _font_scale(canvas: np.ndarray) -> float:
     return max(0.35, min(canvas.shape[:2]) / 900)
 
 
+def _fitting_scale(largest: float, fits: Callable[[float], bool]) -> float | None:
+    """The largest font scale for which ``fits(scale)``, trying ``largest`` and then smaller
+    ones in steps of 0.05; None when even the smallest legible one does not fit."""
+    scale = largest
+    while scale >= _SMALLEST_FONT_SCALE - 1e-9:  # a hair under: 0.35 - 0.05 - 0.05 is 0.2499…
+        if fits(scale):
+            return scale
+        scale -= 0.05
+    return None
+
+
+def _text_width(text: str, scale: float) -> int:
+    return cv2.getTextSize(text, _FONT, scale, 1)[0][0]
+
+
 def _draw_legend(canvas: np.ndarray, entries: list[tuple[str, tuple]]) -> None:
     if not entries:
         return
@@ -98,27 +119,45 @@ def _draw_legend(canvas: np.ndarray, entries: list[tuple[str, tuple]]) -> None:
 
 
 def _draw_insets(canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]) -> None:
+    """Draw ``insets`` (label, image, border colour) side by side in the bottom-right corner,
+    first leftmost, each under its own label.
+
+    The labels' text shrinks until each fits over its own panel; a frame whose panels are too
+    small for legible labels (a shorter side under 120 px) gets no insets.
+    """
     height, width = canvas.shape[:2]
     side = min(224, min(height, width) // 4)
-    if not insets or side < 16:
+    if not insets:
+        return
+    widths = [max(1, round(side * image.shape[1] / image.shape[0])) for _, image, _ in insets]
+
+    def fits(scale: float) -> bool:
+        # A pixel of padding each side keeps neighbouring labels apart, over the 6 px gap.
+        return all(
+            _text_width(label, scale) + 2 <= w
+            for (label, _, _), w in zip(insets, widths, strict=True)
+        )
+
+    scale = _fitting_scale(_font_scale(canvas), fits)
+    if scale is None:
         return  # too small a frame to show anything useful
-    scale = _font_scale(canvas)
-    (_, text_height), baseline = cv2.getTextSize("mask", _FONT, scale, 1)
-    label_height = text_height + baseline + 4
+    sizes = [cv2.getTextSize(label, _FONT, scale, 1) for label, _, _ in insets]
+    baseline = max(baseline for _, baseline in sizes)  # room for the descenders of g and p
+    label_height = max(size[1] for size, _ in sizes) + baseline + 4
+    top = height - 4 - side
     right = width - 4
-    for label, image, border in reversed(insets):  # right to left, so the first is leftmost
-        inset_width = max(1, round(side * image.shape[1] / image.shape[0]))
-        left = right - inset_width
-        top = height - 4 - side
-        if left < 0 or top - label_height < 0:
-            return
+    leftmost = right - sum(widths) - 6 * (len(widths) - 1)
+    if leftmost < 0 or top - label_height < 0:
+        return
+    for (label, image, border), inset_width in zip(reversed(insets), reversed(widths), strict=True):
+        left = right - inset_width  # right to left, so the first is leftmost
         # Nearest neighbour: show the glimpse's and mask's pixels as they are, not smoothed.
         canvas[top : top + side, left:right] = cv2.resize(
             image, (inset_width, side), interpolation=cv2.INTER_NEAREST
         )
         cv2.rectangle(canvas, (left - 1, top - 1), (right, top + side), border, 1)
         _darken(canvas[top - label_height : top - 1, left:right])
-        origin = (left + 2, top - baseline - 3)
+        origin = (left + 1, top - baseline - 3)
         cv2.putText(canvas, label, origin, _FONT, scale, _TEXT_COLOUR, 1, cv2.LINE_AA)
         right = left - 6
 
