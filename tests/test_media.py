@@ -303,6 +303,39 @@ def test_inset_labels_stand_each_over_its_own_panel_at_every_frame_size(size):
     assert not text[:, outside].any()  # …and no letter beyond it, so the two stay apart
 
 
+@pytest.mark.parametrize("size", FRAME_SIZES, ids=lambda s: f"{s[1]}x{s[0]}")
+@pytest.mark.parametrize("corner", ["top-left", "top-right", "bottom-left"])
+def test_the_legend_never_hides_the_predicted_box(size, corner):
+    height, width = size
+    frame = np.full((height, width, 3), 128, np.uint8)
+    w, h = width // 4, height // 4  # a quarter of the frame each way, 2 px from its edges
+    x = {"top-left": 2, "top-right": width - w - 2, "bottom-left": 2}[corner]
+    y = height - h - 2 if corner == "bottom-left" else 2
+    box = np.array([x, y, w, h], np.float64)
+    truth = box + [w // 8, h // 8, 0, 0]
+    attention = np.array([x - w / 4, y - h / 4, w * 1.5, h * 1.5])
+    glimpse, mask = np.zeros((56, 56, 3), np.uint8), np.zeros((14, 14), np.float32)
+    args = (frame, box, attention, glimpse, mask, truth)
+    drawn, plain = draw_tracking(*args), draw_tracking(*args, legend=False)
+    # Wherever the legend went, the predicted and true boxes, lines and all, and what is in
+    # them look as they would with no legend at all.
+    margin = max(2, min(size) // 200) + 1
+    top, left = max(0, y - margin), max(0, x - margin)
+    bottom, right = y + h + h // 8 + margin, x + w + w // 8 + margin
+    np.testing.assert_array_equal(drawn[top:bottom, left:right], plain[top:bottom, left:right])
+    if width >= 128:  # a frame with room for a legend has one
+        assert (drawn != plain).any()
+
+
+def test_the_legend_stays_put_while_the_box_leaves_it_room():
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    drawn = [draw_tracking(frame, np.array([x, 150.0, 40, 40])) for x in (20, 140, 260)]
+    for image in drawn:
+        legend = image[:20, :60].reshape(-1, 3)
+        assert (legend.sum(axis=1) < 3 * 128).mean() > 0.5  # dark: the legend is top-left
+        assert (legend == PREDICTION_COLOUR).all(axis=1).any()
+
+
 def test_draw_tracking_skips_a_lost_box():
     frame = np.full((120, 160, 3), 128, np.uint8)
     drawn = draw_tracking(frame, np.full(4, np.nan))

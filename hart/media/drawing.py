@@ -19,6 +19,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Below this, Hershey's letters (under 7 px high) blur into each other: text that needs a
 # smaller font is left out rather than drawn as smudges.
 _SMALLEST_FONT_SCALE = 0.25
+_MARGIN = 4  # px around and inside the legend
 
 
 def draw_tracking(
@@ -33,12 +34,14 @@ def draw_tracking(
     """A copy of the BGR uint8 ``frame`` with the tracker's state drawn on it.
 
     ``box`` (the prediction), ``attention_box`` and ``ground_truth`` are xywh px, drawn in
-    :data:`PREDICTION_COLOUR`, :data:`ATTENTION_COLOUR` and :data:`GROUND_TRUTH_COLOUR` with a
-    legend in the top-left corner; a NaN or missing box is not drawn. ``glimpse`` (uint8 BGR
-    ``(h, w, 3)`` or ``(h, w)``, or float in ``[0, 1]``) and ``object_mask`` (float in
-    ``[0, 1]``, ``(h, w)``) are shown as labelled insets in the bottom-right corner, a quarter of
-    the frame's shorter side high; a frame too small for their labels to be legible (a shorter
-    side under 120 px) gets none.
+    :data:`PREDICTION_COLOUR`, :data:`ATTENTION_COLOUR` and :data:`GROUND_TRUTH_COLOUR`; a
+    NaN or missing box is not drawn. The legend goes in the top-left corner, or in another
+    corner while the predicted (or true) box is there. ``glimpse`` (uint8 BGR ``(h, w, 3)`` or
+    ``(h, w)``, or float in ``[0, 1]``) and ``object_mask`` (float in ``[0, 1]``, ``(h, w)``)
+    are shown as labelled insets in the bottom-right corner, a quarter of the frame's shorter
+    side high. What a frame is too small to show legibly is left out: the insets when its
+    shorter side is under 120 px, the legend when it is under about 125 px wide; the boxes are
+    always drawn.
     """
     canvas = frame.copy()
     height, width = canvas.shape[:2]
@@ -60,9 +63,11 @@ def draw_tracking(
     if object_mask is not None:
         mask = _as_uint8(np.asarray(object_mask, dtype=np.float32).squeeze())
         insets.append(("mask", cv2.applyColorMap(mask, cv2.COLORMAP_VIRIDIS), _TEXT_COLOUR))
-    _draw_insets(canvas, insets)
+    inset_area = _draw_insets(canvas, insets)
     if legend:
-        _draw_legend(canvas, entries)
+        # The legend keeps clear of the target's boxes: a user must see what was tracked.
+        targets = [b for b in (box, ground_truth) if b is not None]
+        _draw_legend(canvas, entries, targets, inset_area, thickness)
     return canvas
 
 
@@ -99,28 +104,101 @@ def _text_width(text: str, scale: float) -> int:
     return cv2.getTextSize(text, _FONT, scale, 1)[0][0]
 
 
-def _draw_legend(canvas: np.ndarray, entries: list[tuple[str, tuple]]) -> None:
+def _legend_layout(labels: list[str], scale: float) -> tuple[int, int, int, int]:
+    """``(text_height, line, width, height)`` px of a legend of ``labels`` at font ``scale``."""
+    sizes = [cv2.getTextSize(label, _FONT, scale, 1) for label in labels]
+    text_width = max(width for (width, _), _ in sizes)
+    text_height = max(height for (_, height), _ in sizes)
+    line = text_height + max(baseline for _, baseline in sizes) + 4
+    width = _MARGIN * 3 + text_height * 2 + text_width  # margin, swatch, margin, text, margin
+    return text_height, line, width, _MARGIN * 2 + line * len(labels)
+
+
+def _overlap(a: tuple, b: tuple) -> float:
+    """Area shared by two rectangles ``(x1, y1, x2, y2)``."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0.0, width) * max(0.0, height)
+
+
+def _legend_corner(
+    canvas: np.ndarray,
+    size: tuple[int, int],
+    targets: list[np.ndarray],
+    keep_clear: tuple | None,
+    thickness: int,
+) -> tuple[int, int]:
+    """Top-left ``(x, y)`` for a legend of ``size`` ``(w, h)``: the first corner (top-left,
+    top-right, bottom-left, bottom-right) that hides least of the ``targets`` (xywh px, their
+    lines included) and leaves ``keep_clear`` (the insets' rectangle) alone.
+
+    Top-left first, where the legend has always been: it stays there, and moves only while it
+    would hide the target, rather than jumping whenever the box crosses the frame's middle.
+    """
+    height, width = canvas.shape[:2]
+    w, h = size
+    corners = [(0, 0), (width - w, 0), (0, height - h), (width - w, height - h)]
+    hidden_boxes = [
+        (x - thickness, y - thickness, x + bw + thickness, y + bh + thickness)
+        for x, y, bw, bh in (np.asarray(t, dtype=np.float64).reshape(4) for t in targets)
+        if np.isfinite([x, y, bw, bh]).all()
+    ]
+
+    def rectangle(corner: tuple[int, int]) -> tuple[int, int, int, int]:
+        return corner[0], corner[1], corner[0] + w, corner[1] + h
+
+    usable = [
+        c for c in corners if keep_clear is None or _overlap(rectangle(c), keep_clear) == 0
+    ] or corners
+    # min() keeps the first of equals: the order above decides ties, so the choice is stable.
+    return min(usable, key=lambda c: sum(_overlap(rectangle(c), b) for b in hidden_boxes))
+
+
+def _draw_legend(
+    canvas: np.ndarray,
+    entries: list[tuple[str, tuple]],
+    targets: list[np.ndarray],
+    keep_clear: tuple | None,
+    thickness: int,
+) -> None:
+    """A key of ``entries`` (label, colour) in the corner that hides least of ``targets``.
+
+    Its text shrinks with the frame down to the smallest legible size, and the legend takes at
+    most half the frame's width and half its height, so that it always leaves a corner free for
+    the boxes; a frame too small for that (under about 125 px wide) gets no legend.
+    """
     if not entries:
         return
-    scale = _font_scale(canvas)
-    longest = max((label for label, _ in entries), key=len)
-    (text_width, text_height), baseline = cv2.getTextSize(longest, _FONT, scale, 1)
-    line = text_height + baseline + 4
+    height, width = canvas.shape[:2]
+    labels = [label for label, _ in entries]
+
+    def fits(scale: float) -> bool:
+        _, _, legend_width, legend_height = _legend_layout(labels, scale)
+        return legend_width <= width // 2 and legend_height <= height // 2
+
+    scale = _fitting_scale(_font_scale(canvas), fits)
+    if scale is None:
+        return
+    text_height, line, legend_width, legend_height = _legend_layout(labels, scale)
+    left, top = _legend_corner(
+        canvas, (legend_width, legend_height), targets, keep_clear, thickness
+    )
+    _darken(canvas[top : top + legend_height, left : left + legend_width])
     swatch = text_height * 2
-    margin = 4
-    right = min(canvas.shape[1], margin * 3 + swatch + text_width)
-    bottom = min(canvas.shape[0], margin * 2 + line * len(entries))
-    _darken(canvas[:bottom, :right])
     for index, (label, colour) in enumerate(entries):
-        middle = margin + line * index + line // 2
-        cv2.line(canvas, (margin, middle), (margin + swatch, middle), colour, 2, cv2.LINE_AA)
-        origin = (margin * 2 + swatch, middle + text_height // 2)
+        middle = top + _MARGIN + line * index + line // 2
+        start, end = (left + _MARGIN, middle), (left + _MARGIN + swatch, middle)
+        cv2.line(canvas, start, end, colour, 2, cv2.LINE_AA)
+        origin = (left + _MARGIN * 2 + swatch, middle + text_height // 2)
         cv2.putText(canvas, label, origin, _FONT, scale, _TEXT_COLOUR, 1, cv2.LINE_AA)
 
 
-def _draw_insets(canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]) -> None:
+def _draw_insets(
+    canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]
+) -> tuple[int, int, int, int] | None:
     """Draw ``insets`` (label, image, border colour) side by side in the bottom-right corner,
-    first leftmost, each under its own label.
+    first leftmost, each under its own label; return the rectangle ``(x1, y1, x2, y2)`` they
+    take, out to the frame's corner, or None when none is drawn.
 
     The labels' text shrinks until each fits over its own panel; a frame whose panels are too
     small for legible labels (a shorter side under 120 px) gets no insets.
@@ -128,7 +206,7 @@ def _draw_insets(canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]
     height, width = canvas.shape[:2]
     side = min(224, min(height, width) // 4)
     if not insets:
-        return
+        return None
     widths = [max(1, round(side * image.shape[1] / image.shape[0])) for _, image, _ in insets]
 
     def fits(scale: float) -> bool:
@@ -140,7 +218,7 @@ def _draw_insets(canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]
 
     scale = _fitting_scale(_font_scale(canvas), fits)
     if scale is None:
-        return  # too small a frame to show anything useful
+        return None  # too small a frame to show anything useful
     sizes = [cv2.getTextSize(label, _FONT, scale, 1) for label, _, _ in insets]
     baseline = max(baseline for _, baseline in sizes)  # room for the descenders of g and p
     label_height = max(size[1] for size, _ in sizes) + baseline + 4
@@ -148,7 +226,7 @@ def _draw_insets(canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]
     right = width - 4
     leftmost = right - sum(widths) - 6 * (len(widths) - 1)
     if leftmost < 0 or top - label_height < 0:
-        return
+        return None
     for (label, image, border), inset_width in zip(reversed(insets), reversed(widths), strict=True):
         left = right - inset_width  # right to left, so the first is leftmost
         # Nearest neighbour: show the glimpse's and mask's pixels as they are, not smoothed.
@@ -160,6 +238,7 @@ def _draw_insets(canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]
         origin = (left + 1, top - baseline - 3)
         cv2.putText(canvas, label, origin, _FONT, scale, _TEXT_COLOUR, 1, cv2.LINE_AA)
         right = left - 6
+    return leftmost - 1, top - label_height, width, height
 
 
 def _darken(region: np.ndarray) -> None:
