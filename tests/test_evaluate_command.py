@@ -76,6 +76,7 @@ def test_a_whole_run_writes_table_json_and_plots_then_reuses_its_cache(
     assert len(csrt["overall"]["success_curve"]) == 21
     assert len(csrt["overall"]["iou_over_time"]) == 10  # the shorter sequence
     assert csrt["overall"]["iou_over_time"][0] is None  # the given box is not scored
+    assert csrt["overall"]["fps"] > 0 and csrt["sequences"]["left"]["fps"] > 0
     for plot in ("success_plot.png", "iou_over_time.png"):
         assert png_size(out / plot)[0] > 100
     assert (out / "cache" / "csrt" / "right.txt").is_file()
@@ -83,6 +84,19 @@ def test_a_whole_run_writes_table_json_and_plots_then_reuses_its_cache(
 
     assert main([*argv, "--out", str(out)]) == 0
     assert "(tracked)" not in capsys.readouterr().err  # everything came from the cache
+
+
+def test_the_static_box_frame_rate_is_shown_as_not_applicable(square_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]
+    assert main([*argv, "--out", str(out)]) == 0
+    # The static box does no work: its time is the harness's, not a tracker's speed.
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| static"))
+    assert row.endswith("| — |"), row
+    static = json.loads((out / "results.json").read_text())["trackers"]["static"]
+    assert static["overall"]["fps"] is None
+    assert [s["fps"] for s in static["sequences"].values()] == [None, None]
+    assert static["overall"]["success_auc"] < 0.5  # everything else is scored as before
 
 
 def test_only_chosen_sequences_and_frames(square_root, tmp_path, capsys):

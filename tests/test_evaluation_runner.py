@@ -12,7 +12,7 @@ from crashing_tracker import CrashesOnDarkFrames
 
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
-from hart.evaluation import trackers
+from hart.evaluation import report, trackers
 from hart.evaluation.playback import TrackRun
 from hart.evaluation.runner import (
     cache_path,
@@ -257,6 +257,22 @@ def test_evaluate_scores_caches_reports_failures_and_skips(tmp_path):
     # A shorter run is served by the prefix of a longer one; the curve covers the shortest.
     short = evaluate([square, wide], specs[1:2], tmp_path / "cache", frames=5, log=quiet)
     assert short.steps == 5 and short.scores["static"]["square"].frames == 5
+
+
+def test_the_static_box_has_no_frame_rate_and_the_trackers_that_work_have_one(tmp_path):
+    square = moving_square(tmp_path, "square")
+    specs = [baseline_spec("static"), TrackerSpec("exact", lambda: FollowsTruth(square), "v1")]
+    messages = []
+    evaluation = evaluate([square], specs, tmp_path / "cache", log=messages.append)
+    # A box that never moves takes microseconds a frame: "500,000 fps" would mean nothing.
+    assert np.isnan(evaluation.scores["static"]["square"].fps)
+    assert np.isnan(report.overall(evaluation)["static"].fps)
+    assert any("static" in m and "— fps" in m for m in messages)
+    assert evaluation.scores["exact"]["square"].fps > 0
+    assert report.overall(evaluation)["exact"].fps > 0
+    # The cache still holds the time measured; only what is reported leaves it out.
+    rows = np.loadtxt(cache_path(tmp_path / "cache", "static", "square"), delimiter=",")
+    assert np.isfinite(rows[:, 4]).all() and (rows[:, 4] >= 0).all()
 
 
 def test_a_curve_longer_than_the_longest_sequence_is_cut_to_it(tmp_path):

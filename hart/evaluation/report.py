@@ -126,7 +126,8 @@ def results_document(
             "average_iou": f"HART: mean IoU over the first {evaluation.steps} frames of each "
             "sequence, pooled",
             "iou_over_time": "HART: mean IoU over sequences at each frame index (0: given box)",
-            "fps": "frames per second of init/update time, frame reading excluded",
+            "fps": "frames per second of init/update time, frame reading excluded; null for "
+            "the static box, which does no work to time",
         },
         "sequences": evaluation.sequences,
         "skipped": evaluation.skipped,

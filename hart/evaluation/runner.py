@@ -40,7 +40,8 @@ class Evaluation:
     steps: int  # the length the IoU-over-time curve covers
     scores: dict[str, dict[str, SequenceScores]] = field(default_factory=dict)  # tracker → seq
     overlaps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # (N,) per frame
-    seconds: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # (N,) per frame
+    # (N,) per frame; NaN for a tracker whose time means nothing (TrackerSpec.timed False)
+    seconds: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # sequence → why
     failures: dict[str, dict[str, str]] = field(default_factory=dict)  # tracker → seq → error
 
@@ -267,15 +268,19 @@ def _evaluate_one(
             log(f"{spec.name} failed on {sequence.name!r}: {message}")
             return
         write_cached(path, key, run)
+    # The cache keeps the time measured; an untimed tracker's is dropped here, so that its
+    # fps is NaN in every score computed from it (per sequence and overall): "—" and null.
+    seconds = run.seconds if spec.timed else np.full(len(run.seconds), np.nan)
     scores, overlaps = score_sequence(
-        run.boxes, sequence.boxes[:length], sequence.visible[:length], run.seconds
+        run.boxes, sequence.boxes[:length], sequence.visible[:length], seconds
     )
     evaluation.scores[spec.name][sequence.name] = scores
     evaluation.overlaps[spec.name][sequence.name] = overlaps
-    evaluation.seconds[spec.name][sequence.name] = run.seconds
+    evaluation.seconds[spec.name][sequence.name] = seconds
+    fps = "—" if np.isnan(scores.fps) else f"{scores.fps:.1f}"
     log(
         f"{spec.name:>10}  {sequence.name:<24} {length:5d} frames  "
-        f"AUC {scores.success_auc:.3f}  {scores.fps:7.1f} fps  ({origin})"
+        f"AUC {scores.success_auc:.3f}  {fps:>7} fps  ({origin})"
     )
 
 

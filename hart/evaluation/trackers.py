@@ -69,6 +69,10 @@ class TrackerSpec:
     # Run in a worker process, so that a crash in native code fails one sequence, not the run
     # (``make`` must then be picklable: a module-level function or a functools.partial of one).
     isolated: bool = False
+    # False for a baseline that does no work (the static box): its time per frame is the
+    # harness's own overhead, and the frames per second it would give (hundreds of thousands)
+    # mean nothing, so they are reported as not applicable.
+    timed: bool = True
 
 
 class OpenCVTracker:
@@ -206,7 +210,7 @@ def baseline_spec(name: str, nano_folder: str | Path | None = None) -> TrackerSp
             OpenCV build lacks (saying where to get it), or a nano folder that lacks a file.
     """
     if name == STATIC_TRACKER:
-        return TrackerSpec(STATIC_TRACKER, StaticBox, "static first box")
+        return TrackerSpec(STATIC_TRACKER, StaticBox, "static first box", timed=False)
     if name == NANO_TRACKER:
         folder = nano_models(nano_folder)
         if folder is None:
