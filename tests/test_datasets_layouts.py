@@ -162,6 +162,11 @@ def test_a_negative_width_or_height_names_file_and_line(tmp_path, row):
     _write(boxes, f"1,1,2,3,4\n3,{row}\n")
     with pytest.raises(InputError, match=r"clip.txt:2: negative width or height"):
         read_box_file(boxes)
+    # A VOT x,y,w,h row (a polygon's size comes from its corners: never negative).
+    _frames(tmp_path / "spin", 3, "{:08d}.jpg")
+    _write(tmp_path / "spin" / "groundtruth.txt", f"1,2,3,4\n{row}\n1,2,3,4\n")
+    with pytest.raises(InputError, match=r"spin/groundtruth.txt:2: negative width or height"):
+        load_sequences(tmp_path / "spin")
 
 
 @pytest.mark.parametrize("row", ["10,NaN,20,30", "nan\t20\t5\t6", "10 20 5 nan"])

@@ -24,6 +24,7 @@ import numpy as np
 from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
+    check_box_sizes,
     check_count,
     check_nan_rows,
     parse_numbers,
@@ -92,7 +93,11 @@ def mask_to_xywh(encoding: str, path: Path, line: int) -> np.ndarray:
 
 
 def read_vot_boxes(path: Path) -> np.ndarray:
-    """A VOT ``groundtruth.txt`` → ``(N, 4)`` axis-aligned ``x, y, w, h`` (NaN where absent)."""
+    """A VOT ``groundtruth.txt`` → ``(N, 4)`` axis-aligned ``x, y, w, h`` (NaN where absent).
+
+    A row of another form, one NaN in some values but not all, or an ``x,y,w,h`` row with a
+    negative width or height is an error naming its line.
+    """
     boxes = []
     for number, text in read_lines(path):
         if text[0] in "mM":
@@ -101,6 +106,8 @@ def read_vot_boxes(path: Path) -> np.ndarray:
         values = parse_numbers(text, path, number)
         check_nan_rows([values], [number], path)
         if len(values) == 4:  # "x,y,w,h"
+            # A negative size is a broken row, not an absent target (as in every box reader).
+            check_box_sizes(np.asarray([values]), [number], path)
             boxes.append(values)
         elif len(values) == 1 and (values[0] == 0 or np.isnan(values[0])):  # absent
             boxes.append([np.nan] * 4)
