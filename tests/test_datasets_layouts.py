@@ -169,6 +169,13 @@ def test_a_negative_width_or_height_names_file_and_line(tmp_path, row):
         load_sequences(tmp_path / "spin")
 
 
+def test_a_frame_number_given_twice_names_both_lines(tmp_path):
+    # The later row would silently replace the earlier one: which of them is right?
+    boxes = _write(tmp_path / "clip.txt", "1,1,2,3,4\n2,5,6,7,8\n\n1,9,9,9,9\n")
+    with pytest.raises(InputError, match=r"clip.txt:4: frame 1 is given twice \(lines 1 and 4\)"):
+        read_box_file(boxes)
+
+
 @pytest.mark.parametrize("row", ["10,NaN,20,30", "nan\t20\t5\t6", "10 20 5 nan"])
 def test_a_row_only_partly_nan_names_file_and_line(tmp_path, row):
     # NaN in every value marks an absent target; NaN in some is a broken row, not an absence.

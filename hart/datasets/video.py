@@ -63,7 +63,7 @@ def read_box_file(path: Path, frame_count: int | None = None) -> np.ndarray:
     """A box file → ``(N, 4)`` float32 ``x, y, w, h`` (NaN rows where absent).
 
     4 numbers per line: one line per frame. 5 numbers: ``frame, x, y, w, h`` with 1-based frame
-    numbers; ``frame_count`` (default: the largest frame number) sets N.
+    numbers, each on one line at most; ``frame_count`` (default: the largest frame number) sets N.
     """
     rows, lines = read_rows(path, (4, 5))
     widths = {len(row) for row in rows}
@@ -83,9 +83,17 @@ def read_box_file(path: Path, frame_count: int | None = None) -> np.ndarray:
     numbers = [int(row[0]) for row in rows]
     count = frame_count if frame_count is not None else max(numbers)
     boxes = np.full((count, 4), np.nan, np.float32)
+    given_on: dict[int, int] = {}  # frame number → the line that gave it
     for line, number, row in zip(lines, numbers, rows, strict=True):
         if number > count:
             raise InputError(f"{path}:{line}: frame number {number} is not in 1…{count}")
+        # A second row for a frame would silently replace the first: which one is right?
+        if number in given_on:
+            raise InputError(
+                f"{path}:{line}: frame {number} is given twice (lines {given_on[number]} and "
+                f"{line}); keep one"
+            )
+        given_on[number] = line
         boxes[number - 1] = row[1:]
     return boxes
 
