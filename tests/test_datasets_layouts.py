@@ -255,6 +255,17 @@ def test_vot_list_names_the_sequences(tmp_path):
         load_sequences(tmp_path, "vot")
 
 
+def test_vot_empty_list_is_named_not_called_no_sequence_folders(tmp_path):
+    for name in ("b", "a"):
+        _frames(tmp_path / name, 2, "{:08d}.jpg")
+        _write(tmp_path / name / "groundtruth.txt", "1,2,3,4\n1,2,3,4\n")
+    for empty in ("", "\n\n"):
+        _write(tmp_path / "list.txt", empty)
+        for layout in ("auto", "vot"):
+            with pytest.raises(InputError, match=r"list.txt: the VOT list is empty"):
+                load_sequences(tmp_path, layout)
+
+
 def test_vot_odd_value_count_is_an_error(tmp_path):
     _frames(tmp_path / "s", 1, "{:08d}.jpg")
     _write(tmp_path / "s" / "groundtruth.txt", "1,2,3,4,5\n")

@@ -161,8 +161,8 @@ def read_vot_sequence(folder: Path) -> Sequence:
 def read_vot(root: Path) -> list[Sequence]:
     """All VOT sequences under ``root`` (a sequence folder or a folder of them).
 
-    With a ``list.txt`` the sequences are those it names, in its order; otherwise every
-    sub-folder with a ``groundtruth.txt``, by name.
+    With a ``list.txt`` the sequences are those it names, in its order (an empty one is an
+    error); otherwise every sub-folder with a ``groundtruth.txt``, by name.
     """
     root = Path(root)
     if (root / "groundtruth.txt").is_file():  # a sequence, maybe a broken one
@@ -172,6 +172,10 @@ def read_vot(root: Path) -> list[Sequence]:
     listing = root / "list.txt"
     if listing.is_file():
         names = [text for _, text in read_lines(listing)]
+        if not names:  # said so, rather than "no VOT sequence folders" beside them
+            raise InputError(
+                f"{listing}: the VOT list is empty; it names the sequence folders, one per line"
+            )
         for name in names:
             if not (root / name / "groundtruth.txt").is_file():
                 raise InputError(
