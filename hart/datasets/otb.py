@@ -83,11 +83,11 @@ def _ground_truth_files(folder: Path) -> list[tuple[str | None, Path]]:
 
 
 def is_otb_sequence(folder: Path) -> bool:
-    """An ``img/`` folder and a ``groundtruth_rect*.txt``: an OTB sequence, even when ``img/``
-    holds no frames yet, so that reading it says so rather than leaving it out (or calling
-    its root no layout hart knows)."""
+    """A folder with a ``groundtruth_rect*.txt`` (a name only OTB uses): an OTB sequence, even
+    when its ``img/`` is missing or holds no frames, so that reading it says so rather than
+    leaving it out (or calling its root no layout hart knows)."""
     folder = Path(folder)
-    return (folder / "img").is_dir() and bool(_ground_truth_files(folder))
+    return folder.is_dir() and bool(_ground_truth_files(folder))
 
 
 def is_otb(root: Path) -> bool:
