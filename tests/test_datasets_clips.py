@@ -215,3 +215,36 @@ def test_augmented_clips_keep_their_boxes_on_the_target(tmp_path):
     assert skips == {1, 2, 3}  # frame skipping: 2, 4 or 6 px of motion per frame
     again = SequenceClips([sequence], clip_length=6, frame_size=(64, 96), augmentation=strong)
     assert torch.equal(again[5]["frames"], clips[5]["frames"])  # a function of the seed
+
+
+def _bump_edges(profile: np.ndarray, inside: int) -> tuple[float, float]:
+    """Sub-pixel ends ``(start, end)`` of a 0–1 bump in a 1-D profile, ``inside`` being a pixel
+    within it: pixel ``i`` covers ``[i, i + 1)`` (as boxes count), so the bump's mass up to
+    ``inside`` and beyond it says where each end is."""
+    return inside + 1 - profile[: inside + 1].sum(), inside + 1 + profile[inside + 1 :].sum()
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        [[2.0, 0.0, -61.3], [0.0, 2.0, -42.8]],  # 2× about (61.3, 42.8), off the pixel grid
+        [[3.0, 0.0, -122.6], [0.0, 3.0, -85.6]],  # 3× about the same point
+        [[1.0, 0.0, 0.4], [0.0, 1.0, -0.3]],  # a sub-pixel shift alone
+    ],
+)
+def test_zoom_clip_moves_the_box_where_the_pixels_go(matrix):
+    from hart.datasets.augment import zoom_clip
+
+    frames = np.zeros((1, 90, 120, 3), np.uint8)
+    frames[0, 37:49, 52:70] = 255  # a sharp rectangle: the box 52,37,18,12
+    boxes = np.array([[52, 37, 18, 12]], np.float32)
+    warped, moved = zoom_clip(frames, boxes, np.array(matrix))
+    grey = warped[0, :, :, 0] / 255.0  # (H, W)
+    x, y, w, h = moved[0].tolist()
+    middle_x, middle_y = int(x + w / 2), int(y + h / 2)
+    left, right = _bump_edges(grey[middle_y], middle_x)
+    top, bottom = _bump_edges(grey[:, middle_x], middle_y)
+    # At whole scales an edge becomes a linear ramp whose two ends fall at the same sub-pixel
+    # phase, so the profile's mass measures it to OpenCV's 1/32-px interpolation steps (at 1.5×
+    # the sampling alone would err by up to 0.08 px).
+    np.testing.assert_allclose([left, top, right - left, bottom - top], moved[0], atol=0.05)

@@ -91,17 +91,34 @@ def random_zoom(
     )
 
 
+def _pixel_index_matrix(matrix: np.ndarray) -> np.ndarray:
+    """A ``(2, 3)`` affine ``matrix`` of box coordinates → the same map on pixel indices, as
+    ``cv2.warpAffine`` takes it.
+
+    Boxes put pixel ``i`` at ``[i, i + 1)``, OpenCV at its centre ``i``: a point ``x`` of a box
+    is index ``x - 0.5``. Given to OpenCV unchanged, a scale ``s`` would leave the pixels
+    ``0.5 · (s - 1)`` px left of and above the boxes (half a pixel at 2×).
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    linear, shift = matrix[:, :2], matrix[:, 2]
+    # x' - 0.5 = A (x - 0.5) + t + 0.5 (A·1 - 1): the shift takes the half pixel's image.
+    return np.concatenate([linear, (shift + 0.5 * (linear.sum(1) - 1))[:, None]], axis=1)
+
+
 def zoom_clip(
     frames: np.ndarray, boxes: np.ndarray, matrix: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a scale-and-shift ``matrix`` ``(2, 3)`` to frames ``(T, H, W, 3)`` uint8 and boxes
-    ``(T, 4)`` xywh px (NaN rows stay NaN). Pixels from beyond the frame repeat its edge."""
+    """Apply a scale-and-shift ``matrix`` ``(2, 3)`` (box coordinates: ``x' = s·x + t``) to
+    frames ``(T, H, W, 3)`` uint8 and boxes ``(T, 4)`` xywh px (NaN rows stay NaN), so that the
+    boxes stay on the pixels they covered. Pixels from beyond the frame mirror it (OpenCV's
+    ``BORDER_REFLECT_101``)."""
     height, width = frames.shape[1:3]
+    on_pixels = _pixel_index_matrix(matrix)
     warped = np.stack(
         [
             cv2.warpAffine(
                 frame,
-                matrix,
+                on_pixels,
                 (width, height),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REFLECT_101,
