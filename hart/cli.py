@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hart.atomic import output_name
-from hart.errors import HartError, InputError
+from hart.errors import HartError, InputError, path_argument
 from hart.tracking.threads import add_threads_option, check_threads, tracking_threads
 
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
@@ -52,8 +52,18 @@ def export_command(argv: list[str]) -> int:
         description="Write the tracker's part of a `hart train` checkpoint: the model config and "
         "its weights in float16, without optimiser state (about a third of the size).",
     )
-    parser.add_argument("checkpoint", type=Path, help="a checkpoint written by `hart train`")
-    parser.add_argument("output", type=file_name, help="where to write the model file (.ckpt)")
+    parser.add_argument(
+        "checkpoint",
+        type=path_argument("CHECKPOINT", "a checkpoint written by `hart train`"),
+        metavar="CHECKPOINT",
+        help="a checkpoint written by `hart train`",
+    )
+    parser.add_argument(
+        "output",
+        type=path_argument("OUT", "the model file to write (.ckpt)", file_name),
+        metavar="OUT",
+        help="where to write the model file (.ckpt)",
+    )
     args = parser.parse_args(argv)
 
     from hart.model.checkpoint import export_model
@@ -75,7 +85,12 @@ def sample_command(argv: list[str]) -> int:
         "as a video and, beside it, OUT.txt with one x,y,w,h line per frame (nan where the "
         "target is hidden). The same seed always gives the same sequence.",
     )
-    parser.add_argument("output", type=file_name, help="the video to write (.mp4 or .avi)")
+    parser.add_argument(
+        "output",
+        type=path_argument("OUT", "the video to write (.mp4 or .avi)", file_name),
+        metavar="OUT",
+        help="the video to write (.mp4 or .avi)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="which sequence (default 0)")
     parser.add_argument("--frames", type=int, default=150, help="length (default 150)")
     parser.add_argument(
@@ -123,12 +138,15 @@ def photos_command(argv: list[str]) -> int:
     )
     parser.add_argument(
         "output",
-        type=Path,
+        type=path_argument("OUT", "the folder to write"),
+        metavar="OUT",
         help="the folder to write (a photo set written before is replaced; a folder holding "
         "anything else is refused)",
     )
     parser.add_argument(
-        "--wheel", type=Path, help="a scikit-image wheel already on disk (no download)"
+        "--wheel",
+        type=path_argument("--wheel", "a scikit-image wheel, or leave --wheel out to download one"),
+        help="a scikit-image wheel already on disk (no download)",
     )
     args = parser.parse_args(argv)
     path = write_scikit_image_photos(args.output, args.wheel)
@@ -156,7 +174,8 @@ def track_command(argv: list[str]) -> int:
     )
     parser.add_argument(
         "video",
-        type=Path,
+        type=path_argument("VIDEO", "a video file or a folder of frames (. for the current one)"),
+        metavar="VIDEO",
         help="a video file (whatever OpenCV reads: .mp4, .avi, .mov, …) or a folder of "
         "images (.jpg, .png, …) taken in natural order: 2.jpg before 10.jpg",
     )
@@ -168,7 +187,7 @@ def track_command(argv: list[str]) -> int:
     )
     first_box.add_argument(
         "--box-from",
-        type=Path,
+        type=path_argument("--box-from", "a ground-truth file"),
         metavar="FILE",
         help="take the first box from a ground-truth file, in any form hart's data set readers "
         "take: x,y,w,h lines (comma, tab or space separated: OTB, GOT-10k, LaSOT, UAV123, "
@@ -182,13 +201,15 @@ def track_command(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--checkpoint",
-        type=Path,
+        type=path_argument(
+            "--checkpoint", "a model file, or leave --checkpoint out for the shipped one"
+        ),
         help="a checkpoint written by `hart train` (default: the model shipped in checkpoints/)",
     )
     parser.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=path_argument("--output", "the video to write, or leave --output out for the default"),
         metavar="OUT",
         help="the annotated video: .mp4/.m4v/.mov (mp4v) or .avi/.mkv (Motion JPEG), or a name "
         "without extension for a folder of PNG frames (default: VIDEO_tracked.mp4 in the "
@@ -196,7 +217,7 @@ def track_command(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--boxes-out",
-        type=file_name,
+        type=path_argument("--boxes-out", "the file to write the boxes to", file_name),
         metavar="B.txt",
         help="also write the boxes: one x,y,w,h line per frame, the first being the given box; "
         "a lost target is nan,nan,nan,nan",

@@ -230,6 +230,22 @@ def test_an_empty_root_is_refused_not_read_as_the_current_folder(tmp_path, monke
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option", ["--out", "--checkpoint", "--nano-models"])
+def test_an_empty_path_option_is_refused_not_read_as_the_current_folder(
+    square_root, tmp_path, monkeypatch, capsys, option
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]
+    out = [] if option == "--out" else ["--out", str(tmp_path / "out")]
+    assert main([*argv, *out, option, ""]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"hart evaluate: error: {option} is empty; give "), error
+    assert error.count("\n") == 1
+    assert list(work.iterdir()) == [] and not (tmp_path / "out").exists()
+
+
 def test_a_video_that_is_not_one_is_one_line_on_the_real_stderr(tmp_path):
     # FFmpeg writes to file descriptor 2 directly; only a separate process sees that.
     clips = tmp_path / "work" / "clips"

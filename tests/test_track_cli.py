@@ -474,6 +474,34 @@ def test_an_output_file_named_with_a_trailing_slash_is_refused_not_written_witho
 
 
 @pytest.mark.parametrize(
+    "argv, name",
+    [
+        (["track", "", "--box", "1,2,3,4"], "VIDEO"),
+        (["track", "clip.avi", "--box-from", ""], "--box-from"),
+        (["track", "clip.avi", "--box", "1,2,3,4", "--checkpoint", ""], "--checkpoint"),
+        (["track", "clip.avi", "--box", "1,2,3,4", "--output", ""], "--output"),
+        (["track", "clip.avi", "--box", "1,2,3,4", "-o", ""], "--output"),
+        (["track", "clip.avi", "--box", "1,2,3,4", "--boxes-out="], "--boxes-out"),
+        (["export", "", "model.ckpt"], "CHECKPOINT"),
+        (["export", "model.ckpt", ""], "OUT"),
+        (["sample", ""], "OUT"),
+        (["photos", ""], "OUT"),
+        (["photos", "photos", "--wheel", ""], "--wheel"),
+    ],
+)
+def test_an_empty_path_is_one_line_naming_the_argument_not_the_current_folder(
+    workdir, capsys, argv, name
+):
+    # "$OUT" with OUT unset: Path("") is the current folder, which hart would read, write or
+    # replace, or fail on with messages about ".".
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"hart {argv[0]}: error: {name} is empty; give "), error
+    assert error.count("\n") == 1
+    assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
     "option, message",
     [
         (["--size", "9999x9999"], "--size must be between 16x16 and 2160x3840, got 9999x9999"),

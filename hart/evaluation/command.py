@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from hart.atomic import write_text
-from hart.errors import InputError
+from hart.errors import InputError, path_argument
 from hart.evaluation import plots, report
 from hart.evaluation.runner import (
     check_cache_folders,
@@ -47,10 +47,20 @@ def parser() -> argparse.ArgumentParser:
         "Exit status 1 if a tracker failed on some sequence (the rest is still reported), "
         "2 for bad input.",
     )
-    parser.add_argument("root", help="folder of sequences (any layout hart reads)")
+    parser.add_argument(
+        "root",
+        type=path_argument("ROOT", "the folder of sequences (. for the current one)"),
+        metavar="ROOT",
+        help="folder of sequences (any layout hart reads)",
+    )
     parser.add_argument("--format", default="auto", help="dataset layout (default: auto)")
     parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="our model (default: the shipped one)"
+        "--checkpoint",
+        type=path_argument(
+            "--checkpoint", "a model file, or leave --checkpoint out for the shipped one"
+        ),
+        default=None,
+        help="our model (default: the shipped one)",
     )
     parser.add_argument("--device", default="cpu", help="torch device for our model (default: cpu)")
     add_threads_option(parser)
@@ -64,7 +74,9 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--nano-models",
-        type=Path,
+        type=path_argument(
+            "--nano-models", f"a folder, or leave --nano-models out for ${NANO_ENVIRONMENT}"
+        ),
         default=None,
         help="folder with TrackerNano's nanotrack_backbone_sim.onnx and nanotrack_head_sim.onnx "
         f"(default: ${NANO_ENVIRONMENT}; without either, nano is skipped)",
@@ -88,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=path_argument("--out", "the output folder (. for the current one)"),
         default=Path("outputs/evaluation"),
         help="output folder (default: outputs/evaluation)",
     )
@@ -116,14 +128,6 @@ def _select(sequences, names: str | None):
             f"(there are: {', '.join(sorted(known))})"
         )
     return [s for s in sequences if s.name in wanted]
-
-
-def _data_root(text: str) -> Path:
-    """ROOT as a path. An empty one is refused: ``Path("")`` is the current folder, and a
-    script's unset variable (``hart evaluate "$DATA"``) would have it evaluated in silence."""
-    if not text:
-        raise InputError("ROOT is empty; give the folder of sequences (. for the current one)")
-    return Path(text)
 
 
 def _shift(text: str) -> tuple[float, float]:
@@ -160,7 +164,6 @@ def _check_out_folder(out: Path, trackers: list[str]) -> None:
 def main(argv: list[str]) -> int:
     """``hart evaluate``; returns the exit status (1 when some tracker failed on a sequence)."""
     args = parser().parse_args(argv)
-    root = _data_root(args.root)
     _positive(args.max_frames, "--max-frames")
     _positive(args.time_steps, "--time-steps")
     shift = _shift(args.first_box_shift)
@@ -178,15 +181,15 @@ def main(argv: list[str]) -> int:
     if args.no_hart and not specs:
         raise InputError("nothing to evaluate: --no-hart and no --baselines")
     _check_out_folder(args.out, [s.name for s in specs] + ([] if args.no_hart else [OUR_TRACKER]))
-    if not root.is_dir():
-        raise InputError(f"{root} is not a folder of sequences")
+    if not args.root.is_dir():
+        raise InputError(f"{args.root} is not a folder of sequences")
 
     from hart.datasets import load_sequences  # the readers import the datasets' dependencies
 
     quiet_ffmpeg_log()  # a video reader's error is one line, not FFmpeg's and then ours
-    sequences = _select(load_sequences(root, format=args.format), args.sequences)
+    sequences = _select(load_sequences(args.root, format=args.format), args.sequences)
     if not sequences:
-        raise InputError(f"no sequences found under {root} (format {args.format!r})")
+        raise InputError(f"no sequences found under {args.root} (format {args.format!r})")
     sequences = shift_first_boxes(sequences, shift)
 
     def log(message: str) -> None:
@@ -213,7 +216,7 @@ def main(argv: list[str]) -> int:
         dx, dy = shift
         table += f"\nEvery tracker started from the first box moved by {dx:g}, {dy:g} px.\n"
     context = {
-        "root": str(root),
+        "root": str(args.root),
         "format": args.format,
         "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
         "max_frames": args.max_frames,
