@@ -270,9 +270,7 @@ def tracking_code_digest(package: Path | None = None) -> str:
     import torch
 
     if package is None:
-        import hart
-
-        package = Path(hart.__file__).parent
+        package = Path(__file__).resolve().parents[1]  # hart/, from hart/evaluation/
     files = []
     for name in TRACKING_CODE:
         path = package / name
