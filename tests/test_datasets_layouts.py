@@ -149,23 +149,43 @@ def test_otb_sequence_with_an_empty_img_folder_is_named(tmp_path):
         load_sequences(tmp_path / "OTB")
 
 
-@pytest.mark.parametrize("row", ["10,20,-5,6", "10\t20\t5\t-6"])
-def test_a_negative_width_or_height_names_file_and_line(tmp_path, row):
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("10,20,-5,6", "negative width or height"),
+        ("10\t20\t5\t-6", "negative width or height"),
+        # NaN in every value marks an absent target; NaN in some is a broken row, not an absence.
+        ("10,NaN,20,30", "only some of .* are NaN"),
+        ("nan\t20\t5\t6", "only some of .* are NaN"),
+        ("10 20 5 nan", "only some of .* are NaN"),
+    ],
+)
+def test_a_broken_row_names_file_and_line_in_every_box_reader(tmp_path, row, message):
     _frames(tmp_path / "Car" / "img", 3)
     _write(tmp_path / "Car" / "groundtruth_rect.txt", f"1,2,3,4\n{row}\n1,2,3,4\n")
-    with pytest.raises(InputError, match=r"Car/groundtruth_rect.txt:2: negative width or height"):
+    with pytest.raises(InputError, match=rf"Car/groundtruth_rect.txt:2: {message}"):
         load_sequences(tmp_path)
     # A video's box file, in both of its forms.
     boxes = _write(tmp_path / "clip.txt", f"1,2,3,4\n{row}\n")
-    with pytest.raises(InputError, match=r"clip.txt:2: negative width or height"):
+    with pytest.raises(InputError, match=rf"clip.txt:2: {message}"):
         read_box_file(boxes)
     _write(boxes, f"1,1,2,3,4\n3,{row}\n")
-    with pytest.raises(InputError, match=r"clip.txt:2: negative width or height"):
+    with pytest.raises(InputError, match=rf"clip.txt:2: {message}"):
         read_box_file(boxes)
-    # A VOT x,y,w,h row (a polygon's size comes from its corners: never negative).
+    # A VOT x,y,w,h row.
     _frames(tmp_path / "spin", 3, "{:08d}.jpg")
     _write(tmp_path / "spin" / "groundtruth.txt", f"1,2,3,4\n{row}\n1,2,3,4\n")
-    with pytest.raises(InputError, match=r"spin/groundtruth.txt:2: negative width or height"):
+    with pytest.raises(InputError, match=rf"spin/groundtruth.txt:2: {message}"):
+        load_sequences(tmp_path / "spin")
+
+
+def test_a_nan_frame_number_and_a_partly_nan_polygon_name_their_line(tmp_path):
+    boxes = _write(tmp_path / "clip.txt", "1,1,2,3,4\nnan,1,2,3,4\n")
+    with pytest.raises(InputError, match=r"clip.txt:2: frame number nan is not a whole number"):
+        read_box_file(boxes)
+    _frames(tmp_path / "spin", 2, "{:08d}.jpg")
+    _write(tmp_path / "spin" / "groundtruth.txt", "1,2,3,4\n20,10,30,20,20,NaN,10,20\n")
+    with pytest.raises(InputError, match=r"spin/groundtruth.txt:2: only some of .* are NaN"):
         load_sequences(tmp_path / "spin")
 
 
@@ -174,31 +194,6 @@ def test_a_frame_number_given_twice_names_both_lines(tmp_path):
     boxes = _write(tmp_path / "clip.txt", "1,1,2,3,4\n2,5,6,7,8\n\n1,9,9,9,9\n")
     with pytest.raises(InputError, match=r"clip.txt:4: frame 1 is given twice \(lines 1 and 4\)"):
         read_box_file(boxes)
-
-
-@pytest.mark.parametrize("row", ["10,NaN,20,30", "nan\t20\t5\t6", "10 20 5 nan"])
-def test_a_row_only_partly_nan_names_file_and_line(tmp_path, row):
-    # NaN in every value marks an absent target; NaN in some is a broken row, not an absence.
-    _frames(tmp_path / "Car" / "img", 3)
-    _write(tmp_path / "Car" / "groundtruth_rect.txt", f"1,2,3,4\n{row}\n1,2,3,4\n")
-    with pytest.raises(InputError, match=r"Car/groundtruth_rect.txt:2: only some of .* are NaN"):
-        load_sequences(tmp_path)
-    # A video's box file, in both of its forms; a NaN frame number too.
-    boxes = _write(tmp_path / "clip.txt", f"1,2,3,4\n{row}\n")
-    with pytest.raises(InputError, match=r"clip.txt:2: only some of .* are NaN"):
-        read_box_file(boxes)
-    _write(boxes, f"1,1,2,3,4\n3,{row}\n")
-    with pytest.raises(InputError, match=r"clip.txt:2: only some of .* are NaN"):
-        read_box_file(boxes)
-    _write(boxes, "1,1,2,3,4\nnan,1,2,3,4\n")
-    with pytest.raises(InputError, match=r"clip.txt:2: frame number nan is not a whole number"):
-        read_box_file(boxes)
-    # A VOT box and a VOT polygon.
-    _frames(tmp_path / "spin", 2, "{:08d}.jpg")
-    for bad in (row, "20,10,30,20,20,NaN,10,20"):
-        _write(tmp_path / "spin" / "groundtruth.txt", f"1,2,3,4\n{bad}\n")
-        with pytest.raises(InputError, match=r"spin/groundtruth.txt:2: only some of .* are NaN"):
-            load_sequences(tmp_path / "spin")
 
 
 def test_rows_all_nan_are_absent_in_every_box_reader(tmp_path):
