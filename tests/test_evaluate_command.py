@@ -376,6 +376,17 @@ def test_nano_runs_from_the_model_files_given_and_follows_the_square(square_root
     assert scores["nano"] > scores["static"] + 0.2, scores
 
 
+def test_a_nano_folder_without_its_files_is_one_line_before_any_work(square_root, tmp_path, capsys):
+    # Given but not asked for (--baselines static): still the user's mistake, said at once.
+    (tmp_path / "nano").mkdir()
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]
+    assert main([*argv, "--nano-models", str(tmp_path / "nano"), "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.count("\n") == 1 and "lacks nanotrack_backbone_sim.onnx" in printed.err
+    assert "(tracked)" not in printed.err and not out.exists()
+
+
 def test_nano_without_model_files_is_skipped_with_one_line(
     square_root, tmp_path, capsys, monkeypatch
 ):

@@ -169,6 +169,9 @@ def main(argv: list[str]) -> int:
     shift = _shift(args.first_box_shift)
     check_threads(args.threads)
     # Check every tracker name before loading data or models: a typo should cost nothing.
+    # What this installation can run, recorded with the results; asked now, because a
+    # --nano-models folder without TrackerNano's files is an error, and not after the run.
+    available = available_trackers(args.nano_models)
     baselines = parse_baselines(args.baselines, args.nano_models)
     if OUR_TRACKER in baselines:
         raise InputError(f"{OUR_TRACKER!r} is our model, not a baseline: drop it from --baselines")
@@ -222,7 +225,7 @@ def main(argv: list[str]) -> int:
         "max_frames": args.max_frames,
         "first_box_shift": list(shift),
         "trackers": evaluation.trackers,
-        "available_trackers": available_trackers(args.nano_models),
+        "available_trackers": available,
     }
     report.write_json(
         args.out / RESULTS_JSON, report.results_document(evaluation, combined, context)
