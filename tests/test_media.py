@@ -304,21 +304,21 @@ def test_inset_labels_stand_each_over_its_own_panel_at_every_frame_size(size):
 
 
 @pytest.mark.parametrize("size", FRAME_SIZES, ids=lambda s: f"{s[1]}x{s[0]}")
-@pytest.mark.parametrize("corner", ["top-left", "top-right", "bottom-left"])
-def test_the_legend_never_hides_the_predicted_box(size, corner):
+@pytest.mark.parametrize("corner", ["top-left", "top-right", "bottom-left", "bottom-right"])
+def test_the_legend_and_the_insets_never_hide_the_predicted_box(size, corner):
     height, width = size
     frame = np.full((height, width, 3), 128, np.uint8)
     w, h = width // 4, height // 4  # a quarter of the frame each way, 2 px from its edges
-    x = {"top-left": 2, "top-right": width - w - 2, "bottom-left": 2}[corner]
-    y = height - h - 2 if corner == "bottom-left" else 2
+    x = 2 if corner.endswith("left") else width - w - 2 - w // 8
+    y = height - h - 2 - h // 8 if corner.startswith("bottom") else 2
     box = np.array([x, y, w, h], np.float64)
     truth = box + [w // 8, h // 8, 0, 0]
     attention = np.array([x - w / 4, y - h / 4, w * 1.5, h * 1.5])
     glimpse, mask = np.zeros((56, 56, 3), np.uint8), np.zeros((14, 14), np.float32)
-    args = (frame, box, attention, glimpse, mask, truth)
-    drawn, plain = draw_tracking(*args), draw_tracking(*args, legend=False)
-    # Wherever the legend went, the predicted and true boxes, lines and all, and what is in
-    # them look as they would with no legend at all.
+    drawn = draw_tracking(frame, box, attention, glimpse, mask, truth)
+    plain = draw_tracking(frame, box, attention, None, None, truth, legend=False)
+    # Wherever the legend and the insets went, the predicted and true boxes, lines and all,
+    # and what is in them look as they would with neither.
     margin = max(2, min(size) // 200) + 1
     top, left = max(0, y - margin), max(0, x - margin)
     bottom, right = y + h + h // 8 + margin, x + w + w // 8 + margin

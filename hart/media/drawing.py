@@ -38,10 +38,10 @@ def draw_tracking(
     NaN or missing box is not drawn. The legend goes in the top-left corner, or in another
     corner while the predicted (or true) box is there. ``glimpse`` (uint8 BGR ``(h, w, 3)`` or
     ``(h, w)``, or float in ``[0, 1]``) and ``object_mask`` (float in ``[0, 1]``, ``(h, w)``)
-    are shown as labelled insets in the bottom-right corner, a quarter of the frame's shorter
-    side high. What a frame is too small to show legibly is left out: the insets when its
-    shorter side is under 120 px, the legend when it is under about 125 px wide; the boxes are
-    always drawn.
+    are shown as labelled insets in the bottom-right corner (the bottom-left one while the box
+    is there), a quarter of the frame's shorter side high. What a frame is too small to show
+    legibly is left out: the insets when its shorter side is under 120 px, the legend when it
+    is under about 125 px wide; the boxes are always drawn.
     """
     canvas = frame.copy()
     height, width = canvas.shape[:2]
@@ -63,10 +63,11 @@ def draw_tracking(
     if object_mask is not None:
         mask = _as_uint8(np.asarray(object_mask, dtype=np.float32).squeeze())
         insets.append(("mask", cv2.applyColorMap(mask, cv2.COLORMAP_VIRIDIS), _TEXT_COLOUR))
-    inset_area = _draw_insets(canvas, insets)
+    # The insets and the legend keep clear of the target's boxes: a user must see what was
+    # tracked.
+    targets = [b for b in (box, ground_truth) if b is not None]
+    inset_area = _draw_insets(canvas, insets, targets, thickness)
     if legend:
-        # The legend keeps clear of the target's boxes: a user must see what was tracked.
-        targets = [b for b in (box, ground_truth) if b is not None]
         _draw_legend(canvas, entries, targets, inset_area, thickness)
     return canvas
 
@@ -121,6 +122,16 @@ def _overlap(a: tuple, b: tuple) -> float:
     return max(0.0, width) * max(0.0, height)
 
 
+def _target_rectangles(targets: list[np.ndarray], thickness: int) -> list[tuple]:
+    """The rectangles ``(x1, y1, x2, y2)`` that the finite boxes among ``targets`` (xywh px)
+    cover, their lines included: what a legend or an inset must not hide."""
+    return [
+        (x - thickness, y - thickness, x + w + thickness, y + h + thickness)
+        for x, y, w, h in (np.asarray(t, dtype=np.float64).reshape(4) for t in targets)
+        if np.isfinite([x, y, w, h]).all()
+    ]
+
+
 def _legend_corner(
     canvas: np.ndarray,
     size: tuple[int, int],
@@ -138,11 +149,7 @@ def _legend_corner(
     height, width = canvas.shape[:2]
     w, h = size
     corners = [(0, 0), (width - w, 0), (0, height - h), (width - w, height - h)]
-    hidden_boxes = [
-        (x - thickness, y - thickness, x + bw + thickness, y + bh + thickness)
-        for x, y, bw, bh in (np.asarray(t, dtype=np.float64).reshape(4) for t in targets)
-        if np.isfinite([x, y, bw, bh]).all()
-    ]
+    hidden_boxes = _target_rectangles(targets, thickness)
 
     def rectangle(corner: tuple[int, int]) -> tuple[int, int, int, int]:
         return corner[0], corner[1], corner[0] + w, corner[1] + h
@@ -194,14 +201,19 @@ def _draw_legend(
 
 
 def _draw_insets(
-    canvas: np.ndarray, insets: list[tuple[str, np.ndarray, tuple]]
+    canvas: np.ndarray,
+    insets: list[tuple[str, np.ndarray, tuple]],
+    targets: list[np.ndarray],
+    thickness: int,
 ) -> tuple[int, int, int, int] | None:
-    """Draw ``insets`` (label, image, border colour) side by side in the bottom-right corner,
-    first leftmost, each under its own label; return the rectangle ``(x1, y1, x2, y2)`` they
-    take, out to the frame's corner, or None when none is drawn.
+    """Draw ``insets`` (label, image, border colour) side by side along the bottom, first
+    leftmost, each under its own label; return the rectangle ``(x1, y1, x2, y2)`` they take,
+    out to the frame's corner, or None when none is drawn.
 
-    The labels' text shrinks until each fits over its own panel; a frame whose panels are too
-    small for legible labels (a shorter side under 120 px) gets no insets.
+    They sit in the bottom-right corner, or in the bottom-left one while that hides less of
+    ``targets`` (xywh px: the predicted and true boxes). The labels' text shrinks until each
+    fits over its own panel; a frame whose panels are too small for legible labels (a shorter
+    side under 120 px) gets no insets.
     """
     height, width = canvas.shape[:2]
     side = min(224, min(height, width) // 4)
@@ -223,10 +235,18 @@ def _draw_insets(
     baseline = max(baseline for _, baseline in sizes)  # room for the descenders of g and p
     label_height = max(size[1] for size, _ in sizes) + baseline + 4
     top = height - 4 - side
-    right = width - 4
-    leftmost = right - sum(widths) - 6 * (len(widths) - 1)
-    if leftmost < 0 or top - label_height < 0:
+    span = sum(widths) + 6 * (len(widths) - 1)  # the panels and the gaps between them
+    if span + 4 > width or top - label_height < 0:
         return None
+    # Each corner's rectangle, out to the frame's corner: bottom-right first, where the
+    # insets have always been, so that they move only while the target is under them.
+    # (rectangle, right edge of the last panel) for each corner, bottom-right first.
+    places = [
+        ((width - 5 - span, top - label_height, width, height), width - 4),
+        ((0, top - label_height, span + 5, height), span + 4),
+    ]
+    hidden = _target_rectangles(targets, thickness)
+    area, right = min(places, key=lambda place: sum(_overlap(place[0], b) for b in hidden))
     for (label, image, border), inset_width in zip(reversed(insets), reversed(widths), strict=True):
         left = right - inset_width  # right to left, so the first is leftmost
         # Nearest neighbour: show the glimpse's and mask's pixels as they are, not smoothed.
@@ -238,7 +258,7 @@ def _draw_insets(
         origin = (left + 1, top - baseline - 3)
         cv2.putText(canvas, label, origin, _FONT, scale, _TEXT_COLOUR, 1, cv2.LINE_AA)
         right = left - 6
-    return leftmost - 1, top - label_height, width, height
+    return area
 
 
 def _darken(region: np.ndarray) -> None:
