@@ -128,6 +128,24 @@ def test_otb_tiger1_is_scored_from_frame_6_and_a_missing_frame_is_named(tmp_path
         load_sequences(tmp_path / "David")
 
 
+def test_otb_as_re_hosted_tc128_names_and_a_plain_groundtruth_txt(tmp_path):
+    # TC-128: <seq>_gt.txt, and <seq>_frames.txt saying which frames it covers (3-5 of 1-6).
+    _frames(tmp_path / "Ball_ce1" / "img", 6)
+    _write(tmp_path / "Ball_ce1" / "Ball_ce1_gt.txt", _lines(_boxes(3)))
+    _write(tmp_path / "Ball_ce1" / "Ball_ce1_frames.txt", "3,5\n")
+    # A plain groundtruth.txt beside img/, as DTB70 or UAV123 sequences are often re-hosted.
+    _frames(tmp_path / "Animal1" / "img", 2, "{:05d}.jpg")
+    _write(tmp_path / "Animal1" / "groundtruth.txt", "1,2,3,4\nNaN,NaN,NaN,NaN\n")
+    assert detect_layout(tmp_path) == "otb"
+    ball, animal = sorted(load_sequences(tmp_path), key=lambda s: s.name)[::-1]
+    assert [p.name for p in ball.frames] == ["0003.jpg", "0004.jpg", "0005.jpg"]
+    np.testing.assert_array_equal(ball.boxes, _boxes(3))
+    np.testing.assert_array_equal(animal.visible, [True, False])
+    _write(tmp_path / "Ball_ce1" / "Ball_ce1_frames.txt", "3\n")
+    with pytest.raises(InputError, match=r"Ball_ce1_frames.txt: expected the first and last"):
+        load_sequences(tmp_path)
+
+
 def test_otb_empty_second_ground_truth_is_skipped(tmp_path):
     # OTB's Human4 annotates its second target only: groundtruth_rect.1.txt is empty.
     _frames(tmp_path / "Human4" / "img", 3)
@@ -567,6 +585,20 @@ def test_kth_videos_boxes_and_sub_sequences(tmp_path):
 
 
 # --- detection and bad roots ------------------------------------------------------------------
+
+
+def test_several_data_sets_side_by_side_read_as_all_of_them_beside_a_uav123_tree(tmp_path):
+    # The UAV123 tree is recognised from the folder above anno/ and data_seq/, which holds
+    # OTB/ and VOT/ too: they are read as well, not left out.
+    _frames(tmp_path / "OTB" / "Crossing" / "img", 2)
+    _write(tmp_path / "OTB" / "Crossing" / "groundtruth_rect.txt", _lines(_boxes(2)))
+    _frames(tmp_path / "VOT" / "bag", 2, "{:08d}.jpg")
+    _write(tmp_path / "VOT" / "bag" / "groundtruth.txt", _lines(_boxes(2)))
+    _frames(tmp_path / "UAV123" / "data_seq" / "UAV123" / "bike1", 2, "{:06d}.jpg")
+    _write(tmp_path / "UAV123" / "anno" / "UAV123" / "bike1.txt", _lines(_boxes(2)))
+    sequences = load_sequences(tmp_path)
+    assert sorted(s.name for s in sequences) == ["Crossing", "bag", "bike1"]
+    assert sorted(s.name for s in load_sequences(tmp_path / "UAV123")) == ["bike1"]
 
 
 def test_unknown_layout_lists_the_known_ones(tmp_path):

@@ -3,7 +3,8 @@
 Each layout is a name, a one-line picture of its files, a test that recognises it and a reader.
 ``format="auto"`` tries them in order (the more specific first: a GOT-10k sequence would also
 pass for a VOT one); a folder none of them recognises, but whose sub-folders they do (say
-``OTB/`` beside ``VOT/``), reads as the union of its sub-folders.
+``OTB/`` beside ``VOT/``), reads as the union of its sub-folders, and so do sub-folders in
+another layout than their folder's (``OTB/`` and ``VOT/`` beside a UAV123 tree).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _PICTURES = {
     "uav123": "anno/UAV123/<seq>.txt + data_seq/UAV123/<seq>/000001.jpg",
     "got10k": "[train|val|test/]list.txt + <seq>/groundtruth.txt, absence.label, cover.label",
     "lasot": "<class>/<class>-N/img/*.jpg + groundtruth.txt, full_occlusion.txt, out_of_view.txt",
-    "otb": "<seq>/img/0001.jpg + <seq>/groundtruth_rect.txt",
+    "otb": "<seq>/img/0001.jpg + <seq>/groundtruth_rect.txt (or groundtruth.txt, <seq>_gt.txt)",
     "vot": "<seq>/groundtruth.txt + <seq>/[color/]00000001.jpg",
     "kth": "person01_walking_d1_uncomp.avi + boxes/person01_walking_d1.txt",
     "video": "<name>.mp4 (any video) + <name>.txt, one x,y,w,h per frame",
@@ -106,11 +107,15 @@ def load_sequences(root: str | Path, format: str = "auto", **options) -> list[Se
             raise InputError(f"unknown format {format!r}; known: auto, {', '.join(LAYOUTS)}")
         return _read(LAYOUTS[name], root, options)
     detected = detect_layout(root)
-    if detected is not None:
-        return _read(LAYOUTS[detected], root, options)
     children = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     parts = [(child, detect_layout(child)) for child in children]
-    parts = [(child, found) for child, found in parts if found is not None]
-    if parts:
-        return [seq for child, found in parts for seq in _read(LAYOUTS[found], child, options)]
-    raise InputError(f"{root}: not a layout hart knows. Known layouts: {known_layouts()}")
+    # Sub-folders in a layout of their own: all of them when the root is in none, else those
+    # in another layout than the root's. A UAV123 tree is recognised from the folder above
+    # its anno/ and data_seq/, and an OTB/ or VOT/ folder beside it must not go unread.
+    others = [(child, found) for child, found in parts if found not in (None, detected)]
+    if detected is None and not others:
+        raise InputError(f"{root}: not a layout hart knows. Known layouts: {known_layouts()}")
+    sequences = [] if detected is None else _read(LAYOUTS[detected], root, options)
+    for child, found in others:
+        sequences += _read(LAYOUTS[found], child, options)
+    return sequences

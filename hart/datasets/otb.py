@@ -18,6 +18,10 @@ Frames are then chosen by the numbers in their file names, so the full download 
 re-hosted with only the annotated frames (``David/img/0300.jpg``…) read the same; a folder
 holding exactly as many frames as there are rows is taken in order. A sequence the table does not
 know must have one row per frame, unless ``start_frames`` says where its ground truth starts.
+
+The same form under other names reads too: TC-128's ``<seq>/<seq>_gt.txt`` (with
+``<seq>_frames.txt``, its first and last frame) and a plain ``groundtruth.txt`` beside ``img/``,
+as DTB70, UAV123 and OTB sequences are often re-hosted.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from hart.datasets.annotations import (
     absent_as_nan,
     box_visibility,
     check_count,
+    parse_numbers,
     read_boxes,
     read_lines,
     select_frames,
@@ -74,12 +79,33 @@ _GROUND_TRUTH = re.compile(r"^groundtruth_rect(?:\.(\d+))?\.txt$")
 
 
 def _ground_truth_files(folder: Path) -> list[tuple[str | None, Path]]:
+    """``(target number or None, file)`` of a sequence folder's ground truth: OTB's
+    ``groundtruth_rect[.N].txt``; else, beside an ``img/`` folder, TC-128's ``<seq>_gt.txt`` or
+    a plain ``groundtruth.txt`` (how DTB70, UAV123 and OTB are often re-hosted)."""
     found = []
     for path in folder.iterdir():
         match = _GROUND_TRUTH.match(path.name)
         if match and path.is_file():
             found.append((match.group(1), path))
+    if not found and (folder / "img").is_dir():
+        # Only beside img/: a VOT or GOT-10k sequence has a groundtruth.txt beside its frames.
+        for name in (f"{folder.name}_gt.txt", "groundtruth.txt"):
+            if (folder / name).is_file():
+                return [(None, folder / name)]
     return sorted(found, key=lambda item: int(item[0] or 0))
+
+
+def _listed_start(folder: Path) -> int | None:
+    """The first annotated frame that TC-128's ``<seq>_frames.txt`` gives (``first,last``), or
+    None without one."""
+    path = folder / f"{folder.name}_frames.txt"
+    if not path.is_file():
+        return None
+    lines = read_lines(path)
+    numbers = parse_numbers(lines[0][1], path, lines[0][0]) if lines else []
+    if len(numbers) != 2 or not all(n.is_integer() and n >= 1 for n in numbers):
+        raise InputError(f"{path}: expected the first and last frame numbers, as 1,120")
+    return int(numbers[0])
 
 
 def is_otb_sequence(folder: Path) -> bool:
@@ -132,10 +158,16 @@ def read_otb_sequence(folder: Path, start_frames: dict[str, int] | None = None) 
     frames = list_frames(folder / "img")
     files = _ground_truth_files(folder)
     if not files:
-        raise InputError(f"{folder}: no groundtruth_rect.txt in this OTB sequence folder")
+        raise InputError(
+            f"{folder}: no ground truth in this OTB sequence folder (groundtruth_rect.txt, or "
+            f"beside img/ groundtruth.txt or {folder.name}_gt.txt)"
+        )
     if len(files) > 1:
         files = [(index, path) for index, path in files if not _is_empty(path)] or files
     starts = {k.lower(): v for k, v in (start_frames or {}).items()}
+    listed = _listed_start(folder)
+    if listed is not None:
+        starts.setdefault(folder.name.lower(), listed)
     sequences = []
     for index, path in files:
         name = folder.name if len(files) == 1 or index is None else f"{folder.name}-{index}"
