@@ -128,19 +128,15 @@ def test_otb_tiger1_is_scored_from_frame_6_and_a_missing_frame_is_named(tmp_path
         load_sequences(tmp_path / "David")
 
 
-def test_otb_as_re_hosted_tc128_names_and_a_plain_groundtruth_txt(tmp_path):
-    # TC-128: <seq>_gt.txt, and <seq>_frames.txt saying which frames it covers (3-5 of 1-6).
+def test_otb_in_tc128s_form(tmp_path):
+    # <seq>_gt.txt, and <seq>_frames.txt saying which frames it covers (3-5 of 1-6).
     _frames(tmp_path / "Ball_ce1" / "img", 6)
     _write(tmp_path / "Ball_ce1" / "Ball_ce1_gt.txt", _lines(_boxes(3)))
     _write(tmp_path / "Ball_ce1" / "Ball_ce1_frames.txt", "3,5\n")
-    # A plain groundtruth.txt beside img/, as DTB70 or UAV123 sequences are often re-hosted.
-    _frames(tmp_path / "Animal1" / "img", 2, "{:05d}.jpg")
-    _write(tmp_path / "Animal1" / "groundtruth.txt", "1,2,3,4\nNaN,NaN,NaN,NaN\n")
     assert detect_layout(tmp_path) == "otb"
-    ball, animal = sorted(load_sequences(tmp_path), key=lambda s: s.name)[::-1]
+    (ball,) = load_sequences(tmp_path)
     assert [p.name for p in ball.frames] == ["0003.jpg", "0004.jpg", "0005.jpg"]
     np.testing.assert_array_equal(ball.boxes, _boxes(3))
-    np.testing.assert_array_equal(animal.visible, [True, False])
     _write(tmp_path / "Ball_ce1" / "Ball_ce1_frames.txt", "3\n")
     with pytest.raises(InputError, match=r"Ball_ce1_frames.txt: expected the first and last"):
         load_sequences(tmp_path)
@@ -255,6 +251,19 @@ def test_vot_rotated_rectangle_mask_absent_and_color_folder(tmp_path):
     np.testing.assert_array_equal(sequence.visible, [True, True, True, False])
     np.testing.assert_array_equal(sequence.attributes["tags"]["occlusion"], [0, 1, 0, 0])
     assert sequence.frames[0].parent.name == "color"
+
+
+@pytest.mark.parametrize("folder", ["img", "imgs"])
+def test_vot_re_hosted_with_its_frames_in_img(tmp_path, folder):
+    # As re-hosted copies often hold them (Staple's ball1 in imgs/; DTB70-style img/), with
+    # a rotated box or an x,y,w,h row per frame.
+    _frames(tmp_path / "ball1" / folder, 2, "{:08d}.jpg")
+    _write(tmp_path / "ball1" / "groundtruth.txt", "10,10,30,10,30,30,10,30\nNaN,NaN,NaN,NaN\n")
+    assert detect_layout(tmp_path) == "vot"
+    (ball,) = load_sequences(tmp_path)
+    assert ball.frames[0].parent.name == folder
+    np.testing.assert_array_equal(ball.boxes[0], [10, 10, 20, 20])
+    np.testing.assert_array_equal(ball.visible, [True, False])
 
 
 def test_vot_list_names_the_sequences(tmp_path):

@@ -19,9 +19,8 @@ re-hosted with only the annotated frames (``David/img/0300.jpg``…) read the sa
 holding exactly as many frames as there are rows is taken in order. A sequence the table does not
 know must have one row per frame, unless ``start_frames`` says where its ground truth starts.
 
-The same form under other names reads too: TC-128's ``<seq>/<seq>_gt.txt`` (with
-``<seq>_frames.txt``, its first and last frame) and a plain ``groundtruth.txt`` beside ``img/``,
-as DTB70, UAV123 and OTB sequences are often re-hosted.
+TC-128's form reads too: ``<seq>/img/`` with ``<seq>/<seq>_gt.txt`` and ``<seq>_frames.txt``
+(the first and last frame it covers).
 """
 
 from __future__ import annotations
@@ -80,18 +79,16 @@ _GROUND_TRUTH = re.compile(r"^groundtruth_rect(?:\.(\d+))?\.txt$")
 
 def _ground_truth_files(folder: Path) -> list[tuple[str | None, Path]]:
     """``(target number or None, file)`` of a sequence folder's ground truth: OTB's
-    ``groundtruth_rect[.N].txt``; else, beside an ``img/`` folder, TC-128's ``<seq>_gt.txt`` or
-    a plain ``groundtruth.txt`` (how DTB70, UAV123 and OTB are often re-hosted)."""
+    ``groundtruth_rect[.N].txt``, else TC-128's ``<seq>_gt.txt`` beside an ``img/`` folder. (A
+    plain ``groundtruth.txt`` beside ``img/`` is read as VOT's, which takes polygons too.)"""
     found = []
     for path in folder.iterdir():
         match = _GROUND_TRUTH.match(path.name)
         if match and path.is_file():
             found.append((match.group(1), path))
-    if not found and (folder / "img").is_dir():
-        # Only beside img/: a VOT or GOT-10k sequence has a groundtruth.txt beside its frames.
-        for name in (f"{folder.name}_gt.txt", "groundtruth.txt"):
-            if (folder / name).is_file():
-                return [(None, folder / name)]
+    tc128 = folder / f"{folder.name}_gt.txt"
+    if not found and (folder / "img").is_dir() and tc128.is_file():
+        return [(None, tc128)]
     return sorted(found, key=lambda item: int(item[0] or 0))
 
 
@@ -160,7 +157,7 @@ def read_otb_sequence(folder: Path, start_frames: dict[str, int] | None = None) 
     if not files:
         raise InputError(
             f"{folder}: no ground truth in this OTB sequence folder (groundtruth_rect.txt, or "
-            f"beside img/ groundtruth.txt or {folder.name}_gt.txt)"
+            f"TC-128's {folder.name}_gt.txt)"
         )
     if len(files) > 1:
         files = [(index, path) for index, path in files if not _is_empty(path)] or files

@@ -9,7 +9,7 @@
                                     any polygon of 3 or more points reads), 4 numbers "x,y,w,h",
                                     "m…" (VOT2020+ mask), or NaN or 0 alone (absent)
         00000001.jpg …              frames in the sequence folder (VOT ≤ 2016) …
-        color/00000001.jpg …        … or in color/ (VOT ≥ 2017)
+        color/00000001.jpg …        … or in color/ (VOT ≥ 2017), or img/ or imgs/ (re-hosted)
         occlusion.tag …             optional per-frame 0/1 tags → attributes["tags"]
 
 Rotated boxes (and masks) become axis-aligned: the min/max of the corners (mask pixels).
@@ -35,9 +35,17 @@ from hart.datasets.sequence import Sequence
 from hart.errors import InputError
 from hart.media.frames import has_frames, list_frames
 
+# Where a sequence's frames are: color/ (VOT ≥ 2017), the sequence folder itself (VOT ≤ 2016),
+# or img/ or imgs/, where re-hosted copies often put them (Staple's ball1 is in imgs/).
+_FRAME_FOLDERS = ("color", ".", "img", "imgs")
+
 
 def _frame_folder(folder: Path) -> Path:
-    return folder / "color" if has_frames(folder / "color") else folder
+    """The first of :data:`_FRAME_FOLDERS` in ``folder`` that holds frames (else ``folder``)."""
+    for name in _FRAME_FOLDERS:
+        if has_frames(folder / name):
+            return folder / name  # pathlib drops the ".": the sequence folder itself
+    return folder
 
 
 def is_vot_sequence(folder: Path) -> bool:
