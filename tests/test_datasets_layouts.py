@@ -142,6 +142,16 @@ def test_otb_in_tc128s_form(tmp_path):
         load_sequences(tmp_path)
 
 
+@pytest.mark.parametrize("folder", ["imgs", "."])
+def test_otb_re_hosted_without_its_img_folder(tmp_path, folder):
+    # Frames in imgs/, or beside groundtruth_rect.txt, as some re-hosted copies hold them.
+    _frames(tmp_path / "Dog" / folder, 2)
+    _write(tmp_path / "Dog" / "groundtruth_rect.txt", _lines(_boxes(2)))
+    (dog,) = load_sequences(tmp_path)
+    assert dog.frames[0] == (tmp_path / "Dog" / folder / "0001.jpg")
+    np.testing.assert_array_equal(dog.boxes, _boxes(2))
+
+
 def test_otb_empty_second_ground_truth_is_skipped(tmp_path):
     # OTB's Human4 annotates its second target only: groundtruth_rect.1.txt is empty.
     _frames(tmp_path / "Human4" / "img", 3)

@@ -20,7 +20,8 @@ holding exactly as many frames as there are rows is taken in order. A sequence t
 know must have one row per frame, unless ``start_frames`` says where its ground truth starts.
 
 TC-128's form reads too: ``<seq>/img/`` with ``<seq>/<seq>_gt.txt`` and ``<seq>_frames.txt``
-(the first and last frame it covers).
+(the first and last frame it covers); so does a re-hosted copy without ``img/`` whose frames
+are in ``imgs/`` or beside the ground truth.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from hart.datasets.annotations import (
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
-from hart.media.frames import list_frames
+from hart.media.frames import has_frames, list_frames
 
 # First and last annotated frame (1-based, inclusive) of every OTB-100 sequence, from OTB's
 # configuration (configSeqs.m; the got10k toolkit and others list the same). Every target of a
@@ -90,6 +91,17 @@ def _ground_truth_files(folder: Path) -> list[tuple[str | None, Path]]:
     if not found and (folder / "img").is_dir() and tc128.is_file():
         return [(None, tc128)]
     return sorted(found, key=lambda item: int(item[0] or 0))
+
+
+def _image_folder(folder: Path) -> Path:
+    """Where an OTB sequence's frames are: ``img/``; in a re-hosted copy without one, ``imgs/``
+    or the sequence folder itself when they hold frames (``img/`` otherwise, for the error)."""
+    if (folder / "img").is_dir():
+        return folder / "img"
+    for candidate in (folder / "imgs", folder):
+        if has_frames(candidate):
+            return candidate
+    return folder / "img"
 
 
 def _listed_start(folder: Path) -> int | None:
@@ -152,7 +164,8 @@ def read_otb_sequence(folder: Path, start_frames: dict[str, int] | None = None) 
     only its second target is annotated) is skipped.
     """
     folder = Path(folder)
-    frames = list_frames(folder / "img")
+    images = _image_folder(folder)
+    frames = list_frames(images)
     files = _ground_truth_files(folder)
     if not files:
         raise InputError(
@@ -172,20 +185,20 @@ def read_otb_sequence(folder: Path, start_frames: dict[str, int] | None = None) 
         found = _annotated_range(name, folder, len(boxes), starts)
         if found is not None:
             first, last, skip = found
-            chosen = select_frames(frames, first, last, path, folder / "img")
+            chosen = select_frames(frames, first, last, path, images)
             boxes = boxes[skip:]
         elif len(boxes) == len(frames):  # one row per frame
             chosen = frames
         elif folder.name.lower() in OTB_FRAME_RANGES:
             first, last = OTB_FRAME_RANGES[folder.name.lower()]
             raise InputError(
-                f"{path}: {len(boxes)} rows and {len(frames)} frames in {folder / 'img'}, but "
+                f"{path}: {len(boxes)} rows and {len(frames)} frames in {images}, but "
                 f"OTB's {folder.name} is annotated on frames {first}–{last} "
                 f"({last - first + 1} rows); for another sequence of that name, say where its "
                 "ground truth starts (start_frames)"
             )
         else:
-            check_count(path, len(boxes), len(frames), folder / "img")
+            check_count(path, len(boxes), len(frames), images)
         visible = box_visibility(boxes)
         sequences.append(
             Sequence(
