@@ -101,8 +101,13 @@ def test_a_run_killed_mid_epoch_and_resumed_equals_the_unbroken_run(tmp_path, wo
     killed = _run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt"
     assert _train(tmp_path, *args, "--trainer.max_steps=6", "--ckpt_path", str(killed)) == 0
 
+    _assert_resumed_run_equals_unbroken(tmp_path, resumed_from=3)
+
+
+def _assert_resumed_run_equals_unbroken(tmp_path: Path, resumed_from: int) -> None:
+    """version_2, resumed at step ``resumed_from``, trained as version_0 did, to step 6."""
     unbroken, resumed = _step_losses(_run_dir(tmp_path, 0)), _step_losses(_run_dir(tmp_path, 2))
-    assert sorted(resumed) == [3, 4, 5]
+    assert sorted(resumed) == list(range(resumed_from, 6))
     for step in resumed:
         assert resumed[step] == pytest.approx(unbroken[step], rel=1e-6, abs=1e-7), step
     a, b = (
@@ -115,6 +120,32 @@ def test_a_run_killed_mid_epoch_and_resumed_equals_the_unbroken_run(tmp_path, wo
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for key, value in a["state_dict"].items():  # weights and BatchNorm counters alike
         torch.testing.assert_close(b["state_dict"][key], value, rtol=1e-6, atol=1e-7, msg=key)
+
+
+@pytest.mark.parametrize(
+    ("stop", "every"),
+    [
+        (3, 200),  # max_steps in mid-epoch: Lightning still ends that epoch before training ends
+        (4, 200),  # max_steps at an epoch's end
+        (4, 4),  # killed after a periodic save on an epoch's last batch: its end never ran
+    ],
+)
+def test_a_run_stopped_by_max_steps_and_resumed_equals_the_unbroken_run(tmp_path, stop, every):
+    # 2 steps per epoch. Before, the run stopped in mid-epoch judged the curriculum on that
+    # epoch's one batch and resumed with the next epoch's clips; the one stopped at step 4
+    # resumed with epoch 3's clips; the one killed at step 4 never judged epoch 1.
+    args = [
+        "--seed_everything=0",
+        f"--last_checkpoint.every_n_train_steps={every}",
+        "--curriculum.iou_threshold=0.0",
+        "--curriculum.growth=1",
+    ]
+    assert _train(tmp_path, *args, "--trainer.max_steps=6") == 0  # version_0: unbroken
+    assert _train(tmp_path, *args, f"--trainer.max_steps={stop}") == 0  # version_1
+    stopped = _run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt"
+    assert torch.load(stopped, weights_only=False)["global_step"] == stop
+    assert _train(tmp_path, *args, "--trainer.max_steps=6", "--ckpt_path", str(stopped)) == 0
+    _assert_resumed_run_equals_unbroken(tmp_path, resumed_from=stop)
 
 
 def test_the_training_loader_resumes_at_the_batch_after_the_last_one_trained_on():
@@ -301,6 +332,8 @@ def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum
 
     class Trainer:
         datamodule = type("DataModule", (), {"clip_length": 5})()
+        current_epoch = 0
+        num_training_batches = 2
 
     class Module:
         def log(self, *args, **kwargs):
@@ -329,8 +362,40 @@ def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum
     curriculum = restored
     epoch(0.2)  # mean of 0.9 (before the resume) and 0.2
     assert curriculum.clip_length == 12  # and no further
-    epoch(0.9)
+    epoch(0.9, 0.9)
     assert curriculum.clip_length == 12
+
+
+def test_curriculum_judges_whole_epochs_only_and_one_whose_end_a_resumed_run_skips():
+    class Trainer:
+        datamodule = type("DataModule", (), {"clip_length": 5})()
+        current_epoch = 0
+        num_training_batches = 2
+
+    module = type("Module", (), {"log": lambda *args, **kwargs: None})()
+    trainer, curriculum = Trainer(), Curriculum(max_length=30, growth=5, iou_threshold=0.5)
+    curriculum.on_fit_start(trainer, module)
+
+    def batch(iou):
+        outputs = {"loss": torch.tensor(1.0), "iou": torch.tensor(iou)}
+        curriculum.on_train_batch_end(trainer, module, outputs, None, 0)
+
+    batch(0.9)
+    curriculum.on_train_epoch_end(trainer, module)  # cut short by max_steps: not judged
+    assert curriculum.clip_length == 5
+    restored = Curriculum(max_length=30, growth=5, iou_threshold=0.5)
+    restored.load_state_dict(curriculum.state_dict())
+    curriculum = restored
+    curriculum.on_fit_start(trainer, module)
+    batch(0.2)  # the rest of epoch 0: mean 0.55
+    state = curriculum.state_dict()  # saved after the epoch's last batch, before its end
+    resumed = Curriculum(max_length=30, growth=5, iou_threshold=0.5)
+    resumed.load_state_dict(state)
+    trainer.current_epoch = 1  # Lightning counts epoch 0 done and never ends it
+    resumed.on_fit_start(trainer, module)
+    resumed.on_train_start(trainer, module)
+    assert resumed.clip_length == 10 and trainer.datamodule.clip_length == 10
+    assert resumed.state_dict()["batches"] == 0  # epoch 1 starts its own sum
 
 
 def test_two_process_ddp_on_cpu_completes_a_few_steps(tmp_path):

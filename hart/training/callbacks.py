@@ -45,6 +45,12 @@ class Curriculum(pl.Callback):
 
     It starts from the data module's ``clip_length`` (``--data.clip_length``), which its training
     loader reads, workers included (:class:`hart.training.datamodule.HARTDataModule`).
+
+    Only a whole epoch is judged. An epoch cut short (``max_steps`` or ``max_time`` reached in
+    its middle: Lightning still ends it) keeps its running sum, so a run resumed from there goes
+    on summing the same epoch. An epoch whose end a resumed run never sees (the checkpoint was
+    saved after its last batch, before its end: Lightning counts it done) is judged as the
+    resumed run starts, before its first clip is drawn.
     """
 
     def __init__(self, max_length: int = 30, growth: int = 5, iou_threshold: float = 0.6) -> None:
@@ -56,6 +62,8 @@ class Curriculum(pl.Callback):
         self.clip_length: int | None = None  # the data module's, unless a checkpoint says
         self._iou_sum = 0.0  # this epoch's batches so far
         self._batches = 0
+        self._seen = 0  # this epoch's batches so far, those without a finite IoU included
+        self._epoch: int | None = None  # the epoch the sums are of
 
     def _apply(self, trainer: pl.Trainer) -> None:
         trainer.datamodule.clip_length = self.clip_length
@@ -68,16 +76,31 @@ class Curriculum(pl.Callback):
         check_clip_length(self.clip_length, self.max_length, "the clips' length")
         self._apply(trainer)
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Sums of an earlier epoch: the run resumes from a checkpoint saved after that epoch's
+        # last batch, and Lightning counts the epoch done without ending it (no epoch-end
+        # hooks, nor even this epoch's start). Judged here, before any clip is drawn.
+        if self._epoch is not None and self._epoch < trainer.current_epoch:
+            self._judge(trainer)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         pl_module.log("train/clip_length", float(self.clip_length), on_step=True, on_epoch=False)
+        self._epoch = trainer.current_epoch
+        self._seen += 1
         iou = outputs.get("iou") if isinstance(outputs, Mapping) else None
         if iou is not None and math.isfinite(float(iou)):
             self._iou_sum += float(iou)
             self._batches += 1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._seen < trainer.num_training_batches:
+            return  # cut short by max_steps or max_time: a resumed run finishes this epoch
+        self._judge(trainer)
+
+    def _judge(self, trainer: pl.Trainer) -> None:
+        """Lengthen the clips if the epoch summed so far passed the threshold; start anew."""
         iou = self._iou_sum / self._batches if self._batches else None
-        self._iou_sum, self._batches = 0.0, 0
+        self._iou_sum, self._batches, self._seen, self._epoch = 0.0, 0, 0, None
         if iou is None or self.clip_length >= self.max_length:
             return
         if iou >= self.iou_threshold:
@@ -85,12 +108,21 @@ class Curriculum(pl.Callback):
             self._apply(trainer)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"clip_length": self.clip_length, "iou_sum": self._iou_sum, "batches": self._batches}
+        return {
+            "clip_length": self.clip_length,
+            "iou_sum": self._iou_sum,
+            "batches": self._batches,
+            "seen": self._seen,
+            "epoch": self._epoch,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.clip_length = int(state_dict["clip_length"])
         self._iou_sum = float(state_dict.get("iou_sum", 0.0))  # absent from older checkpoints
         self._batches = int(state_dict.get("batches", 0))
+        self._seen = int(state_dict.get("seen", self._batches))
+        epoch = state_dict.get("epoch")
+        self._epoch = None if epoch is None else int(epoch)
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -100,7 +132,20 @@ class LastCheckpoint(ModelCheckpoint):
     the run, so a run stopped by ``--trainer.max_time`` (or ``max_steps``) would leave a
     ``last.ckpt`` up to ``every_n_train_steps`` steps old, and resuming it would repeat those
     steps. A crash or Ctrl-C does not reach ``on_train_end``: the last periodic save stays.
+
+    The final save is made after the last step's batch, where the periodic ones are, not when
+    training ends: by then Lightning has ended the epoch, even one that ``max_steps`` or
+    ``max_time`` cut short, and counts it done, so a run resumed from there would skip the rest
+    of that epoch's clips.
     """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # Lightning's Timer (max_time) has set should_stop by now: checkpoint callbacks run last.
+        stopping = trainer.should_stop or (0 < trainer.max_steps <= trainer.global_step)
+        if self.save_last and stopping and trainer.global_step != self._last_global_step_saved:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            self._last_global_step_saved = trainer.global_step
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.save_last and trainer.global_step != self._last_global_step_saved:
