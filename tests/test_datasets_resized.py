@@ -6,10 +6,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from hart.datasets import SequenceClips, load_sequences
-from hart.datasets.resized import resized_sequences
+from hart.datasets.resized import read_resized, resized_sequences
 from hart.datasets.writers import write_got10k_sequence
 from hart.training.datamodule import HARTDataModule
 
@@ -85,3 +86,21 @@ def test_the_data_module_writes_the_cache_before_setup(tmp_path):
     assert batch["frames"].shape[-2:] == TRAINING
     used = {Path(path) for s in data.train_clips.sequences for path in s.frames}
     assert used <= set(written)
+
+
+@pytest.mark.parametrize(("suffix", "source"), [(".jpg", (721, 1283)), (".png", (720, 1280))])
+def test_a_frame_read_small_keeps_its_pixels_under_the_scaled_boxes(tmp_path, suffix, source):
+    # A frame whose size 1/8 does not divide (libjpeg decoded 91 rows for 90.1, which the resize
+    # stretched: 0.76 px off), and a PNG (shrunk 1/8 bilinearly by OpenCV: 0.25 px off).
+    height, width = source
+    image = np.zeros((height, width, 3), np.uint8)
+    box = np.array([width - 203, height - 151, 163, 122])  # x, y, w, h near the far corner
+    image[box[1] : box[1] + box[3], box[0] : box[0] + box[2]] = 255
+    path = tmp_path / f"frame{suffix}"
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    size = (90, 160)
+    grey = read_resized(path, size, source)[..., 0] / 255.0  # (90, 160)
+    rows, cols = np.mgrid[: size[0], : size[1]] + 0.5  # pixel centres
+    centre = np.array([(cols * grey).sum(), (rows * grey).sum()]) / grey.sum()
+    scale = np.array([size[1] / width, size[0] / height])
+    np.testing.assert_allclose(centre, (box[:2] + box[2:] / 2) * scale, atol=0.1)

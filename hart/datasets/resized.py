@@ -35,10 +35,21 @@ _SOURCE_SIZE = "source_size.txt"  # the original frames' "H W", to scale the box
 def read_resized(path: Path, size: tuple[int, int], source: tuple[int, int]) -> np.ndarray:
     """Read ``path`` as BGR uint8 resized to ``size`` (H, W), its size being ``source``. A JPEG
     much larger than the target size is decoded at 1/2, 1/4 or 1/8 scale (libjpeg does it in
-    the DCT, several times faster than decoding in full and shrinking)."""
+    the DCT, several times faster than decoding in full and shrinking) where that scale divides
+    its size: libjpeg rounds a partial block up to a whole pixel, which the resize would then
+    stretch over the frame (boxes 0.8 px off at a 721-row frame's bottom, read 90 rows high).
+    Other formats are read in full: OpenCV shrinks them bilinearly, which aliases at 1/4."""
     height, width = size
     factor = min(source[0] / height, source[1] / width)
-    reduction = next((n for n in (8, 4, 2) if factor >= n), 1)
+    jpeg = Path(path).suffix.lower() in (".jpg", ".jpeg")
+    reduction = next(
+        (
+            n
+            for n in (8, 4, 2)
+            if jpeg and factor >= n and source[0] % n == 0 and source[1] % n == 0
+        ),
+        1,
+    )
     image = read_image(path, reduction)
     if image.shape[:2] != (height, width):
         shrinking = image.shape[0] > height or image.shape[1] > width
