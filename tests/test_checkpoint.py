@@ -54,8 +54,18 @@ def test_files_that_are_not_checkpoints_are_input_errors(tmp_path):
         ("glimpse_size", 112, "cannot build: glimpse_size is 112, not 2 whole numbers$"),
         ("freeze_features", 1, "cannot build: freeze_features is 1, not true or false$"),
         ("lstm_size", -1, "cannot build: lstm_size must be at least 1, got -1$"),
+        # Mistyped (or a newer hart's): dropped, the file would track without the option.
+        ("scale_stp", 1.05, r"cannot build: it holds settings this hart does not know \(scale_stp"),
     ],
-    ids=["weights-do-not-fit", "settings-refused", "a-string", "not-a-pair", "not-a-bool", "size"],
+    ids=[
+        "weights-do-not-fit",
+        "settings-refused",
+        "a-string",
+        "not-a-pair",
+        "not-a-bool",
+        "size",
+        "unknown-setting",
+    ],
 )
 def test_a_checkpoint_whose_config_is_wrong_is_an_input_error(
     small_checkpoint, tmp_path, key, value, message

@@ -86,6 +86,15 @@ def read_checkpoint(path: str | Path) -> dict:
 
 def _config_from(checkpoint: dict) -> HARTConfig:
     saved = checkpoint["hyper_parameters"]["config"]
+    # A setting this hart does not know (a newer hart's option, or a name mistyped by hand)
+    # would be dropped and the file would track without it, its boxes silently not the ones
+    # it was made to give.
+    unknown = sorted(set(saved) - {field.name for field in fields(HARTConfig)})
+    if unknown:
+        raise ValueError(
+            f"it holds settings this hart does not know ({', '.join(map(str, unknown))}): "
+            "written by a newer hart, or edited by hand?"
+        )
     config = {}
     for field in fields(HARTConfig):
         if field.name not in saved:  # a file older than the option: the default it tracked with
