@@ -278,6 +278,25 @@ def test_init_weights_starts_a_fresh_run_from_an_exported_model(tmp_path, capsys
     assert status == 2 and "\n" not in error and "does not fit" in error, error
 
 
+def test_a_fine_tuned_run_resumes_without_the_file_it_started_from(tmp_path):
+    # Resuming takes the run's weights from its checkpoint: the --model.init_weights it was
+    # started from, moved or deleted since (or replaced by a network of another shape), is not
+    # read again. It was, and the resumed run stopped on it.
+    assert _train(tmp_path, "--trainer.max_steps=1") == 0
+    exported = tmp_path / "model.ckpt"
+    assert (
+        main(["export", str(_run_dir(tmp_path) / "checkpoints" / "last.ckpt"), str(exported)]) == 0
+    )
+    args = ["--model.init_weights", str(exported), "--last_checkpoint.every_n_train_steps=1"]
+    assert _train(tmp_path, "--trainer.max_steps=2", *args) == 0
+    last = _run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt"
+    exported.unlink()
+    assert _train(tmp_path, "--trainer.max_steps=3", *args, "--ckpt_path", str(last)) == 0
+    resumed = torch.load(_run_dir(tmp_path, 2) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["global_step"] == 3
+    assert resumed["hyper_parameters"]["init_weights"] == str(exported)  # where the run began
+
+
 @pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_parses(config, capsys):
     with pytest.raises(SystemExit) as exit_info:

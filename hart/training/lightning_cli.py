@@ -130,6 +130,12 @@ class HARTCLI(LightningCLI):
                 "--data.clip_length",
             )
 
+    def before_fit(self) -> None:
+        # A --ckpt_path holds the run's weights; Lightning reads them after the model's setup,
+        # which would otherwise load the --model.init_weights the run started from first.
+        path = self.config_init["fit"].get("ckpt_path")
+        self.model.resuming = path is not None and Path(path).is_file()
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(

@@ -68,13 +68,16 @@ class HARTModule(pl.LightningModule):
         self.loss_weights = AdaptiveLossWeights(TASK_TERMS) if adaptive_weights else None
         self.last_val_example: dict[str, torch.Tensor] | None = None
         self._random_state_to_restore: dict | None = None
+        # Set (by `hart train`) when the run resumes from a --ckpt_path, whose own weights
+        # Lightning restores after setup: the init_weights are then not read at all.
+        self.resuming = False
 
     def setup(self, stage: str) -> None:
         # Here rather than in __init__: a checkpoint rebuilt for tracking never reads the file
-        # again. Lightning restores a --ckpt_path after setup, so a resumed run's own weights
-        # replace these.
+        # again. A resumed run never reads it either: the file it was fine-tuned from may have
+        # moved since, or changed (a newer shipped default), and its weights would be replaced.
         path = self.hparams.get("init_weights")
-        if stage == "fit" and path is not None:
+        if stage == "fit" and path is not None and not self.resuming:
             mismatch = f"--model.init_weights {path} does not fit this run's model config"
             load_weights(self.model, load_model(path).state_dict(), mismatch)
 
