@@ -288,13 +288,18 @@ def test_a_fine_tuned_run_resumes_without_the_file_it_started_from(tmp_path):
         main(["export", str(_run_dir(tmp_path) / "checkpoints" / "last.ckpt"), str(exported)]) == 0
     )
     args = ["--model.init_weights", str(exported), "--last_checkpoint.every_n_train_steps=1"]
-    assert _train(tmp_path, "--trainer.max_steps=2", *args) == 0
+    assert _train(tmp_path, "--trainer.max_steps=2", "--model.lr=0.002", *args) == 0
     last = _run_dir(tmp_path, 1) / "checkpoints" / "last.ckpt"
     exported.unlink()
-    assert _train(tmp_path, "--trainer.max_steps=3", *args, "--ckpt_path", str(last)) == 0
+    resume = ["--trainer.max_steps=3", "--model.lr=0.5", *args, "--ckpt_path", str(last)]
+    assert _train(tmp_path, *resume) == 0
     resumed = torch.load(_run_dir(tmp_path, 2) / "checkpoints" / "last.ckpt", weights_only=False)
     assert resumed["global_step"] == 3
     assert resumed["hyper_parameters"]["init_weights"] == str(exported)  # where the run began
+    # A resumed run is the checkpoint's run: its hyper-parameters and its optimiser's learning
+    # rate, whatever --model.lr says (Lightning's CLI reads them back from the checkpoint).
+    assert resumed["hyper_parameters"]["lr"] == 0.002
+    assert [group["lr"] for group in resumed["optimizer_states"][0]["param_groups"]] == [0.002]
 
 
 @pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
@@ -340,6 +345,9 @@ def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkp
     assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "at step 3" in err[0], err
+    # What a resume would not do (it keeps the checkpoint's learning rate: see the fine-tuned
+    # run resumed above), a new run from the weights does.
+    assert "--model.init_weights" in err[0] and "--model.lr" in err[0], err
     last = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 2
     weights = [v for v in last["state_dict"].values() if v.is_floating_point()]

@@ -127,9 +127,13 @@ class HARTModule(pl.LightningModule):
         loss, iou, _ = self._step(batch, "train")
         if not torch.isfinite(loss):
             # Raised before the optimiser step: the weights and every checkpoint stay good.
+            # Not "resume with a smaller learning rate": a --ckpt_path brings back its run's
+            # hyper-parameters and optimiser, whatever --model.lr says.
             raise TrainingDiverged(
                 f"the training loss became {float(loss.detach())} at step {self.global_step}; "
-                "the last good checkpoint is kept: resume from it with a smaller learning rate"
+                "the last good checkpoint is kept: start a new run from its weights with a "
+                "smaller learning rate (--model.init_weights CHECKPOINT --model.lr …): "
+                "--ckpt_path would resume it at its own"
             )
         if self.loss_weights is not None:
             weights = {f"train/weight_{k}": v for k, v in self.loss_weights.weights().items()}
