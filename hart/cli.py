@@ -50,7 +50,7 @@ def export_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="hart export",
         description="Write the tracker's part of a `hart train` checkpoint: the model config and "
-        "its weights in float16, without optimiser state (about a third of the size).",
+        "its weights in float16, without optimiser state (a sixth to a half of the size).",
     )
     parser.add_argument(
         "checkpoint",

@@ -4,8 +4,11 @@ the shipped default model. Training, tracking and the command line all go throug
 ``hart train`` writes Lightning checkpoints; a network needs only two of their entries,
 ``hyper_parameters["config"]`` (the :class:`~hart.model.hart.HARTConfig` as a dict) and
 ``state_dict`` (the network's weights under ``model.``). :func:`export_model` writes just those
-(weights in float16: half the size, and no measurable change in the boxes), which is how the
-shipped default model was made. Both load with :func:`load_model`.
+(weights in float16: half their size), which is how the shipped default model was made. Both
+load with :func:`load_model`. The rounding moves the boxes about as much as tracking on another
+number of threads does: frame 1's by thousandths of a pixel, and the tracker's feedback grows
+that (on 100 frames of OTB Crossing, a trained real.yaml network: up to 3 px, 0.3 px on
+average; success AUC 0.698 and 0.699).
 
 The default model is package data, ``hart/model/default/hart.ckpt``, found through
 :mod:`importlib.resources` so that it is there in an editable and a normal install alike. The
