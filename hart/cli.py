@@ -233,9 +233,9 @@ def track_command(argv: list[str]) -> int:
     parser.add_argument(
         "--accept-short",
         action="store_true",
-        help="a video that decodes fewer frames than its container declares (cut short or "
-        "damaged) is an error, and nothing is written; with this, the frames that decode are "
-        "tracked (and a warning says how many)",
+        help="a video file cut short, that decodes fewer frames than its container declares, "
+        "is an error, and nothing is written; with this, the frames that decode are tracked "
+        "(and a warning says how many)",
     )
     add_threads_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

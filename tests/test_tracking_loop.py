@@ -3,6 +3,9 @@ the tracker (any init/update tracker fits)."""
 
 from __future__ import annotations
 
+import shutil
+import struct
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -190,3 +193,100 @@ def test_a_video_cut_short_is_an_error_unless_accepted(tmp_path, crossing, cross
     assert len(outputs[1].read_text().splitlines()) == decoded
     whole = run_tracking(open_frames(crossing_video), MILTracker(), box, progress=False)
     assert not whole.cut_short and whole.frame_count == whole.declared_frames
+
+
+def _stretched_mkv(path: Path, images: list[Path], box_frames: int = 20) -> Path:
+    """A whole Matroska video of ``box_frames`` frames whose container says it lasts twice as
+    long, as a variable frame rate or an audio track that outlasts the video leaves it: OpenCV
+    estimates its frame count from that duration (Matroska keeps no count)."""
+    path.parent.mkdir()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (360, 240))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV cannot write Motion JPEG in Matroska")
+    for index in range(box_frames):
+        writer.write(cv2.imread(str(images[index % len(images)])))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    duration = data.index(b"\x44\x89\x88") + 3  # Info's Duration: an 8-byte float, in ms
+    (milliseconds,) = struct.unpack(">d", data[duration : duration + 8])
+    data[duration : duration + 8] = struct.pack(">d", 2 * milliseconds)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_whole_video_whose_estimated_count_is_too_high_is_tracked_to_its_end(tmp_path, crossing):
+    images, box = crossing
+    video = _stretched_mkv(tmp_path / "input" / "stretched.mkv", images)
+    source = open_frames(video)
+    assert source.frame_count == 40  # 20 frames decode
+    boxes_out = tmp_path / "boxes.txt"
+    run = run_tracking(source, MILTracker(), box, boxes_out=boxes_out, progress=False)
+    assert run.frame_count == 20 and not run.cut_short and source.truncated is False
+    assert len(boxes_out.read_text().splitlines()) == 20
+    # The same file cut short is still an error: its Segment runs past the end of the file.
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="stretched.mkv: only .* of the 40 frames"):
+        run_tracking(open_frames(video), MILTracker(), box, progress=False)
+
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+@pytest.mark.skipif(FFMPEG is None, reason="needs the ffmpeg command to make the videos")
+@pytest.mark.parametrize(
+    "name, arguments",
+    [
+        # A variable frame rate (frames 20 on twice as far apart): WebM keeps no frame count.
+        (
+            "vfr.webm",
+            ["-vf", "setpts='(N+if(gt(N,19),N-19,0))/25/TB'", "-fps_mode", "vfr", "-c:v", "libvpx"],
+        ),
+        # An audio track 0.4 s longer than the video.
+        ("audio.mkv", ["-f", "lavfi", "-i", "sine=duration=1.6", "-c:v", "libx264", "-c:a", "aac"]),
+    ],
+)
+def test_real_whole_videos_with_fewer_frames_than_opencv_counts_track_to_the_end(
+    tmp_path, crossing, name, arguments
+):
+    images, box = crossing
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, image in enumerate(images[:30]):
+        (frames / f"{index:04d}.jpg").write_bytes(image.read_bytes())
+    video = tmp_path / name
+    command = [FFMPEG, "-loglevel", "error", "-framerate", "25", "-i", str(frames / "%04d.jpg")]
+    made = subprocess.run([*command, *arguments, "-pix_fmt", "yuv420p", str(video)], check=False)
+    if made.returncode != 0:
+        pytest.skip(f"this ffmpeg cannot make {name}")
+    source = open_frames(video)
+    assert source.frame_count > 30, source
+    boxes_out = tmp_path / "boxes.txt"
+    run = run_tracking(source, MILTracker(), box, boxes_out=boxes_out, progress=False)
+    assert run.frame_count == len(read_video(video)) == 30 and not run.cut_short
+    assert source.truncated is False
+    assert len(boxes_out.read_text().splitlines()) == 30
+
+
+@pytest.mark.skipif(FFMPEG is None, reason="needs the ffmpeg command to make the video")
+def test_a_video_trimmed_without_reencoding_tracks_the_frames_its_edit_list_shows(
+    tmp_path, crossing
+):
+    # `ffmpeg -ss … -c copy` (and lossless trimming tools) keep the frames back to a key frame
+    # and hide them with an edit list: the container counts them, no player shows them.
+    images, _ = crossing
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, image in enumerate(images[:30]):
+        (frames / f"{index:04d}.jpg").write_bytes(image.read_bytes())
+    whole, trimmed = tmp_path / "whole.mov", tmp_path / "trimmed.mov"
+    quiet = [FFMPEG, "-loglevel", "error"]
+    encode = ["-framerate", "25", "-i", str(frames / "%04d.jpg"), "-c:v", "libx264", "-g", "25"]
+    if subprocess.run([*quiet, *encode, "-pix_fmt", "yuv420p", str(whole)]).returncode != 0:
+        pytest.skip("this ffmpeg cannot encode H.264")
+    subprocess.run([*quiet, "-ss", "0.4", "-i", str(whole), "-c", "copy", str(trimmed)], check=True)
+    shown = read_video(trimmed)
+    source = open_frames(trimmed)
+    assert len(shown) < source.frame_count
+    run = run_tracking(source, MILTracker(), [100, 100, 30, 60], progress=False)
+    assert run.frame_count == len(shown) and not run.cut_short

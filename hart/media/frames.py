@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from hart.errors import InputError
+from hart.media.containers import file_cut_short
 
 IMAGE_SUFFIXES = (
     ".jpg",
@@ -123,9 +124,13 @@ class FrameSource:
     """A video file or a folder of images, read as BGR uint8 ``(height, width, 3)`` frames.
 
     Iterating reads the frames one at a time from the start (each iteration starts over), so
-    memory stays constant however long the video. ``frame_count`` is exact for a folder and the
-    container's count for a video (``None`` when the container does not say). ``first_frame`` is
-    kept for choosing the first box. Make one with :func:`open_frames`.
+    memory stays constant however long the video. ``frame_count`` is exact for a folder and
+    OpenCV's count for a video (``None`` when it has none): what the container declares, or an
+    estimate from its duration and frame rate, so fewer frames may decode from a whole file.
+    ``truncated`` says whether the video file ends before its container's sizes say it does
+    (:func:`~hart.media.containers.file_cut_short`; ``None`` for a folder, or where that cannot
+    be told). ``first_frame`` is kept for choosing the first box. Make one with
+    :func:`open_frames`.
     """
 
     path: Path
@@ -135,6 +140,7 @@ class FrameSource:
     frame_count: int | None
     first_frame: np.ndarray = field(repr=False)
     images: tuple[Path, ...] = field(default=(), repr=False)  # a folder's frames, in order
+    truncated: bool | None = None
 
     @property
     def is_folder(self) -> bool:
@@ -218,6 +224,7 @@ def open_frames(path: str | os.PathLike, fps: float | None = None) -> FrameSourc
         fps=float(fps),
         frame_count=count if count > 0 else None,
         first_frame=first,
+        truncated=file_cut_short(path),
     )
 
 

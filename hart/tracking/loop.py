@@ -75,11 +75,19 @@ class TrackingRun:
     tracking_seconds: float
     total_seconds: float
     declared_frames: int | None = None  # what a video's container said it holds, if it said
+    truncated: bool | None = None  # FrameSource.truncated: the file ends before its container
 
     @property
     def cut_short(self) -> bool:
-        """Whether fewer frames decoded than the video's container declares."""
-        return self.declared_frames is not None and self.frame_count < self.declared_frames
+        """Whether fewer frames decoded than the video's container declares, from a file that
+        may be cut short. A file whose container accounts for every byte is whole: its count
+        was an estimate (a variable frame rate, an audio track longer than the video) or
+        includes frames an edit list hides."""
+        return (
+            self.declared_frames is not None
+            and self.frame_count < self.declared_frames
+            and self.truncated is not False
+        )
 
     @property
     def frame_count(self) -> int:
@@ -114,9 +122,9 @@ def run_tracking(
     has been tracked; on any error or Ctrl-C neither is left behind. A progress bar goes to
     stderr unless ``progress=False``.
 
-    A video that decodes fewer frames than its container declares (a file cut short, or
-    damaged) is an error, and nothing is written, unless ``accept_short``: then the frames that
-    decode are tracked and :attr:`TrackingRun.cut_short` says so.
+    A video that decodes fewer frames than its container declares, from a file cut short
+    (:attr:`TrackingRun.cut_short`), is an error, and nothing is written, unless
+    ``accept_short``: then the frames that decode are tracked and ``cut_short`` says so.
 
     Raises :class:`~hart.errors.InputError` for a bad first box or output path (before any
     frame is tracked), a folder frame that cannot be read or differs in size, or a video cut
@@ -175,6 +183,7 @@ def run_tracking(
             tracking_seconds=tracking_seconds,
             total_seconds=time.perf_counter() - start,
             declared_frames=None if source.is_folder else source.frame_count,
+            truncated=source.truncated,
         )
         if run.cut_short and not accept_short:
             raise InputError(
