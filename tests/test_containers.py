@@ -3,6 +3,7 @@ own sizes (AVI's RIFF chunks, MP4's boxes, Matroska's Segment), on files OpenCV 
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -72,3 +73,9 @@ def test_an_mp4_box_with_a_64_bit_size_is_followed(tmp_path):
     assert file_cut_short(video) is False
     video.write_bytes(ftyp + mdat[:-1])
     assert file_cut_short(video) is True
+
+
+def test_a_pipe_is_not_read(tmp_path):
+    pipe = tmp_path / "video.mp4"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer forever
+    assert file_cut_short(pipe) is None

@@ -25,19 +25,25 @@ def file_cut_short(path: str | os.PathLike) -> bool | None:
     """Whether the video file at ``path`` ends before its container's sizes say it does.
 
     ``True``: bytes are missing (the file was cut short). ``False``: the sizes account for the
-    whole file. ``None``: a container whose sizes this does not read (MPEG-TS, FLV, …), or a
-    stream written without them (a live WebM whose Segment size is "unknown").
+    whole file. ``None``: a container whose sizes this does not read (MPEG-TS, FLV, …), a
+    stream written without them (a live WebM whose Segment size is "unknown"), or not a
+    regular file (a pipe, whose bytes must be left to the decoder).
     """
     path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as file:
-        head = file.read(12)
-        if head[:4] == b"RIFF":
-            return _chunks_cut_short(file, size)
-        if head[:4] == _EBML_MAGIC:
-            return _matroska_cut_short(file, size)
-        if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
-            return _boxes_cut_short(file, size)
+    try:
+        if not path.is_file():
+            return None
+        size = path.stat().st_size
+        with open(path, "rb") as file:
+            head = file.read(12)
+            if head[:4] == b"RIFF":
+                return _chunks_cut_short(file, size)
+            if head[:4] == _EBML_MAGIC:
+                return _matroska_cut_short(file, size)
+            if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
+                return _boxes_cut_short(file, size)
+    except (OSError, struct.error):
+        return None  # unreadable here: the decoder's own error, if any, says more
     return None
 
 
