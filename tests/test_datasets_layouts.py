@@ -543,6 +543,33 @@ def test_split_in_time_keeps_per_frame_attributes_aligned(tmp_path):
     np.testing.assert_array_equal(test[0].attributes["truncated"], [2, 0])
 
 
+def _kitti_line(frame: int, track: int, kind: str, left: float) -> str:
+    return f"{frame} {track} {kind} 0 0 -1.5 {left} 20.0 {left + 30} 50.0 1.5 1.6 3.9 1 2 3 0.1\n"
+
+
+def test_split_in_time_cuts_every_track_of_a_video_at_the_same_frame(tmp_path):
+    # A car through frames 0-9 and a walker through 6-9 of one video: both cut at frame 8
+    # (80 % of the video), so no frame trains in one track and validates in the other. Cut at
+    # 80 % of its own 4 frames, the walker kept frames 8 and 9 for training (its one-frame
+    # test part stayed with it), which the car validated on.
+    base = tmp_path / "training"
+    _frames(base / "image_02" / "0000", 10, "{:06d}.png", start=0)
+    labels = [_kitti_line(f, 0, "Car", 10 + f) for f in range(10)]
+    labels += [_kitti_line(f, 1, "Pedestrian", 100) for f in range(6, 10)]
+    _write(base / "label_02" / "0000.txt", "".join(labels))
+    train, test = split_in_time(load_sequences(tmp_path), 0.8)
+    assert [s.name for s in train] == ["0000_0-train", "0000_1-train"]
+    assert [s.name for s in test] == ["0000_0-test", "0000_1-test"]
+    trained = {p.name for s in train for p in s.frames}
+    tested = {p.name for s in test for p in s.frames}
+    assert not trained & tested
+    assert tested == {"000008.png", "000009.png"}
+    # A part too short to use is dropped, not moved across the cut.
+    train, test = split_in_time(load_sequences(tmp_path), 0.8, min_length=3)
+    assert [s.name for s in train] == ["0000_0-train"]
+    assert not test
+
+
 # --- videos and KTH ---------------------------------------------------------------------------
 
 

@@ -16,7 +16,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from hart.cli import main
 from hart.datasets.clips import SyntheticClips
+from hart.datasets.sequence import Sequence
+from hart.errors import InputError
 from hart.training.callbacks import Curriculum
+from hart.training.datamodule import HARTDataModule
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -245,6 +248,24 @@ def test_an_empty_validation_split_is_named_with_the_option_that_sets_it(
     status = _train(tmp_path, f"--data.root={root}", f"--data.split={split}", *extra)
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and says in err[0], err
+
+
+def test_a_split_by_sequence_keeps_the_tracks_of_a_video_together(tmp_path):
+    # KITTI makes a sequence of each object track: two tracks of one video share their frames,
+    # so they validate together or train together, never one on each side.
+    frames = [tmp_path / f"{i}.png" for i in range(4)]
+
+    def track(video, number):
+        attributes = {"video": video, "first_frame": 0}
+        return Sequence(f"{video}_{number}", frames, np.zeros((4, 4)), np.ones(4), attributes)
+
+    sequences = [track(video, n) for video in ("0000", "0001", "0002", "0003") for n in (0, 1)]
+    data = HARTDataModule(root=str(tmp_path), split="sequence", val_fraction=0.5)
+    train, val = data._split(sequences)
+    assert [s.name for s in val] == ["0001_0", "0001_1", "0003_0", "0003_1"]
+    assert {s.attributes["video"] for s in train} == {"0000", "0002"}
+    with pytest.raises(InputError, match=r"holds 2 sequence\(s\) of one video: a split by "):
+        data._split(sequences[:2])
 
 
 def test_last_checkpoint_is_the_final_step_when_training_ends_between_saves(tmp_path):

@@ -9,28 +9,73 @@ import numpy as np
 from hart.datasets.sequence import Sequence
 
 
+def videos(sequences: list[Sequence]) -> list[list[Sequence]]:
+    """``sequences`` grouped by the video they come from, in order of first appearance.
+
+    A reader that makes several sequences of one video (KITTI: one per object track) says so in
+    ``attributes["video"]``; any other sequence is a video of its own. Splitting by video keeps
+    every frame on one side: two tracks of one video share their frames.
+    """
+    groups: dict[object, list[Sequence]] = {}
+    for index, sequence in enumerate(sequences):
+        key = sequence.attributes.get("video", ("sequence", index))
+        groups.setdefault(key, []).append(sequence)
+    return list(groups.values())
+
+
 def split_in_time(
     sequences: list[Sequence], fraction: float = 0.8, min_length: int = 2
 ) -> tuple[list[Sequence], list[Sequence]]:
-    """Cut every sequence at ``fraction`` of its frames: the first part trains, the rest tests.
+    """Cut every video at ``fraction`` of its frames: what comes before the cut trains, the
+    rest tests.
 
-    This is how HART split KITTI (each video's first 80 % for training). A part shorter than
-    ``min_length`` frames stays with the other part instead; names get ``-train`` and ``-test``
-    only where a sequence was actually cut.
+    This is how HART split KITTI (each video's first 80 % for training). A sequence alone in its
+    video is cut at ``fraction`` of its own frames, and a part shorter than ``min_length`` frames
+    stays with the other part. The tracks of a video that holds several (:func:`videos`; each
+    with its ``first_frame`` in the video) are all cut at the same frame, ``fraction`` of the
+    way through the frames they span, so that no frame trains in one track and tests in
+    another; a part of a track shorter than ``min_length`` is dropped, since moving it would put
+    its frames on the wrong side. Names get ``-train`` and ``-test`` only where a sequence was
+    actually cut.
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     train, test = [], []
-    for sequence in sequences:
-        cut = int(fraction * len(sequence) + 0.5)
-        if cut < min_length:
-            test.append(sequence)
-        elif len(sequence) - cut < min_length:
-            train.append(sequence)
-        else:
-            train.append(_slice(sequence, 0, cut, "train"))
-            test.append(_slice(sequence, cut, len(sequence), "test"))
+    for video in videos(sequences):
+        if len(video) == 1 or any("first_frame" not in s.attributes for s in video):
+            for sequence in video:  # where in the video each starts is not known
+                _split_alone(sequence, fraction, min_length, train, test)
+            continue
+        starts = [sequence.attributes["first_frame"] for sequence in video]
+        first = min(starts)
+        last = max(start + len(sequence) - 1 for start, sequence in zip(starts, video, strict=True))
+        cut_frame = first + int(fraction * (last - first + 1) + 0.5)  # the first frame tested
+        for start, sequence in zip(starts, video, strict=True):
+            cut = min(max(cut_frame - start, 0), len(sequence))
+            if cut == len(sequence):
+                train.append(sequence)
+            elif cut == 0:
+                test.append(sequence)
+            else:
+                if cut >= min_length:
+                    train.append(_slice(sequence, 0, cut, "train"))
+                if len(sequence) - cut >= min_length:
+                    test.append(_slice(sequence, cut, len(sequence), "test"))
     return train, test
+
+
+def _split_alone(
+    sequence: Sequence, fraction: float, min_length: int, train: list, test: list
+) -> None:
+    """Cut a sequence that is a video of its own at ``fraction`` of its frames."""
+    cut = int(fraction * len(sequence) + 0.5)
+    if cut < min_length:
+        test.append(sequence)
+    elif len(sequence) - cut < min_length:
+        train.append(sequence)
+    else:
+        train.append(_slice(sequence, 0, cut, "train"))
+        test.append(_slice(sequence, cut, len(sequence), "test"))
 
 
 def _slice(sequence: Sequence, start: int, stop: int, part: str) -> Sequence:

@@ -16,7 +16,7 @@ from hart.datasets.clips import SequenceClips, SyntheticClips
 from hart.datasets.layouts import load_sequences
 from hart.datasets.resized import resized_sequences
 from hart.datasets.sequence import Sequence
-from hart.datasets.splits import split_in_time
+from hart.datasets.splits import split_in_time, videos
 from hart.datasets.synthetic import SyntheticConfig
 from hart.errors import InputError
 
@@ -290,23 +290,29 @@ class HARTDataModule(pl.LightningDataModule):
                 "(--data.val_clip_length),"
             )
         else:
-            if count < 2:
+            # Whole videos: the tracks of one KITTI video share their frames.
+            units = videos(sequences)
+            if len(units) < 2:
+                held = f"{count} sequence(s)" + (" of one video" if count > 1 else "")
                 raise InputError(
-                    f"{hp.root} holds {count} sequence(s): a split by sequence needs at "
-                    "least 2 (use --data.split time to split each sequence in time)"
+                    f"{hp.root} holds {held}: a split by sequence needs at least 2 videos "
+                    "(use --data.split time to split each video in time)"
                 )
             every = max(2, round(1 / hp.val_fraction))
-            picked = np.arange(count) % every == every - 1
-            val = [s for s, v in zip(sequences, picked, strict=True) if v]
-            train = [s for s, v in zip(sequences, picked, strict=True) if not v]
+            picked = np.arange(len(units)) % every == every - 1
+            val = [s for unit, v in zip(units, picked, strict=True) if v for s in unit]
+            train = [s for unit, v in zip(units, picked, strict=True) if not v for s in unit]
+            counted = f"{count} sequences" + (
+                f" of {len(units)} videos" if len(units) < count else ""
+            )
             how = (
-                f"{count} sequences, validating on every {every}th "
+                f"{counted}, validating on every {every}th "
                 f"(--data.val_fraction {hp.val_fraction:g}),"
             )
         for part, name in ((val, "validation"), (train, "training")):
             if not part:
                 advice = (
-                    f"raise --data.val_fraction to {1 / count:.2f} or more, or split each "
+                    f"raise --data.val_fraction to {1 / len(units):.2f} or more, or split each "
                     "sequence in time (--data.split time)"
                     if hp.split == "sequence"
                     else "change --data.val_fraction or --data.val_clip_length, or split by "
