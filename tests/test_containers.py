@@ -73,6 +73,10 @@ def test_an_mp4_box_with_a_64_bit_size_is_followed(tmp_path):
     assert file_cut_short(video) is False
     video.write_bytes(ftyp + mdat[:-1])
     assert file_cut_short(video) is True
+    # A box size no box can have (under its own 8-byte header): damaged bytes, not a whole
+    # file, so the decoder's frame count decides.
+    video.write_bytes(ftyp + struct.pack(">I4s", 4, b"mdat") + payload)
+    assert file_cut_short(video) is None
 
 
 def test_a_pipe_is_not_read(tmp_path):

@@ -61,9 +61,10 @@ def _chunks_cut_short(file: BinaryIO, size: int) -> bool:
     return position > size + 1
 
 
-def _boxes_cut_short(file: BinaryIO, size: int) -> bool:
+def _boxes_cut_short(file: BinaryIO, size: int) -> bool | None:
     """MP4/MOV: top-level boxes, each a 32-bit size and a type (size 1: a 64-bit size follows;
-    size 0: the box runs to the end of the file)."""
+    size 0: the box runs to the end of the file); None where a size is not one a box can have
+    (the bytes there are damaged: the decoder's count decides)."""
     position = 0
     for _ in range(_MAX_BOXES):
         if position + 8 > size:
@@ -77,7 +78,7 @@ def _boxes_cut_short(file: BinaryIO, size: int) -> bool:
         if length == 0:
             return False
         if length < 8:
-            return False  # not a box header: nothing to say about the rest
+            return None  # not a box header: nothing to say about the rest
         position += length
     return position > size
 
