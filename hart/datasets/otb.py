@@ -40,7 +40,7 @@ from hart.datasets.annotations import (
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
-from hart.media.frames import has_frames, list_frames
+from hart.media.frames import first_with_frames, list_frames
 
 # First and last annotated frame (1-based, inclusive) of every OTB-100 sequence, from OTB's
 # configuration (configSeqs.m; the got10k toolkit and others list the same). Every target of a
@@ -98,10 +98,7 @@ def _image_folder(folder: Path) -> Path:
     or the sequence folder itself when they hold frames (``img/`` otherwise, for the error)."""
     if (folder / "img").is_dir():
         return folder / "img"
-    for candidate in (folder / "imgs", folder):
-        if has_frames(candidate):
-            return candidate
-    return folder / "img"
+    return first_with_frames((folder / "imgs", folder)) or folder / "img"
 
 
 def _listed_start(folder: Path) -> int | None:

@@ -33,7 +33,7 @@ from hart.datasets.annotations import (
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
-from hart.media.frames import has_frames, list_frames
+from hart.media.frames import first_with_frames, has_frames, list_frames
 
 # Where a sequence's frames are: color/ (VOT ≥ 2017), the sequence folder itself (VOT ≤ 2016),
 # or img/ or imgs/, where re-hosted copies often put them (Staple's ball1 is in imgs/).
@@ -42,10 +42,8 @@ _FRAME_FOLDERS = ("color", ".", "img", "imgs")
 
 def _frame_folder(folder: Path) -> Path:
     """The first of :data:`_FRAME_FOLDERS` in ``folder`` that holds frames (else ``folder``)."""
-    for name in _FRAME_FOLDERS:
-        if has_frames(folder / name):
-            return folder / name  # pathlib drops the ".": the sequence folder itself
-    return folder
+    # pathlib drops the ".": the sequence folder itself.
+    return first_with_frames(folder / name for name in _FRAME_FOLDERS) or folder
 
 
 def is_vot_sequence(folder: Path) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +79,12 @@ def has_frames(folder: Path) -> bool:
     """Whether ``folder`` exists and holds at least one frame file (for layout detection)."""
     folder = Path(folder)
     return folder.is_dir() and any(is_image_file(p) for p in folder.iterdir())
+
+
+def first_with_frames(folders: Iterable[Path]) -> Path | None:
+    """The first of ``folders`` that :func:`has_frames`, or None: where a sequence's frames
+    are, among the folders a layout (or a re-hosted copy of it) may keep them in."""
+    return next((folder for folder in folders if has_frames(folder)), None)
 
 
 def list_frames(folder: Path) -> list[Path]:
