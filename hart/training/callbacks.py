@@ -142,12 +142,14 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         # Lightning's Timer (max_time) has set should_stop by now: checkpoint callbacks run last.
-        stopping = trainer.should_stop or (0 < trainer.max_steps <= trainer.global_step)
-        if self.save_last and stopping and trainer.global_step != self._last_global_step_saved:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-            self._last_global_step_saved = trainer.global_step
+        if trainer.should_stop or (0 < trainer.max_steps <= trainer.global_step):
+            self._save_last_if_new(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._save_last_if_new(trainer)
+
+    def _save_last_if_new(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` unless this step's is written already."""
         if self.save_last and trainer.global_step != self._last_global_step_saved:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._last_global_step_saved = trainer.global_step
