@@ -116,14 +116,22 @@ def parse_box(text: str) -> np.ndarray:
     Raises :class:`~hart.errors.InputError` unless it is four finite numbers; whether the box
     can start tracking is :func:`check_first_box`'s to say.
     """
-    parts = [part.strip() for part in str(text).split(",")]
-    try:
-        box = np.array([float(part) for part in parts], dtype=np.float64)
-    except ValueError:
-        box = np.array([])
-    if box.shape != (4,) or not np.isfinite(box).all():
+    box = comma_numbers(text, 4)
+    if box is None:
         raise InputError(f"box {text!r} is not X,Y,W,H (four numbers, e.g. 120,80,40,60)")
     return box
+
+
+def comma_numbers(text: str, count: int) -> np.ndarray | None:
+    """``"A,B,…"`` → ``(count,)`` float64 when it is exactly ``count`` finite numbers separated
+    by commas (spaces allowed), else None: a command-line value such as a box or a shift."""
+    try:
+        values = np.array([float(part) for part in str(text).split(",")], dtype=np.float64)
+    except ValueError:
+        return None
+    if values.shape != (count,) or not np.isfinite(values).all():
+        return None
+    return values
 
 
 def format_box(box: ArrayOrTensor) -> str:

@@ -4,11 +4,11 @@ plots."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from hart.atomic import write_text
+from hart.boxes import comma_numbers
 from hart.errors import InputError, path_argument
 from hart.evaluation import plots, report
 from hart.evaluation.runner import (
@@ -132,13 +132,10 @@ def _select(sequences, names: str | None):
 
 def _shift(text: str) -> tuple[float, float]:
     """``"DX,DY"`` (pixels) → ``(dx, dy)``; anything but two finite numbers is an error."""
-    try:
-        shift = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        shift = ()
-    if len(shift) != 2 or not all(math.isfinite(value) for value in shift):
+    shift = comma_numbers(text, 2)
+    if shift is None:
         raise InputError(f"--first-box-shift {text!r} is not DX,DY (two numbers, e.g. 1,0)")
-    return shift
+    return float(shift[0]), float(shift[1])
 
 
 def _positive(value: int | None, flag: str) -> None:
@@ -168,10 +165,10 @@ def main(argv: list[str]) -> int:
     _positive(args.time_steps, "--time-steps")
     shift = _shift(args.first_box_shift)
     check_threads(args.threads)
-    # Check every tracker name before loading data or models: a typo should cost nothing.
     # What this installation can run, recorded with the results; asked now, because a
     # --nano-models folder without TrackerNano's files is an error, and not after the run.
     available = available_trackers(args.nano_models)
+    # Check every tracker name before loading data or models: a typo should cost nothing.
     baselines = parse_baselines(args.baselines, args.nano_models)
     if OUR_TRACKER in baselines:
         raise InputError(f"{OUR_TRACKER!r} is our model, not a baseline: drop it from --baselines")
