@@ -204,7 +204,9 @@ def track_command(argv: list[str]) -> int:
         type=path_argument(
             "--checkpoint", "a model file, or leave --checkpoint out for the shipped one"
         ),
-        help="a checkpoint written by `hart train` (default: the model shipped in checkpoints/)",
+        help="a model file: a checkpoint written by `hart train` or a model from `hart export` "
+        "(default: the model shipped with the package, hart/model/default/hart.ckpt, or "
+        "$HART_DEFAULT_MODEL)",
     )
     parser.add_argument(
         "--output",

@@ -262,6 +262,14 @@ def test_help_names_the_default_output(capsys):
     assert "VIDEO_tracked.mp4 in the current directory" in " ".join(capsys.readouterr().out.split())
 
 
+def test_help_names_where_the_default_model_is(capsys):
+    # It is installed with the package, not read from the repository's checkpoints/ folder.
+    with pytest.raises(SystemExit):
+        main(["track", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "hart/model/default/hart.ckpt" in help_text and "HART_DEFAULT_MODEL" in help_text
+
+
 def test_not_a_video_is_one_line_on_the_real_stderr(tmp_path):
     # FFmpeg writes to file descriptor 2 directly; only a separate process sees that.
     (tmp_path / "holiday.mp4").write_text("this is text, not a video\n")
