@@ -133,8 +133,8 @@ def photos_command(argv: list[str]) -> int:
         description="Write a folder of real photos and textures for the synthetic world "
         f"(`hart train --data.photos OUT/train`): the images bundled in scikit-image "
         f"{SCIKIT_IMAGE_VERSION}'s wheel, which pip downloads from the package index (nothing "
-        "is installed). OUT/train holds the twelve the default model was trained with, "
-        "OUT/held_out three more for validation.",
+        "is installed). OUT/train holds the twelve an earlier default model was trained with (the "
+        "shipped one is not trained on photos), OUT/held_out three more for validation.",
     )
     parser.add_argument(
         "output",

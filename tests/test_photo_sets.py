@@ -45,6 +45,15 @@ def test_photos_writes_train_and_held_out_folders_that_training_reads(tmp_path, 
     assert clips[0]["frames"].shape == (3, 3, 48, 64)
 
 
+def test_help_does_not_say_the_shipped_model_was_trained_on_these_photos(capsys):
+    # The shipped default (configs/real.yaml's network) is untrained; an earlier one used them.
+    with pytest.raises(SystemExit):
+        main(["photos", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "the default model was trained with" not in help_text
+    assert "an earlier default model was trained with" in help_text
+
+
 @pytest.mark.parametrize("problem", ["missing photo", "not a zip", "no file"])
 def test_bad_wheel_is_one_line_and_leaves_nothing(tmp_path, capsys, problem):
     wheel = tmp_path / "scikit_image.whl"

@@ -6,7 +6,8 @@ photos). For a machine that has nothing but the package index, :func:`write_scik
 takes the wheel of a pinned scikit-image release (``pip download``, no install, nothing else
 fetched) and writes two folders:
 
-- ``train/``: twelve photos and textures the shipped default model was trained with;
+- ``train/``: twelve photos and textures an earlier default model was trained with (the one
+  shipped now is not trained on photos: ``checkpoints/README.md``);
 - ``held_out/``: three more, never trained on, for checking that what the model learned from
   photos carries over to textures it has not seen.
 
