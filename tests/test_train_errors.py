@@ -162,3 +162,13 @@ def test_the_help_offers_only_the_sub_commands_hart_train_takes(capsys):
     assert exit_.value.code == 0
     usage = capsys.readouterr().out.splitlines()[0]
     assert usage.endswith("{fit,validate,test} ...")  # no predict: HARTModule has no such step
+
+
+def test_the_help_names_the_command_as_it_is_typed(capsys):
+    # `hart -c CONFIG fit`, which a usage line of plain "hart" suggests, is not a command.
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert capsys.readouterr().out.startswith("usage: hart train [-c CONFIG] {fit,validate,test}")
+    with pytest.raises(SystemExit):
+        main(["train", "fit", "--help"])
+    assert capsys.readouterr().out.startswith("usage: hart train [options] fit ")

@@ -245,7 +245,7 @@ def build_cli(args: Sequence[str], run: bool = True) -> HARTCLI:
         run=run,
         trainer_defaults=trainer_defaults(),
         parser_kwargs={name: {"exit_on_error": False} for name in SUBCOMMANDS}
-        | {"exit_on_error": False},
+        | {"exit_on_error": False, "prog": "hart train"},
         save_config_kwargs={"overwrite": True},
         # What every config says (and Lightning's default picks, with a warning that none was
         # given): runs are repeatable unless --seed_everything says otherwise.
