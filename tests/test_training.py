@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -467,6 +469,24 @@ def test_two_process_ddp_on_cpu_completes_a_few_steps(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     saved = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
     assert saved["global_step"] == 2
+
+
+def test_ctrl_c_while_training_exits_130_as_every_hart_command_does(tmp_path):
+    # Lightning ends a run stopped by Ctrl-C with sys.exit(1), the status of a failure.
+    command = [sys.executable, "-m", "hart.cli", "train", *TINY_TRAINING]
+    command += ["--trainer.max_steps=100000", "--trainer.logger.init_args.version=x"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    config = tmp_path / "checkpoints" / "synthetic" / "x" / "config.yaml"  # written as fit starts
+    deadline = time.monotonic() + 300
+    while not config.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, stderr[-3000:]
+    assert stderr.splitlines()[-1] == "hart train: interrupted"
 
 
 SHARED_TRAINING = REPO.parent / "shared" / "training"

@@ -130,6 +130,17 @@ class HARTCLI(LightningCLI):
                 "--data.clip_length",
             )
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        # Lightning meets Ctrl-C with a graceful shutdown and then sys.exit(1), which would make
+        # an interrupted run look like a failed one; every hart command exits 130 on Ctrl-C, so
+        # the interrupt goes on up to the `hart` command as the KeyboardInterrupt it was.
+        try:
+            super()._run_subcommand(subcommand)
+        except SystemExit as exit_:
+            if exit_.code == 1 and self.trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
+
     def before_fit(self) -> None:
         # A --ckpt_path holds the run's weights; Lightning reads them after the model's setup,
         # which would otherwise load the --model.init_weights the run started from first.
