@@ -96,6 +96,23 @@ def test_no_clip_fits_is_an_input_error(tmp_path):
         SequenceClips([_sequence(tmp_path, [True] * 5)], clip_length=8, frame_size=SIZE)
 
 
+def test_the_longest_clip_runs_from_a_frame_that_shows_the_target(tmp_path):
+    # Forward from frame 2 to the end: 6 frames; backwards from frame 4 to the start: 5.
+    clips = SequenceClips(
+        [_sequence(tmp_path, [False, False, True, False, True, False, False, False])],
+        clip_length=2,
+        frame_size=SIZE,
+    )
+    assert clips.longest_clip() == 6 and clips.fits(6) and not clips.fits(7)
+    with pytest.raises(InputError, match="no clip of 7 frames fits: .* gives 6 "):
+        clips.windows(7)
+
+
+def test_a_target_absent_throughout_says_so_rather_than_quoting_the_length(tmp_path):
+    with pytest.raises(InputError, match="the target is absent from every frame"):
+        SequenceClips([_sequence(tmp_path, [False] * 8)], clip_length=2, frame_size=SIZE)
+
+
 def test_a_frame_skip_that_fits_no_sequence_is_worked_out_once(tmp_path, monkeypatch):
     from hart.datasets.augment import Augmentation
 

@@ -227,6 +227,18 @@ def test_a_run_that_fails_on_its_data_leaves_no_log_folder(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()  # no synthetic/version_0, no synthetic/, no runs/
 
 
+def test_clips_longer_than_the_validation_sequences_name_the_option_that_sets_them(
+    tmp_path, capsys
+):
+    root = _otb_tree(tmp_path / "otb", frames=6)
+    status = _train(
+        tmp_path, f"--data.root={root}", "--data.val_fraction=0.5", "--data.val_clip_length=8"
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert "validation clips (--data.val_clip_length): no clip of 8 frames fits" in err[0], err
+
+
 @pytest.mark.parametrize(
     "split, extra, says",
     [

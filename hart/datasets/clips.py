@@ -190,12 +190,28 @@ class SequenceClips(_ClipDataset):
             InputError: no window of ``length`` frames fits any sequence.
         """
         if not self.fits(length):
-            longest = max(len(s) for s in self.sequences)
+            count = len(self.sequences)
+            longest = self.longest_clip()
+            if longest == 0:
+                raise InputError(
+                    f"no clip of {length} frames fits: the target is absent from every frame "
+                    f"of all {count} sequence(s) (a clip starts on a frame that shows it)"
+                )
             raise InputError(
-                f"no clip of {length} frames fits: the longest of {len(self.sequences)} "
-                f"sequences has {longest} frames (and the target must show in the first)"
+                f"no clip of {length} frames fits: the longest of {count} sequence(s) gives "
+                f"{longest} (a clip starts on a frame that shows the target)"
             )
         return self._windows[length]
+
+    def longest_clip(self) -> int:
+        """The most frames a clip can have: the longest run from a frame that shows the
+        target to its sequence's end (or, played backwards, to its start); 0 if none shows it."""
+        longest = 0
+        for sequence in self.sequences:
+            shown = np.flatnonzero(sequence.visible)
+            if len(shown):
+                longest = max(longest, len(sequence) - int(shown[0]), int(shown[-1]) + 1)
+        return longest
 
     def fits(self, length: int) -> bool:
         """Whether a clip of ``length`` frames fits some sequence. Its window tables are kept

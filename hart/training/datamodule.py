@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -124,6 +125,17 @@ def check_counts(
             f"clips_per_epoch ({clips_per_epoch}) must be at least batch_size ({batch_size}): "
             "an epoch with fewer clips than a batch trains on nothing"
         )
+
+
+@contextmanager
+def _naming(part: str, option: str):
+    """Prefix an :class:`~hart.errors.InputError` raised inside with the split and the option
+    it concerns: "no clip of 48 frames fits" alone names neither, and a config sets the length
+    the user never typed."""
+    try:
+        yield
+    except InputError as error:
+        raise InputError(f"{part} clips ({option}): {error}") from None
 
 
 class HARTDataModule(pl.LightningDataModule):
@@ -259,23 +271,25 @@ class HARTDataModule(pl.LightningDataModule):
         else:
             train, val = self._split(self._sequences())
             common = {"frame_size": hp.frame_size}
-            self.train_clips = SequenceClips(
-                train,
-                self._clip_length,
-                seed=hp.seed,
-                clips_per_epoch=hp.clips_per_epoch,
-                augmentation=self.augmentation,
-                **common,
-            )
-            self.val_set = SequenceClips(
-                val,
-                hp.val_clip_length,
-                seed=hp.seed + 1_000_003,
-                clips_per_epoch=hp.val_clips,
-                reverse_probability=0.0,
-                mirror_probability=0.0,
-                **common,
-            )
+            with _naming("training", "--data.clip_length"):
+                self.train_clips = SequenceClips(
+                    train,
+                    self._clip_length,
+                    seed=hp.seed,
+                    clips_per_epoch=hp.clips_per_epoch,
+                    augmentation=self.augmentation,
+                    **common,
+                )
+            with _naming("validation", "--data.val_clip_length"):
+                self.val_set = SequenceClips(
+                    val,
+                    hp.val_clip_length,
+                    seed=hp.seed + 1_000_003,
+                    clips_per_epoch=hp.val_clips,
+                    reverse_probability=0.0,
+                    mirror_probability=0.0,
+                    **common,
+                )
 
     def _split(self, sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
         hp = self.hparams
