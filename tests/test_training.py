@@ -428,6 +428,18 @@ def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum
     assert curriculum.clip_length == 12
 
 
+def test_curriculum_stops_at_the_longest_clip_the_training_sequences_give(tmp_path):
+    # 6-frame sequences, clips from 5 growing by 5 every epoch (threshold 0): 10 frames would
+    # fit no sequence and stop the run as its second epoch drew its first clip.
+    root = _otb_tree(tmp_path / "otb", frames=6)
+    args = [f"--data.root={root}", "--data.val_fraction=0.5", "--curriculum.iou_threshold=0"]
+    assert _train(tmp_path, *args, "--trainer.max_steps=6") == 0
+    events = EventAccumulator(str(_run_dir(tmp_path)), size_guidance={"scalars": 0})
+    events.Reload()
+    lengths = [event.value for event in events.Scalars("train/clip_length")]
+    assert lengths == [5, 5, 6, 6, 6, 6], lengths
+
+
 def test_curriculum_judges_whole_epochs_only_and_one_whose_end_a_resumed_run_skips():
     class Trainer:
         datamodule = type("DataModule", (), {"clip_length": 5})()

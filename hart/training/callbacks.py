@@ -14,6 +14,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
 
 from hart.errors import InputError
 from hart.media.drawing import tracking_strip
@@ -35,8 +36,9 @@ class Curriculum(pl.Callback):
     HART trains on short clips first (5 frames) and lengthens them (to 30) as the training IoU
     passes a threshold, because a tracker that cannot follow an object for 5 frames only learns
     noise from 30. After every training epoch, if the epoch's mean training IoU is at least
-    ``iou_threshold`` the clip length grows by ``growth`` frames, up to ``max_length``. The current
-    length is logged as ``train/clip_length``.
+    ``iou_threshold`` the clip length grows by ``growth`` frames, up to ``max_length`` — or up to
+    the data module's ``longest_clip`` where that is shorter (sequences on disk shorter than
+    ``max_length``). The current length is logged as ``train/clip_length``.
 
     The epoch's IoU is the mean of every batch's (the ``"iou"`` the module's ``training_step``
     returns), summed here rather than read from Lightning's epoch metrics: those are not saved
@@ -104,7 +106,18 @@ class Curriculum(pl.Callback):
         if iou is None or self.clip_length >= self.max_length:
             return
         if iou >= self.iou_threshold:
-            self.clip_length = min(self.max_length, self.clip_length + self.growth)
+            grown = min(self.max_length, self.clip_length + self.growth)
+            # Sequences on disk may be shorter than max_length: a clip they cannot give would
+            # stop the run in the middle of training, as the next epoch draws its first clip.
+            longest = getattr(trainer.datamodule, "longest_clip", None)
+            if longest is not None and grown > longest:
+                if self.clip_length < longest:
+                    rank_zero_info(
+                        f"Curriculum: clips stop at {longest} frames, the longest the training "
+                        f"sequences give (--curriculum.max_length {self.max_length})"
+                    )
+                grown = max(self.clip_length, longest)
+            self.clip_length = grown
             self._apply(trainer)
 
     def state_dict(self) -> dict[str, Any]:

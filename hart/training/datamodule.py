@@ -291,6 +291,14 @@ class HARTDataModule(pl.LightningDataModule):
                     **common,
                 )
 
+    @property
+    def longest_clip(self) -> int | None:
+        """The most frames a training clip can have (the curriculum grows clips no further),
+        or None where any length can be made (synthetic clips) or the data is not set up."""
+        if isinstance(self.train_clips, SequenceClips):
+            return self.train_clips.longest_clip()
+        return None
+
     def _split(self, sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
         hp = self.hparams
         count = len(sequences)
