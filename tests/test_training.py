@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -262,6 +263,25 @@ def test_an_empty_validation_split_is_named_with_the_option_that_sets_it(
     status = _train(tmp_path, f"--data.root={root}", f"--data.split={split}", *extra)
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and says in err[0], err
+
+
+@pytest.mark.parametrize("count", [3, 16, 30, 41, 250])
+def test_the_val_fraction_an_empty_validation_split_advises_holds_one_out(tmp_path, count):
+    # 1 / count rounded to hundredths would not: 16 sequences and 0.06 validate every 17th.
+    sequences = [
+        Sequence(f"s{i:03d}", [tmp_path / "0001.jpg"], np.ones((1, 4)), np.ones(1, bool))
+        for i in range(count)
+    ]
+
+    def split(fraction: float):
+        data = HARTDataModule(root=str(tmp_path), val_fraction=fraction, num_workers=0)
+        return data._split(sequences)
+
+    with pytest.raises(InputError, match=r"raise --data.val_fraction to (\d\.\d\d)") as error:
+        split(0.001)
+    advised = float(re.search(r"to (\d\.\d\d) or more", str(error.value))[1])
+    train, val = split(advised)
+    assert val and train and len(train) + len(val) == count
 
 
 def test_a_split_by_sequence_keeps_the_tracks_of_a_video_together(tmp_path):

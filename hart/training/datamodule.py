@@ -127,6 +127,18 @@ def check_counts(
         )
 
 
+def validation_step(fraction: float) -> int:
+    """Split by sequence, every ``n``-th video validates: ``n`` for ``val_fraction``."""
+    return max(2, round(1 / fraction))
+
+
+def fraction_for(videos: int) -> float:
+    """``1 / videos`` in hundredths, or the next that holds out one of ``videos`` (at least 2):
+    16 videos and 0.06 would validate every 17th, none of them."""
+    start = max(1, round(100 / videos))
+    return next(h for h in range(start, 100) if validation_step(h / 100) <= videos) / 100
+
+
 @contextmanager
 def _naming(part: str, option: str):
     """Prefix an :class:`~hart.errors.InputError` raised inside with the split and the option
@@ -320,7 +332,7 @@ class HARTDataModule(pl.LightningDataModule):
                     f"{hp.root} holds {held}: a split by sequence needs at least 2 videos "
                     "(use --data.split time to split each video in time)"
                 )
-            every = max(2, round(1 / hp.val_fraction))
+            every = validation_step(hp.val_fraction)
             picked = np.arange(len(units)) % every == every - 1
             val = [s for unit, v in zip(units, picked, strict=True) if v for s in unit]
             train = [s for unit, v in zip(units, picked, strict=True) if not v for s in unit]
@@ -334,8 +346,8 @@ class HARTDataModule(pl.LightningDataModule):
         for part, name in ((val, "validation"), (train, "training")):
             if not part:
                 advice = (
-                    f"raise --data.val_fraction to {1 / len(units):.2f} or more, or split each "
-                    "sequence in time (--data.split time)"
+                    f"raise --data.val_fraction to {fraction_for(len(units)):.2f} or more, or "
+                    "split each sequence in time (--data.split time)"
                     if hp.split == "sequence"
                     else "change --data.val_fraction or --data.val_clip_length, or split by "
                     "sequence (--data.split sequence)"
