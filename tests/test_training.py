@@ -27,9 +27,9 @@ from hart.training.datamodule import HARTDataModule
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _train(tmp_path: Path, *args: str) -> int:
+def _train(tmp_path: Path, *args: str, validate: bool = False) -> int:
     logs = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
-    return main(["train", *TINY_TRAINING, *logs, *args])
+    return main(["train", *(["validate"] if validate else []), *TINY_TRAINING, *logs, *args])
 
 
 def _run_dir(tmp_path: Path, version: int = 0) -> Path:
@@ -492,27 +492,35 @@ def test_curriculum_judges_whole_epochs_only_and_one_whose_end_a_resumed_run_ski
     assert resumed.state_dict()["batches"] == 0  # epoch 1 starts its own sum
 
 
-def test_two_process_ddp_on_cpu_completes_a_few_steps(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "hart.cli",
-        "train",
-        *TINY_TRAINING,
-        "--trainer.logger.init_args.save_dir",
-        str(tmp_path / "runs"),
-        "--trainer.accelerator=cpu",
-        "--trainer.strategy=ddp",
-        "--trainer.devices=2",
-        "--trainer.max_steps=2",
-    ]
+def test_two_process_ddp_on_cpu_completes_a_few_steps_and_validates_on_all_clips(tmp_path):
+    # 4 validation clips, 2 a batch: each process validates one batch.
+    common = [*TINY_TRAINING, "--data.val_clips=4", "--trainer.logger.init_args.save_dir"]
+    command = [sys.executable, "-m", "hart.cli", "train", "fit", *common, str(tmp_path / "runs")]
+    ddp = ["--trainer.accelerator=cpu", "--trainer.strategy=ddp", "--trainer.devices=2"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        [*command, *ddp, "--trainer.max_steps=2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    saved = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
+    last = _run_dir(tmp_path) / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=False)
     assert saved["global_step"] == 2
+    # The same weights validated by one process, on all 4 clips (version_1).
+    assert _train(tmp_path, "--data.val_clips=4", "--ckpt_path", str(last), validate=True) == 0
+
+    def last(version: int, tag: str) -> float:
+        events = EventAccumulator(str(_run_dir(tmp_path, version)), size_guidance={"scalars": 0})
+        events.Reload()
+        return events.Scalars(tag)[-1].value
+
+    # The mean over every scored frame of the 4 clips, however they were batched and shared.
+    for tag in ("val/iou", "val/iou_static"):
+        assert last(0, tag) == pytest.approx(last(1, tag), abs=1e-5), tag
 
 
 def test_ctrl_c_while_training_exits_130_as_every_hart_command_does(tmp_path):

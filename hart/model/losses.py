@@ -232,6 +232,11 @@ def hart_losses(
     return {**terms, "weight_decay": decay, "total": task + decay}
 
 
+def scored_frames(targets: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """How many frames :func:`mean_iou` averages over: ``(B, T, 4), (B, T) → int scalar``."""
+    return _valid(targets, visible).sum()
+
+
 @torch.no_grad()
 def mean_iou(boxes: torch.Tensor, targets: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     """Mean IoU over visible frames (unweighted): ``(B, T, 4), (B, T, 4), (B, T) → scalar``."""

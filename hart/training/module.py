@@ -13,7 +13,13 @@ from lightning.pytorch.utilities import grad_norm
 from hart.errors import InputError, TrainingDiverged
 from hart.model.checkpoint import load_model, load_weights
 from hart.model.hart import HARTConfig, HARTOutput, build_hart
-from hart.model.losses import TASK_TERMS, AdaptiveLossWeights, hart_losses, mean_iou
+from hart.model.losses import (
+    TASK_TERMS,
+    AdaptiveLossWeights,
+    hart_losses,
+    mean_iou,
+    scored_frames,
+)
 from hart.training.random_state import capture_random_state, restore_random_state
 
 Optimizer = Literal["rmsprop", "adam", "adamw", "sgd"]
@@ -88,9 +94,9 @@ class HARTModule(pl.LightningModule):
 
     def _step(
         self, batch: dict[str, torch.Tensor], stage: str
-    ) -> tuple[torch.Tensor, torch.Tensor, HARTOutput]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None, HARTOutput]:
         """Losses and metrics of one batch, logged under ``{stage}/``: ``(total loss, mean IoU
-        over frames 1..T-1, output)``."""
+        over frames 1..T-1 or None where the target shows in none of them, output)``."""
         frames, boxes, visible = batch["frames"], batch["boxes"], batch["visible"]
         output = self.model(frames, boxes[:, 0])
         losses = hart_losses(
@@ -110,20 +116,31 @@ class HARTModule(pl.LightningModule):
         static_iou = mean_iou(static, boxes[:, 1:], visible[:, 1:])
 
         on_step = stage == "train"
-        batch_size = frames.shape[0]
-        log = {f"{stage}/loss": losses["total"], f"{stage}/iou": iou}
-        self.log_dict(log, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=batch_size)
+        # Under DDP each process validates its share of the clips: without the sum over all
+        # processes, val/iou (and the best checkpoint chosen by it) would be rank 0's share.
+        # Once an epoch; training's per-step values stay each process's own.
+        logged = {"on_step": on_step, "on_epoch": True, "sync_dist": not on_step}
+        clips = frames.shape[0]
+        self.log(f"{stage}/loss", losses["total"], prog_bar=True, batch_size=clips, **logged)
         terms = {f"{stage}/loss_{name}": value for name, value in losses.items() if name != "total"}
-        terms[f"{stage}/iou_static"] = static_iou
-        self.log_dict(terms, on_step=on_step, on_epoch=True, batch_size=batch_size)
+        self.log_dict(terms, batch_size=clips, **logged)
+        # Each IoU is a mean over the batch's scored frames; weighted by their count, an epoch's
+        # is the mean over all its frames whichever batches (or processes) the clips fell in,
+        # and a batch whose target is absent after frame 0 weighs nothing instead of scoring 0.
+        # A float: Lightning sums an int weight into an int tensor, whose mean over processes
+        # it truncates (frames 3 and 2 → 2, not 2.5).
+        scored = float(scored_frames(boxes[:, 1:], visible[:, 1:]))
+        self.log(f"{stage}/iou", iou, prog_bar=True, batch_size=scored, **logged)
+        self.log(f"{stage}/iou_static", static_iou, batch_size=scored, **logged)
         if stage == "val":
-            self.log("hp_metric", iou, on_epoch=True, batch_size=batch_size)
-        return losses["total"], iou, output
+            self.log("hp_metric", iou, batch_size=scored, **logged)
+        return losses["total"], (iou if scored else None), output
 
     def training_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int
     ) -> dict[str, torch.Tensor]:
-        """``{"loss", "iou"}``: the curriculum reads each batch's IoU (hart.training.callbacks)."""
+        """``{"loss", "iou"}``: the curriculum reads each batch's IoU (hart.training.callbacks);
+        no ``"iou"`` where the target shows in no frame after the first."""
         loss, iou, _ = self._step(batch, "train")
         if not torch.isfinite(loss):
             # Raised before the optimiser step: the weights and every checkpoint stay good.
@@ -138,7 +155,7 @@ class HARTModule(pl.LightningModule):
         if self.loss_weights is not None:
             weights = {f"train/weight_{k}": v for k, v in self.loss_weights.weights().items()}
             self.log_dict(weights, on_step=True, on_epoch=False)
-        return {"loss": loss, "iou": iou.detach()}
+        return {"loss": loss} | ({"iou": iou.detach()} if iou is not None else {})
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         _, _, output = self._step(batch, "val")
