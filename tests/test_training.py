@@ -269,7 +269,7 @@ def test_an_empty_validation_split_is_named_with_the_option_that_sets_it(
 def test_the_val_fraction_an_empty_validation_split_advises_holds_one_out(tmp_path, count):
     # 1 / count rounded to hundredths would not: 16 sequences and 0.06 validate every 17th.
     sequences = [
-        Sequence(f"s{i:03d}", [tmp_path / "0001.jpg"], np.ones((1, 4)), np.ones(1, bool))
+        Sequence(f"s{i:03d}", [tmp_path / f"s{i}" / "1.jpg"], np.ones((1, 4)), np.ones(1, bool))
         for i in range(count)
     ]
 
@@ -300,6 +300,26 @@ def test_a_split_by_sequence_keeps_the_tracks_of_a_video_together(tmp_path):
     assert {s.attributes["video"] for s in train} == {"0000", "0002"}
     with pytest.raises(InputError, match=r"holds 2 sequence\(s\) of one video: a split by "):
         data._split(sequences[:2])
+
+
+@pytest.mark.parametrize("resized", [False, True])
+def test_a_split_by_sequence_keeps_targets_on_the_same_frames_together(tmp_path, resized):
+    # OTB's Jogging: two targets, Jogging-1 and Jogging-2, on the same frames; with A, B and C
+    # before them, every 5th sequence (the 5th: Jogging-1) would validate on Jogging-2's frames.
+    root = _otb_tree(tmp_path / "otb", frames=6)
+    (root / "C").rename(root / "Jogging")
+    (root / "Jogging" / "groundtruth_rect.txt").rename(root / "Jogging" / "groundtruth_rect.1.txt")
+    (root / "Jogging" / "groundtruth_rect.2.txt").write_text("2,2,4,4\n" * 6)
+    _otb_tree(tmp_path / "more", frames=6)
+    for name in ("A", "B"):
+        (tmp_path / "more" / name).rename(root / f"{name}2")
+    cache = str(tmp_path / "cache") if resized else None
+    data = HARTDataModule(root=str(root), val_fraction=0.2, resized_cache=cache, num_workers=0)
+    sequences = data._sequences()
+    assert [s.name for s in sequences] == ["A", "A2", "B", "B2", "Jogging-1", "Jogging-2"]
+    train, val = data._split(sequences)
+    assert [s.name for s in val] == ["Jogging-1", "Jogging-2"], [s.name for s in val]
+    assert [s.name for s in train] == ["A", "A2", "B", "B2"]
 
 
 def test_last_checkpoint_is_the_final_step_when_training_ends_between_saves(tmp_path):

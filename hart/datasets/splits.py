@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -13,14 +14,26 @@ def videos(sequences: list[Sequence]) -> list[list[Sequence]]:
     """``sequences`` grouped by the video they come from, in order of first appearance.
 
     A reader that makes several sequences of one video (KITTI: one per object track) says so in
-    ``attributes["video"]``; any other sequence is a video of its own. Splitting by video keeps
-    every frame on one side: two tracks of one video share their frames.
+    ``attributes["video"]``; other sequences whose frames lie in one folder are one video too
+    (OTB's Jogging-1 and Jogging-2: two targets on the same frames; UAV123's bird1_1 … bird1_3:
+    one flight cut in three); any other sequence is a video of its own. Splitting by video keeps
+    every frame, and every scene, on one side.
     """
     groups: dict[object, list[Sequence]] = {}
-    for index, sequence in enumerate(sequences):
-        key = sequence.attributes.get("video", ("sequence", index))
-        groups.setdefault(key, []).append(sequence)
+    for sequence in sequences:
+        groups.setdefault(_video_key(sequence), []).append(sequence)
     return list(groups.values())
+
+
+def _video_key(sequence: Sequence) -> object:
+    """What :func:`videos` groups by: the reader's video, else the frames' folder (before
+    :func:`hart.datasets.resized.resized_sequences` gave each sequence a folder of its own)."""
+    if "video" in sequence.attributes:
+        return ("video", sequence.attributes["video"])
+    folder = sequence.attributes.get("resized_from")
+    if folder is None and sequence.frames:
+        folder = Path(sequence.frames[0]).parent
+    return ("folder", str(folder)) if folder is not None else ("sequence", id(sequence))
 
 
 def split_in_time(
