@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hart.atomic import output_name
-from hart.errors import HartError, InputError, path_argument
+from hart.errors import HartError, InputError, path_argument, user_message
 from hart.tracking.threads import add_threads_option, check_threads, tracking_threads
 
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
@@ -366,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _terminate_as_interrupt():
             return COMMANDS[argv[0]](argv[1:]) or 0
     except HartError as error:
-        print(f"hart {argv[0]}: error: {error}", file=sys.stderr)
+        print(f"hart {argv[0]}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except OSError as error:  # the system said no: a missing file, no permission, a full disk
         print(f"hart {argv[0]}: error: {_os_error_line(error)}", file=sys.stderr)

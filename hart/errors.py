@@ -47,6 +47,22 @@ def first_line(error: BaseException, limit: int | None = None) -> str:
     return lines[0] if limit is None else lines[0][:limit]
 
 
+def user_message(error: BaseException) -> str:
+    """``error``'s message as a user should read it: for an error a DataLoader worker process
+    raised, the message it was raised with.
+
+    PyTorch raises a worker's error again in the main process, as the same type, with the
+    worker's whole traceback for a message ("Caught InputError in DataLoader worker process
+    0." …); its last line is ``hart.errors.InputError: <the message>``.
+    """
+    text = str(error)
+    if not (text.startswith("Caught ") and "in DataLoader worker process" in text):
+        return text
+    last = text.rstrip().splitlines()[-1]
+    qualified, colon, message = last.partition(": ")  # the class's dotted name holds no ": "
+    return message if colon and qualified.endswith(type(error).__name__) else text
+
+
 def path_argument(
     name: str, expected: str, convert: Callable[[str], Path] = Path
 ) -> Callable[[str], Path]:

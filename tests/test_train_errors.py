@@ -111,6 +111,40 @@ def test_a_run_that_fails_on_its_data_leaves_no_checkpoints_folder(tmp_path, mon
     assert error == f"hart train: error: {empty}: the folder is empty"
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_unreadable_frame_is_one_line_naming_it_from_a_worker_process_too(tmp_path, workers):
+    # PyTorch raises a worker's error again with the worker's traceback for its message. The
+    # run gets as far as fitting, so Lightning's start-up lines come first: a process of its own.
+    import cv2
+    import numpy as np
+
+    root = tmp_path / "otb"
+    for name in ("A", "B", "C"):
+        (root / name / "img").mkdir(parents=True)
+        for index in range(1, 7):
+            image = np.zeros((8, 8, 3), np.uint8)
+            cv2.imwrite(str(root / name / "img" / f"{index:04d}.jpg"), image)
+        (root / name / "groundtruth_rect.txt").write_text("1,1,4,4\n" * 6)
+    broken = root / "A" / "img" / "0003.jpg"  # in every 5-frame training clip of A
+    broken.write_bytes(b"")
+    work = tmp_path / "work"
+    work.mkdir()
+    options = [f"--data.root={root}", "--data.val_fraction=0.5", f"--data.num_workers={workers}"]
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "hart.cli", "train", *SMALL, *options, "--data.clips_per_epoch=40"],
+        cwd=work,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    said = f"hart train: error: {broken}: cannot read this image (missing, or not an image)"
+    assert run.returncode == 2 and run.stderr.splitlines()[-1] == said, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert sorted(p.name for p in work.iterdir()) == []  # no checkpoints/, no run folder
+
+
 def test_a_failed_run_keeps_the_folders_that_were_there_before_it(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
