@@ -512,6 +512,32 @@ def test_curriculum_judges_whole_epochs_only_and_one_whose_end_a_resumed_run_ski
     assert resumed.state_dict()["batches"] == 0  # epoch 1 starts its own sum
 
 
+def test_under_ddp_the_curriculum_judges_every_process_batches_alike():
+    # This process's batches average 0.5, the other's 0.9: every process must grow its clips.
+    class Strategy:
+        root_device = torch.device("cpu")
+
+        def reduce(self, sums, reduce_op):
+            assert reduce_op == "sum"
+            return sums + torch.tensor([0.9 + 0.9, 2.0], dtype=sums.dtype)
+
+    class Trainer:
+        datamodule = type("DataModule", (), {"clip_length": 5})()
+        current_epoch = 0
+        num_training_batches = 2
+        world_size = 2
+        strategy = Strategy()
+
+    module = type("Module", (), {"log": lambda *args, **kwargs: None})()
+    trainer, curriculum = Trainer(), Curriculum(max_length=30, growth=5, iou_threshold=0.6)
+    curriculum.on_fit_start(trainer, module)
+    for iou in (0.4, 0.6):
+        outputs = {"loss": torch.tensor(1.0), "iou": torch.tensor(iou)}
+        curriculum.on_train_batch_end(trainer, module, outputs, None, 0)
+    curriculum.on_train_epoch_end(trainer, module)
+    assert curriculum.clip_length == 10 and trainer.datamodule.clip_length == 10
+
+
 def test_two_process_ddp_on_cpu_completes_a_few_steps_and_validates_on_all_clips(tmp_path):
     # 4 validation clips, 2 a batch: each process validates one batch.
     common = [*TINY_TRAINING, "--data.val_clips=4", "--trainer.logger.init_args.save_dir"]

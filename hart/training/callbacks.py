@@ -41,9 +41,10 @@ class Curriculum(pl.Callback):
     ``max_length``). The current length is logged as ``train/clip_length``.
 
     The epoch's IoU is the mean of every batch's (the ``"iou"`` the module's ``training_step``
-    returns), summed here rather than read from Lightning's epoch metrics: those are not saved
-    in checkpoints, so after a resume in mid-epoch they would cover only the batches since. The
-    length and the epoch's running sum are saved, so a resumed run decides as the unbroken one.
+    returns; under DDP every process's batches), summed here rather than read from Lightning's
+    epoch metrics: those are not saved in checkpoints, so after a resume in mid-epoch they would
+    cover only the batches since. The length and the epoch's running sum are saved, so a resumed
+    run decides as the unbroken one.
 
     It starts from the data module's ``clip_length`` (``--data.clip_length``), which its training
     loader reads, workers included (:class:`hart.training.datamodule.HARTDataModule`).
@@ -101,7 +102,7 @@ class Curriculum(pl.Callback):
 
     def _judge(self, trainer: pl.Trainer) -> None:
         """Lengthen the clips if the epoch summed so far passed the threshold; start anew."""
-        iou = self._iou_sum / self._batches if self._batches else None
+        iou = self._epoch_iou(trainer)
         self._iou_sum, self._batches, self._seen, self._epoch = 0.0, 0, 0, None
         if iou is None or self.clip_length >= self.max_length:
             return
@@ -119,6 +120,17 @@ class Curriculum(pl.Callback):
                 grown = max(self.clip_length, longest)
             self.clip_length = grown
             self._apply(trainer)
+
+    def _epoch_iou(self, trainer: pl.Trainer) -> float | None:
+        """The mean IoU of the epoch's batches summed so far, over every process: under DDP each
+        sums the batches it trained on, and all must lengthen their clips together (or the
+        processes train on clips of different lengths, and a resumed run takes rank 0's)."""
+        if getattr(trainer, "world_size", 1) <= 1:
+            return self._iou_sum / self._batches if self._batches else None
+        sums = [self._iou_sum, float(self._batches)]
+        sums = torch.tensor(sums, dtype=torch.float64, device=trainer.strategy.root_device)
+        iou_sum, batches = trainer.strategy.reduce(sums, reduce_op="sum").tolist()
+        return iou_sum / batches if batches else None
 
     def state_dict(self) -> dict[str, Any]:
         return {
