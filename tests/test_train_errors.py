@@ -190,19 +190,30 @@ def test_the_hart_command_prints_the_error_line_alone(tmp_path, args, stderr):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
 
 
+def test_the_test_sub_command_is_one_line(tmp_path, monkeypatch, capsys):
+    # Offered before, it reached Lightning's test loop, which the data module gives no clips:
+    # a MisconfigurationException's traceback.
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "test", *SMALL]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["hart train: error: unrecognized arguments: test"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_the_help_offers_only_the_sub_commands_hart_train_takes(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--help"])
     assert exit_.value.code == 0
     usage = capsys.readouterr().out.splitlines()[0]
-    assert usage.endswith("{fit,validate,test} ...")  # no predict: HARTModule has no such step
+    # No predict (HARTModule has no such step), no test (the data module has no test split).
+    assert usage.endswith("{fit,validate} ...")
 
 
 def test_the_help_names_the_command_as_it_is_typed(capsys):
     # `hart -c CONFIG fit`, which a usage line of plain "hart" suggests, is not a command.
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    assert capsys.readouterr().out.startswith("usage: hart train [-c CONFIG] {fit,validate,test}")
+    assert capsys.readouterr().out.startswith("usage: hart train [-c CONFIG] {fit,validate}")
     with pytest.raises(SystemExit):
         main(["train", "fit", "--help"])
     assert capsys.readouterr().out.startswith("usage: hart train [options] fit ")

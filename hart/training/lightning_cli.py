@@ -1,6 +1,6 @@
 """``hart train``: LightningCLI over :class:`HARTModule` and :class:`HARTDataModule`.
 
-``hart train [fit|validate|test] [--config configs/X.yaml] [--trainer.max_steps N …]``. With no
+``hart train [fit|validate] [--config configs/X.yaml] [--trainer.max_steps N …]``. With no
 sub-command it fits; with no config it trains on the built-in synthetic data, logging to
 ``checkpoints/`` (``tensorboard --logdir checkpoints`` shows every run). LightningCLI saves the
 config used next to the logs.
@@ -35,7 +35,9 @@ from hart.training.datamodule import HARTDataModule
 from hart.training.module import HARTModule
 from hart.training.start_logs import HeldBackLogs, ReleaseHeldLogs
 
-SUBCOMMANDS = ("fit", "validate", "test")
+# No `test`: the data module has no test split (a trained model is measured on whole
+# sequences by `hart evaluate`), and Lightning's test loop without one is a traceback.
+SUBCOMMANDS = ("fit", "validate")
 
 
 def trainer_defaults() -> dict:
@@ -75,7 +77,8 @@ class HARTCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        # No `predict`: HARTModule has no predict step (tracking a video is `hart track`).
+        # No `predict`: HARTModule has no predict step (tracking a video is `hart track`); no
+        # `test`: see SUBCOMMANDS.
         return {
             name: skipped
             for name, skipped in LightningCLI.subcommands().items()
