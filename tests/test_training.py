@@ -399,6 +399,18 @@ def test_a_missing_data_set_is_one_line_and_exit_2(tmp_path, capsys):
     assert err == [f"hart train: error: data set folder {missing} does not exist"]
 
 
+def test_one_video_file_is_a_data_set_to_split_in_time(tmp_path, monkeypatch):
+    # The video layout reads one video and its box file; the data module refused any root that
+    # was not a folder, as "does not exist".
+    from hart.datasets import write_synthetic_sequence
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the decoded frames
+    video = write_synthetic_sequence(tmp_path / "clip.mp4", seed=0, length=20, frame_size=(48, 64))
+    args = [f"--data.root={video}", "--data.split=time", "--data.val_fraction=0.5"]
+    assert _train(tmp_path, *args, "--trainer.max_steps=1") == 0
+    assert (_run_dir(tmp_path) / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
     tmp_path, monkeypatch, capsys
 ):

@@ -162,8 +162,8 @@ class HARTDataModule(pl.LightningDataModule):
       on KITTI.
 
     Args:
-        root: a data set folder in a layout :func:`hart.datasets.load_sequences` reads, or None
-            for the built-in synthetic data.
+        root: a data set folder (or a video file) in a layout
+            :func:`hart.datasets.load_sequences` reads, or None for the built-in synthetic data.
         format: its layout (``"auto"`` recognises it).
         frame_size: ``(height, width)`` the frames are resized to.
         clip_length: frames per training clip ``T`` at the start; the curriculum raises it.
@@ -217,7 +217,8 @@ class HARTDataModule(pl.LightningDataModule):
         if isinstance(augmentation, dict):
             augmentation = Augmentation(**augmentation)
         self.augmentation = augmentation or NO_AUGMENTATION
-        if root is not None and not Path(root).is_dir():
+        # A file may be a data set: the video layout reads one video (and its box file).
+        if root is not None and not Path(root).exists():
             raise InputError(f"data set folder {root} does not exist")
         if photos is not None and not Path(photos).is_dir():
             raise InputError(f"photo folder {photos} does not exist")
