@@ -170,9 +170,6 @@ class HARTModule(pl.LightningModule):
                 "mask_logits": output.mask_logits[keep].detach().cpu(),
             }
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
     # ------------------------------------------------------------------------------ resuming
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
