@@ -246,7 +246,7 @@ def test_clips_longer_than_the_validation_sequences_name_the_option_that_sets_th
         (
             "sequence",
             [],
-            "3 sequences, validating on every 5th (--data.val_fraction 0.2), leaves "
+            "3 sequences, validating on one in every 5 (--data.val_fraction 0.2), leaves "
             "no validation sequence; raise --data.val_fraction to 0.33 or more",
         ),
         (

@@ -341,7 +341,7 @@ class HARTDataModule(pl.LightningDataModule):
                 f" of {len(units)} videos" if len(units) < count else ""
             )
             how = (
-                f"{counted}, validating on every {every}th "
+                f"{counted}, validating on one in every {every} "
                 f"(--data.val_fraction {hp.val_fraction:g}),"
             )
         for part, name in ((val, "validation"), (train, "training")):
