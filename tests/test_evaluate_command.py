@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import hart.datasets
+import hart.evaluation.plots
 from hart.cli import main
 from hart.datasets.sequence import Sequence
 
@@ -84,6 +85,25 @@ def test_a_whole_run_writes_table_json_and_plots_then_reuses_its_cache(
 
     assert main([*argv, "--out", str(out)]) == 0
     assert "(tracked)" not in capsys.readouterr().err  # everything came from the cache
+
+
+def test_ctrl_c_while_the_plots_are_drawn_keeps_the_earlier_results_whole(
+    square_root, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out"
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static", "--out", str(out)]
+    assert main([*argv, "--max-frames", "5"]) == 0
+    earlier = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    assert len(earlier) == 4
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hart.evaluation.plots, "iou_over_time_plot", interrupted)
+    assert main([*argv, "--max-frames", "8"]) == 130
+    # The table and the JSON of the second run are not left beside the first run's plots.
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == earlier
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left
 
 
 def test_the_static_box_frame_rate_is_shown_as_not_applicable(square_root, tmp_path, capsys):

@@ -4,10 +4,11 @@ plots."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
-from hart.atomic import write_text
+from hart.atomic import atomic_output, write_text
 from hart.boxes import comma_numbers
 from hart.errors import InputError, path_argument
 from hart.evaluation import plots, report
@@ -158,6 +159,21 @@ def _check_out_folder(out: Path, trackers: list[str]) -> None:
     check_cache_folders(out / "cache", trackers)
 
 
+def _write_results(out: Path, document: dict, table: str, combined: dict) -> None:
+    """Write results.json, results.md and the two plots into ``out``, moved into place together
+    once all four are drawn: a Ctrl-C or an error while the plots are drawn (half a second)
+    would otherwise leave this run's table beside an earlier run's plots, each file complete
+    and the set not."""
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        names = (RESULTS_JSON, RESULTS_TABLE, SUCCESS_PLOT, IOU_OVER_TIME_PLOT)
+        temporary = {name: stack.enter_context(atomic_output(out / name)) for name in names}
+        report.write_json(temporary[RESULTS_JSON], document)
+        write_text(temporary[RESULTS_TABLE], table)
+        plots.success_plot(combined, temporary[SUCCESS_PLOT])
+        plots.iou_over_time_plot(combined, temporary[IOU_OVER_TIME_PLOT])
+
+
 def main(argv: list[str]) -> int:
     """``hart evaluate``; returns the exit status (1 when some tracker failed on a sequence)."""
     args = parser().parse_args(argv)
@@ -224,12 +240,9 @@ def main(argv: list[str]) -> int:
         "trackers": evaluation.trackers,
         "available_trackers": available,
     }
-    report.write_json(
-        args.out / RESULTS_JSON, report.results_document(evaluation, combined, context)
+    _write_results(
+        args.out, report.results_document(evaluation, combined, context), table, combined
     )
-    write_text(args.out / RESULTS_TABLE, table, make_parents=True)
-    plots.success_plot(combined, args.out / SUCCESS_PLOT)
-    plots.iou_over_time_plot(combined, args.out / IOU_OVER_TIME_PLOT)
     print(table, end="")
     log(
         f"wrote {RESULTS_TABLE}, {RESULTS_JSON}, {SUCCESS_PLOT}, {IOU_OVER_TIME_PLOT} to {args.out}"
