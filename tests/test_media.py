@@ -180,6 +180,34 @@ def test_writer_rejects_paths_it_cannot_write(tmp_path, name, message):
         FrameWriter(tmp_path / name, (8, 8), fps=30)
 
 
+@pytest.mark.parametrize(
+    ("name", "fps", "message"),
+    [
+        ("out.mp4", 0.001, "at 0.001 frames/s: video needs more than 0.001"),
+        ("out.avi", 1e-300, "at 1e-300 frames/s: video needs more than 0.001"),
+        ("out.mp4", 70000, "at 70000 frames/s: MPEG-4 video allows at most 65535"),
+        ("out.avi", 1001, r"at 1001 frames/s: Motion JPEG video \(.avi, .mkv\) is written at"),
+        ("out.mkv", 65535, "at 65535 frames/s: Motion JPEG video"),
+    ],
+)
+def test_writer_rejects_a_frame_rate_its_codec_cannot_declare(tmp_path, name, fps, message):
+    # OpenCV fails to open (after FFmpeg's error lines), or writes a video that reads back with
+    # another rate or frame count, which the read-back check would take for a full disk.
+    with pytest.raises(InputError, match=message):
+        FrameWriter(tmp_path / name, (8, 8), fps=fps)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("suffix", "fps"), [(".avi", 1000.0), (".mkv", 1000.0), (".mp4", 0.01)])
+def test_the_frame_rates_at_the_writers_limits_read_back_as_written(tmp_path, suffix, fps):
+    path = tmp_path / f"out{suffix}"
+    with FrameWriter(path, (8, 8), fps=fps) as writer:
+        for _ in range(3):
+            writer.write(np.zeros((8, 8, 3), np.uint8))
+    source = open_frames(path)
+    assert (source.frame_count, source.fps) == (3, fps)
+
+
 def test_writer_will_not_fill_a_folder_that_has_files(tmp_path):
     (tmp_path / "frames").mkdir()
     (tmp_path / "frames" / "keep.txt").write_text("mine")

@@ -22,6 +22,12 @@ from hart.errors import InputError
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 MAX_MPEG4_FPS = 65535
 """The highest frame rate an ``mp4v`` video can declare (its time base is 16 bits)."""
+MAX_MJPEG_FPS = 1000
+"""The highest frame rate OpenCV writes a Motion JPEG video at as asked: above it an ``.avi``
+reads back at 600 frames/s, frames lost or added, and an ``.mkv`` without its frame count."""
+MIN_VIDEO_FPS = 0.001
+"""OpenCV's video writer takes frame rates above this (its time base is in milliseconds), and
+fails to open at or below it, naming nothing but FFmpeg's "Unspecified error"."""
 
 
 def check_output_path(path: str | os.PathLike) -> None:
@@ -62,13 +68,9 @@ class FrameWriter:
         self.fps = float(fps)
         self.frames_written = 0
         check_output_path(self.path)
-        if VIDEO_CODECS.get(self.path.suffix.lower()) == "mp4v" and self.fps > MAX_MPEG4_FPS:
-            # MPEG-4 part 2 keeps its time base in 16 bits; OpenCV's writer just fails to open.
-            raise InputError(
-                f"cannot write {self.path} at {self.fps:g} frames/s: MPEG-4 video allows at most "
-                f"{MAX_MPEG4_FPS} (give a lower --fps, or write .avi)"
-            )
         self.is_folder = not self.path.suffix
+        if not self.is_folder:
+            self._check_fps()
         height, width = self.frame_size
         self.video_size = (
             self.frame_size if self.is_folder else (height + height % 2, width + width % 2)
@@ -76,6 +78,28 @@ class FrameWriter:
         self._stack = contextlib.ExitStack()
         self._temporary: Path | None = None
         self._video: cv2.VideoWriter | None = None
+
+    def _check_fps(self) -> None:
+        """Raise :class:`~hart.errors.InputError` for a frame rate the video's codec cannot
+        declare: OpenCV's writer fails to open (after FFmpeg's own error lines), or writes a
+        video that reads back with another rate or frame count, taken for a full disk."""
+        if self.fps <= MIN_VIDEO_FPS:
+            raise InputError(
+                f"cannot write {self.path} at {self.fps:g} frames/s: video needs more than "
+                f"{MIN_VIDEO_FPS:g} (give a higher --fps, or write a folder of frames)"
+            )
+        if VIDEO_CODECS[self.path.suffix.lower()] == "mp4v" and self.fps > MAX_MPEG4_FPS:
+            # MPEG-4 part 2 keeps its time base in 16 bits; OpenCV's writer just fails to open.
+            raise InputError(
+                f"cannot write {self.path} at {self.fps:g} frames/s: MPEG-4 video allows at most "
+                f"{MAX_MPEG4_FPS} (give a lower --fps, or write a folder of frames)"
+            )
+        if VIDEO_CODECS[self.path.suffix.lower()] == "MJPG" and self.fps > MAX_MJPEG_FPS:
+            raise InputError(
+                f"cannot write {self.path} at {self.fps:g} frames/s: Motion JPEG video "
+                f"(.avi, .mkv) is written at most at {MAX_MJPEG_FPS} (give a lower --fps, or "
+                "write .mp4)"
+            )
 
     def __enter__(self) -> FrameWriter:
         with self._stack as stack:
