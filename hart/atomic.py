@@ -8,6 +8,7 @@ half-written file where a complete one is expected.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -60,6 +61,13 @@ def atomic_output(
         if folder and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)  # a folder cannot be renamed onto a non-empty one
         os.replace(temporary, path)
+    except OSError as error:
+        _remove(temporary)
+        if error.filename is None and error.errno in _DISK_FULL:
+            # A write through a file object (a text file flushed as it closes) reports a full
+            # disk without a file name, and the command's one line would not say where.
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     except BaseException:
         _remove(temporary)
         raise
@@ -72,6 +80,9 @@ def output_name(path: str | os.PathLike) -> Path:
     match = _TEMPORARY.fullmatch(path.name)
     return path.with_name(match["stem"] + match["suffix"]) if match else path
 
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""What a write says when there is no room: no space, over quota, the file too large."""
 
 _TEMPORARY = re.compile(r"\.(?P<stem>.*)\.partial-[0-9a-f]{8}(?P<suffix>.*)")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
 from hart.atomic import atomic_output, check_not_input, write_text
@@ -39,6 +42,17 @@ def test_an_error_removes_the_temporary_and_keeps_the_old_output(tmp_path, error
     assert leftovers(tmp_path) == [target.name]
     kept = target / "old.png" if folder else target
     assert kept.read_text() == "previous run"
+
+
+def test_a_full_disk_is_an_error_naming_the_output(tmp_path):
+    # A text file's write or its flush on closing says "No space left on device" and no more.
+    target = tmp_path / "boxes.txt"
+    with pytest.raises(OSError) as raised:
+        with atomic_output(target) as temporary:
+            temporary.write_text("half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert (raised.value.errno, raised.value.filename) == (errno.ENOSPC, str(target))
+    assert leftovers(tmp_path) == []
 
 
 def test_a_folder_replaces_the_old_one_whole(tmp_path):
