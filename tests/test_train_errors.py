@@ -41,6 +41,7 @@ def _error_of_train(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:
         ("--data.num_workers=-1", "num_workers must be 0 (load in the main process) or more"),
         ("--data.val_clip_length=1", "val_clip_length must be at least 2 frames, got 1"),
         ("--data.frame_size=[0,64]", "frame_size must be two sizes of at least 1 pixel"),
+        ("--data.frame_size=[100000,64]", "frame_size must be at most 2160x3840 (4K UHD)"),
         ("--data.clips_per_epoch=1", "clips_per_epoch (1) must be at least batch_size (2)"),
     ],
 )

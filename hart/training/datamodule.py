@@ -87,6 +87,12 @@ class ResumableLoader(DataLoader):
         self.dataset.set_epoch(int(state["epoch"]))
 
 
+MAX_FRAME_SIZE = (2160, 3840)
+"""The largest ``(height, width)`` frames are resized to: 4K UHD. A clip is drawn whole in
+memory; a frame size mistyped by a digit or two was a traceback, out of memory, or a machine
+swapping until its workers were killed."""
+
+
 def check_counts(
     frame_size: tuple[int, int],
     clip_length: int,
@@ -104,6 +110,9 @@ def check_counts(
     """
     if len(frame_size) != 2 or min(frame_size) < 1:
         raise InputError(f"frame_size must be two sizes of at least 1 pixel, got {frame_size}")
+    if frame_size[0] > MAX_FRAME_SIZE[0] or frame_size[1] > MAX_FRAME_SIZE[1]:
+        limit = "x".join(map(str, MAX_FRAME_SIZE))
+        raise InputError(f"frame_size must be at most {limit} (4K UHD), got {frame_size}")
     # A clip's first frame only gives the target's box: tracking starts on the second.
     for name, length in (("clip_length", clip_length), ("val_clip_length", val_clip_length)):
         if length < 2:
