@@ -216,6 +216,22 @@ def test_a_file_where_out_or_its_cache_must_be_a_folder_is_one_line_before_any_w
     assert blocker.read_text() == "someone's notes\n"
 
 
+@pytest.mark.parametrize("out", ["", "made/by/the/run"])
+def test_an_out_folder_that_cannot_be_written_is_one_line_before_any_work(
+    square_root, unwritable_folder, capsys, monkeypatch, out
+):
+    def no_work(path, format="auto"):
+        raise AssertionError("the output folder should have been checked before any work")
+
+    monkeypatch.setattr(hart.datasets, "load_sequences", no_work, raising=False)
+    out = unwritable_folder / out
+    argv = ["evaluate", str(square_root), "--baselines", "static", "--out", str(out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert f"hart evaluate: error: --out {out} cannot be written: " in error
+    assert error.count("\n") == 1
+
+
 def test_a_folder_where_a_result_file_goes_is_one_line_before_any_work(
     square_root, tmp_path, capsys
 ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import tempfile
 from pathlib import Path
 
 from hart.atomic import atomic_output, write_text
@@ -157,6 +158,21 @@ def _check_out_folder(out: Path, trackers: list[str]) -> None:
         if (out / name).is_dir():
             raise InputError(f"{out / name} is a folder where hart writes a file; remove it")
     check_cache_folders(out / "cache", trackers)
+    _check_writable(out)
+
+
+def _check_writable(out: Path) -> None:
+    """Raise :class:`InputError` unless ``--out``, or the nearest folder above it that exists
+    (where it would be made), can be written: otherwise the run fails when it caches its first
+    tracked sequence. Asked by creating (and at once removing) a hidden file, as
+    :func:`hart.atomic.check_parent` asks: permission bits do not tell about a read-only file
+    system, or about root."""
+    existing = next(path for path in (out, *out.parents) if path.is_dir())
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".hart-write-check-"):
+            pass
+    except OSError as error:
+        raise InputError(f"--out {out} cannot be written: {error.strerror or error}") from None
 
 
 def _write_results(out: Path, document: dict, table: str, combined: dict) -> None:
