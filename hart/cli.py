@@ -371,12 +371,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # the system said no: a missing file, no permission, a full disk
         print(f"hart {argv[0]}: error: {_os_error_line(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"hart {argv[0]}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"hart {argv[0]}: terminated", file=sys.stderr)
+    except (KeyboardInterrupt, Terminated) as stop:
+        return _stopped(argv[0], stop)
+    except Exception as error:
+        # Raised while unwinding from Ctrl-C or SIGTERM, by a part the signal reached as well:
+        # `hart train`'s data loader workers die of a SIGTERM sent to the process group, and
+        # shutting them down raises; the signal stopped the command, not this error.
+        stop = _stopping_signal(error)
+        if stop is None:
+            raise
+        return _stopped(argv[0], stop)
+
+
+def _stopped(name: str, stop: BaseException) -> int:
+    """Print the one line of a command stopped by Ctrl-C or SIGTERM; its exit status."""
+    if isinstance(stop, Terminated):
+        print(f"hart {name}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+    print(f"hart {name}: interrupted", file=sys.stderr)
+    return 130
+
+
+def _stopping_signal(error: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or :class:`Terminated` that ``error`` was raised while handling
+    (Python's "During handling of the above exception"), or None."""
+    seen = set()
+    context = error.__context__
+    while context is not None and id(context) not in seen:
+        if isinstance(context, (KeyboardInterrupt, Terminated)):
+            return context
+        seen.add(id(context))
+        context = context.__context__
+    return None
 
 
 def _os_error_line(error: OSError) -> str:

@@ -453,6 +453,26 @@ def test_sigterm_mid_video_leaves_no_output(
     assert signal.getsignal(signal.SIGTERM) is previous  # hart's handler is gone again
 
 
+@pytest.mark.parametrize(
+    ("stop", "status", "line"),
+    [(cli.Terminated, 143, "terminated"), (KeyboardInterrupt, 130, "interrupted")],
+)
+def test_an_error_raised_while_stopping_for_a_signal_is_the_signals_line(
+    monkeypatch, capsys, stop, status, line
+):
+    # SIGTERM sent to hart train's process group kills its data loader workers too, and
+    # shutting them down raises while Lightning unwinds from hart's Terminated.
+    def stopped_command(argv):
+        try:
+            raise stop()
+        finally:
+            raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated.")
+
+    monkeypatch.setitem(cli.COMMANDS, "track", stopped_command)
+    assert main(["track"]) == status
+    assert capsys.readouterr().err == f"hart track: {line}\n"
+
+
 def test_a_video_cut_short_fails_unless_accepted_and_then_says_so(
     stand_in_tracker, workdir, crossing_video, capsys
 ):
