@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -467,6 +468,22 @@ def test_ctrl_c_mid_training_exits_130_and_keeps_the_last_checkpoint(tmp_path, m
     assert capsys.readouterr().err.strip().splitlines()[-1] == "hart train: interrupted"
     last = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 2
+
+
+def test_checkpoints_are_written_beside_their_place_not_in_the_temporary_folder(
+    tmp_path, monkeypatch
+):
+    # Lightning's writer stages a checkpoint in /tmp and moves it: a copy over the previous
+    # last.ckpt where /tmp is another file system, and a failed run where it has no room.
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    args = ["--trainer.max_steps=2", "--last_checkpoint.every_n_train_steps=1"]
+    assert _train(tmp_path, *args) == 0
+    checkpoints = _run_dir(tmp_path) / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 2
+    assert not [p.name for p in checkpoints.iterdir() if p.name.startswith(".")]  # temporaries
 
 
 def test_curriculum_grows_clips_only_past_the_threshold_and_stops_at_the_maximum():

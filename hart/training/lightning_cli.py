@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jsonargparse import ArgumentError, lazy_instance
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
@@ -31,6 +32,7 @@ from hart.training.callbacks import (
     TrackingImages,
     check_clip_length,
 )
+from hart.training.checkpoint_io import AtomicCheckpointIO
 from hart.training.datamodule import HARTDataModule
 from hart.training.module import HARTModule
 from hart.training.start_logs import HeldBackLogs, ReleaseHeldLogs
@@ -60,6 +62,10 @@ class HARTCLI(LightningCLI):
       resume with ``--ckpt_path``;
     - ``curriculum``: clip lengths from 5 to 30 (``--curriculum.iou_threshold`` …);
     - ``images``: tracking pictures in TensorBoard (``--images.every_n_validations`` …).
+
+    Checkpoints are written beside their final name and moved into place in one step
+    (:class:`~hart.training.checkpoint_io.AtomicCheckpointIO`), unless ``--trainer.plugins``
+    names another writer.
 
     A ``fit`` run's ``--ckpt_path`` is checked to be a whole training checkpoint
     (:func:`check_resumable`); a setting the model's, the data's or the trainer's constructor
@@ -95,6 +101,8 @@ class HARTCLI(LightningCLI):
             trainer = super().instantiate_trainer(**kwargs)
         except (MisconfigurationException, ValueError, TypeError) as error:
             raise InputError(trainer_error_line(error, settings)) from None
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one a user chose
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(DiscardEmptyRun(logs_root(trainer)))
         trainer.callbacks.append(ReleaseHeldLogs(self._start_logs))
         return trainer
