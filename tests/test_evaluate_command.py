@@ -176,6 +176,8 @@ def test_a_shifted_start_moves_only_the_first_box_and_is_not_taken_from_the_cach
         (["--baselines", "hart"], "'hart' is our model, not a baseline"),
         (["--max-frames", "1"], "--max-frames must be at least 2"),
         (["--sequences", "middle"], "no sequence named 'middle' (there are: left, right)"),
+        (["--sequences", ""], "--sequences '' names no sequence; give comma-separated names"),
+        (["--sequences", " , "], "--sequences ' , ' names no sequence"),
         (["--threads", "0"], "--threads must be between 1 and "),
         (["--first-box-shift", "1"], "--first-box-shift '1' is not DX,DY (two numbers"),
         (["--first-box-shift", "1,nan"], "--first-box-shift '1,nan' is not DX,DY"),

@@ -122,6 +122,8 @@ def _select(sequences, names: str | None):
     if names is None:
         return sequences
     wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:  # "--sequences $NAMES" with NAMES unset: not "no sequences under ROOT"
+        raise InputError(f"--sequences {names!r} names no sequence; give comma-separated names")
     known = {s.name for s in sequences}
     unknown = [n for n in wanted if n not in known]
     if unknown:
