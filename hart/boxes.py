@@ -148,6 +148,12 @@ and a box of 1e39 pixels would overflow the network's float32 (benchmarks' boxes
 about twice the frame)."""
 
 
+def _shown(box: np.ndarray) -> str:
+    """``x,y,w,h`` as a message shows a box: :func:`format_box` writes every digit of a number,
+    309 of them for ``1e308``; six significant digits say which box it was."""
+    return ",".join(f"{value:g}" for value in box)
+
+
 def check_first_box(box, frame_size: tuple[int, int]) -> np.ndarray:
     """The box a tracker starts from, checked: ``(4,)`` float64 xywh.
 
@@ -165,9 +171,7 @@ def check_first_box(box, frame_size: tuple[int, int]) -> np.ndarray:
         raise InputError(f"the first box must be 4 finite numbers x,y,w,h, got {box}")
     x, y, w, h = values
     if w <= 0 or h <= 0:
-        raise InputError(
-            f"box {format_box(values)} has width {w:g} and height {h:g}; both must be > 0"
-        )
+        raise InputError(f"box {_shown(values)} has width {w:g} and height {h:g}; both must be > 0")
     height, width = frame_size
     if w > MAX_BOX_FRAMES * width or h > MAX_BOX_FRAMES * height:
         raise InputError(
@@ -176,7 +180,7 @@ def check_first_box(box, frame_size: tuple[int, int]) -> np.ndarray:
         )
     if not intersection(values, np.array([0.0, 0.0, width, height])) > 0:
         raise InputError(
-            f"box {format_box(values)} is outside the {width}×{height} frame (it spans "
+            f"box {_shown(values)} is outside the {width}×{height} frame (it spans "
             f"x {x:g}–{x + w:g}, y {y:g}–{y + h:g})"
         )
     return values

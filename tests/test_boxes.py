@@ -171,6 +171,7 @@ def test_a_first_box_may_reach_beyond_the_frame(box):
     [
         ([360, 10, 20, 20], "box 360,10,20,20 is outside the 360×240 frame (it spans x 360–380"),
         ([500, 500, 10, 10], "box 500,500,10,10 is outside the 360×240 frame"),
+        ([1e308, 1, 2, 3], "box 1e+308,1,2,3 is outside the 360×240 frame"),  # not 309 digits
         ([-30, 10, 30, 20], "box -30,10,30,20 is outside"),  # touching the edge is not inside
         ([5, 5, 0, 10], "box 5,5,0,10 has width 0 and height 10; both must be > 0"),
         ([5, 5, 10, -4], "has width 10 and height -4"),
