@@ -119,6 +119,24 @@ def test_written_layouts_read_back(tmp_path):
     assert not list((tmp_path / "vid").glob("*partial*"))
 
 
+def test_a_video_that_fails_at_its_end_leaves_the_earlier_video_and_boxes_as_they_were(
+    tmp_path, monkeypatch
+):
+    from hart.media.writer import FrameWriter
+
+    video = write_synthetic_sequence(tmp_path / "sample.mp4", 5, 6, SIZE, layout="video")
+    earlier = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def disk_full(self, *exc_info):  # the read-back after the last frame finds it cut short
+        raise OSError(f"cannot write {video}: the video reads back with 3 of its 6 frames")
+
+    monkeypatch.setattr(FrameWriter, "_check_complete", disk_full)
+    with pytest.raises(OSError, match="reads back with 3 of its 6 frames"):
+        write_synthetic_sequence(video, 7, 6, SIZE, layout="video")
+    # Not the new boxes beside the earlier video.
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == earlier
+
+
 def test_photos_become_backgrounds(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hart.atomic import atomic_output, write_text
+from hart.atomic import atomic_output
 from hart.boxes import format_box
 from hart.errors import InputError
 from hart.media.writer import FrameWriter
@@ -75,12 +75,15 @@ def write_video(path: str | Path, items: Iterable[Item], fps: float = 30.0) -> P
     if first is None:
         raise InputError(f"{path}: no frames to write")
     lines = []
-    with FrameWriter(path, first[0].shape[:2], fps) as writer:
-        for frame, box, visible in itertools.chain([first], items):
-            writer.write(frame)
-            lines.append(_box_line(box, visible))
-        # Inside the writer's block: a failure here leaves no video without its boxes.
-        write_text(path.with_suffix(".txt"), "\n".join(lines) + "\n")
+    # The boxes' block holds the video's: each is moved into place only once both are complete
+    # (the video last checks that it reads back whole), so that a failure or Ctrl-C leaves no
+    # video without its boxes, and no boxes beside an earlier run's video.
+    with atomic_output(path.with_suffix(".txt")) as boxes:
+        with FrameWriter(path, first[0].shape[:2], fps) as writer:
+            for frame, box, visible in itertools.chain([first], items):
+                writer.write(frame)
+                lines.append(_box_line(box, visible))
+            boxes.write_text("\n".join(lines) + "\n")
     return path
 
 
