@@ -137,6 +137,20 @@ def test_a_video_that_fails_at_its_end_leaves_the_earlier_video_and_boxes_as_the
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == earlier
 
 
+def test_a_folder_where_the_boxes_go_is_an_error_before_any_frame_is_drawn(tmp_path):
+    from hart.datasets.writers import write_video
+
+    (tmp_path / "sample.txt").mkdir()
+
+    def frames():
+        raise AssertionError("a frame was drawn before the output was checked")
+        yield
+
+    with pytest.raises(InputError, match=r"sample.txt: it is a folder; give a file name"):
+        write_video(tmp_path / "sample.mp4", frames())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample.txt"]
+
+
 def test_photos_become_backgrounds(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

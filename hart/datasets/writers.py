@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hart.atomic import atomic_output
+from hart.atomic import atomic_output, check_output_file
 from hart.boxes import format_box
 from hart.errors import InputError
 from hart.media.writer import FrameWriter
@@ -70,6 +70,9 @@ def write_video(path: str | Path, items: Iterable[Item], fps: float = 30.0) -> P
     if not path.suffix:
         raise InputError(f"{path}: a video name needs an extension such as .mp4")
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Before any frame is drawn: otherwise found when the boxes are moved into place, after
+    # the whole video.
+    check_output_file(path.with_suffix(".txt"))
     items = iter(items)
     first = next(items, None)
     if first is None:
