@@ -236,6 +236,16 @@ def test_bad_input_prints_one_line_and_leaves_nothing(
     assert sorted(workdir.parent.rglob("*")) == before, "no output, no temporary file"
 
 
+@pytest.mark.parametrize("fps", ["0.0001", "70000"])
+def test_a_frame_rate_the_video_cannot_have_is_refused_before_the_model_loads(
+    stand_in_tracker, workdir, crossing_video, capsys, fps
+):
+    assert main(["track", str(crossing_video), "--box", "205,151,17,50", "--fps", fps]) == 2
+    assert f"at {fps} frames/s" in capsys.readouterr().err
+    assert stand_in_tracker.loaded_from == []  # checked before the seconds a model takes
+    assert list(workdir.iterdir()) == []
+
+
 def test_select_without_a_display_is_a_clear_error(
     stand_in_tracker, workdir, crossing_video, capsys, monkeypatch
 ):

@@ -2,8 +2,8 @@
 
 :class:`FrameWriter` writes under a temporary name beside the destination and moves it into
 place only when complete; on any error or Ctrl-C the partial output is removed
-(:func:`hart.atomic.atomic_output`). :func:`check_output_path` says beforehand whether a path
-can be written, so that a command fails before its expensive work.
+(:func:`hart.atomic.atomic_output`). :func:`check_output_path` and :func:`check_frame_rate` say
+beforehand whether a path can be written, so that a command fails before its expensive work.
 """
 
 from __future__ import annotations
@@ -49,6 +49,33 @@ def check_output_path(path: str | os.PathLike) -> None:
         raise InputError(f"cannot write frames to {path}: it exists and is not an empty folder")
 
 
+def check_frame_rate(path: str | os.PathLike, fps: float) -> None:
+    """Raise :class:`~hart.errors.InputError` for a frame rate the codec of the video ``path``
+    cannot declare: OpenCV's writer fails to open (after FFmpeg's own error lines), or writes a
+    video that reads back with another rate or frame count, taken for a full disk. A folder of
+    frames (no extension) has no frame rate. Cheap; call it before the expensive work."""
+    path = Path(path)
+    codec = VIDEO_CODECS.get(path.suffix.lower())
+    if codec is None:
+        return
+    if fps <= MIN_VIDEO_FPS:
+        raise InputError(
+            f"cannot write {path} at {fps:g} frames/s: video needs more than "
+            f"{MIN_VIDEO_FPS:g} (give a higher --fps, or write a folder of frames)"
+        )
+    if codec == "mp4v" and fps > MAX_MPEG4_FPS:
+        # MPEG-4 part 2 keeps its time base in 16 bits; OpenCV's writer just fails to open.
+        raise InputError(
+            f"cannot write {path} at {fps:g} frames/s: MPEG-4 video allows at most "
+            f"{MAX_MPEG4_FPS} (give a lower --fps, or write a folder of frames)"
+        )
+    if codec == "MJPG" and fps > MAX_MJPEG_FPS:
+        raise InputError(
+            f"cannot write {path} at {fps:g} frames/s: Motion JPEG video (.avi, .mkv) is "
+            f"written at most at {MAX_MJPEG_FPS} (give a lower --fps, or write .mp4)"
+        )
+
+
 class FrameWriter:
     """Write BGR uint8 frames of one size to a video or a folder of PNG frames, atomically.
 
@@ -68,9 +95,8 @@ class FrameWriter:
         self.fps = float(fps)
         self.frames_written = 0
         check_output_path(self.path)
+        check_frame_rate(self.path, self.fps)
         self.is_folder = not self.path.suffix
-        if not self.is_folder:
-            self._check_fps()
         height, width = self.frame_size
         self.video_size = (
             self.frame_size if self.is_folder else (height + height % 2, width + width % 2)
@@ -78,28 +104,6 @@ class FrameWriter:
         self._stack = contextlib.ExitStack()
         self._temporary: Path | None = None
         self._video: cv2.VideoWriter | None = None
-
-    def _check_fps(self) -> None:
-        """Raise :class:`~hart.errors.InputError` for a frame rate the video's codec cannot
-        declare: OpenCV's writer fails to open (after FFmpeg's own error lines), or writes a
-        video that reads back with another rate or frame count, taken for a full disk."""
-        if self.fps <= MIN_VIDEO_FPS:
-            raise InputError(
-                f"cannot write {self.path} at {self.fps:g} frames/s: video needs more than "
-                f"{MIN_VIDEO_FPS:g} (give a higher --fps, or write a folder of frames)"
-            )
-        if VIDEO_CODECS[self.path.suffix.lower()] == "mp4v" and self.fps > MAX_MPEG4_FPS:
-            # MPEG-4 part 2 keeps its time base in 16 bits; OpenCV's writer just fails to open.
-            raise InputError(
-                f"cannot write {self.path} at {self.fps:g} frames/s: MPEG-4 video allows at most "
-                f"{MAX_MPEG4_FPS} (give a lower --fps, or write a folder of frames)"
-            )
-        if VIDEO_CODECS[self.path.suffix.lower()] == "MJPG" and self.fps > MAX_MJPEG_FPS:
-            raise InputError(
-                f"cannot write {self.path} at {self.fps:g} frames/s: Motion JPEG video "
-                f"(.avi, .mkv) is written at most at {MAX_MJPEG_FPS} (give a lower --fps, or "
-                "write .mp4)"
-            )
 
     def __enter__(self) -> FrameWriter:
         with self._stack as stack:

@@ -27,7 +27,7 @@ from hart.boxes import check_first_box, format_box
 from hart.errors import InputError
 from hart.media.drawing import draw_tracking
 from hart.media.frames import FrameSource
-from hart.media.writer import FrameWriter, check_output_path
+from hart.media.writer import FrameWriter, check_frame_rate, check_output_path
 
 
 class TrackerLike(Protocol):
@@ -50,7 +50,8 @@ def check_outputs(
     inputs: Sequence[str | os.PathLike] = (),
 ) -> None:
     """Raise :class:`~hart.errors.InputError` if :func:`run_tracking` could not write its
-    outputs (see :func:`~hart.media.writer.check_output_path`), or if one of them would
+    outputs (see :func:`~hart.media.writer.check_output_path`; the video at the source's frame
+    rate, :func:`~hart.media.writer.check_frame_rate`), or if one of them would
     overwrite the input, one of the other files read (``inputs``: a box file), or the other."""
     paths = [Path(path) for path in (output, boxes_out) if path is not None]
     for path in paths:
@@ -60,6 +61,7 @@ def check_outputs(
         raise InputError(f"the video and the boxes would both be written to {paths[0]}")
     if output is not None:
         check_output_path(output)
+        check_frame_rate(output, source.fps)
     if boxes_out is not None:
         check_output_file(boxes_out)
 
