@@ -67,6 +67,7 @@ class HARTModule(pl.LightningModule):
         init_weights: str | None = None,
     ) -> None:
         super().__init__()
+        check_optimiser_settings(lr, momentum)
         config = config or HARTConfig()
         # Stored as a plain dict so that a checkpoint rebuilds the model with nothing but hart.
         self.save_hyperparameters({"config": asdict(config)} | _without_config(locals()))
@@ -218,6 +219,16 @@ class HARTModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def check_optimiser_settings(lr: float, momentum: float) -> None:
+    """Raise ValueError (one line from ``hart train``) for a learning rate or momentum the
+    optimiser would refuse when training starts, with a traceback: a rate that is not positive
+    or does not fit the weights' float32, a negative momentum."""
+    if not 0 < lr <= torch.finfo(torch.float32).max:
+        raise ValueError(f"--model.lr must be a positive number (at most 3.4e38), got {lr:g}")
+    if not 0 <= momentum <= torch.finfo(torch.float32).max:
+        raise ValueError(f"--model.momentum must be 0 or more, got {momentum:g}")
 
 
 def _without_config(arguments: dict) -> dict:
