@@ -108,11 +108,13 @@ class HARTCLI(LightningCLI):
         return trainer
 
     def instantiate_classes(self) -> None:
-        # The model's and the data's constructors check their settings and raise ValueError: a
-        # bad value there came from the command line or a config file, so it is one line.
+        # The model's and the data's constructors check their settings and raise ValueError,
+        # Lightning's callbacks (--last_checkpoint.every_n_train_steps -3) a
+        # MisconfigurationException: a bad value there came from the command line or a config
+        # file, so it is one line.
         try:
             super().instantiate_classes()
-        except ValueError as error:
+        except (ValueError, MisconfigurationException) as error:
             raise InputError(first_line(error)) from None
 
     def parse_arguments(self, parser, args) -> None:
