@@ -705,6 +705,9 @@ def test_clips_longer_than_the_curriculum_allows_are_one_line_before_any_work(tm
         ("--model.lr=-1", "--model.lr must be a positive number (at most 3.4e38), got -1"),
         ("--model.lr=1e308", "--model.lr must be a positive number (at most 3.4e38), got 1e+308"),
         ("--model.momentum=-0.5", "--model.momentum must be 0 or more, got -0.5"),
+        ("--images.every_n_validations=0", "--images.every_n_validations must be at least 1"),
+        ("--images.num_clips=-1", "--images.num_clips must be at least 1, got -1"),
+        ("--images.max_frames=0", "--images.max_frames must be at least 1, got 0"),
         (
             "--last_checkpoint.every_n_train_steps=-3",
             "Invalid value for every_n_train_steps=-3. Must be >= 0",

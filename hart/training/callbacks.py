@@ -236,6 +236,15 @@ class TrackingImages(pl.Callback):
     """
 
     def __init__(self, every_n_validations: int = 1, num_clips: int = 2, max_frames: int = 10):
+        # Checked here, where a bad value is one line: found at the first validation's end, it
+        # was a traceback after the run's first steps.
+        for name, value in (
+            ("every_n_validations", every_n_validations),
+            ("num_clips", num_clips),
+            ("max_frames", max_frames),
+        ):
+            if value < 1:
+                raise ValueError(f"--images.{name} must be at least 1, got {value}")
         self.every_n_validations = every_n_validations
         self.num_clips = num_clips
         self.max_frames = max_frames
