@@ -43,6 +43,7 @@ def _error_of_train(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:
         ("--data.frame_size=[0,64]", "frame_size must be two sizes of at least 1 pixel"),
         ("--data.frame_size=[100000,64]", "frame_size must be at most 2160x3840 (4K UHD)"),
         ("--data.clips_per_epoch=1", "clips_per_epoch (1) must be at least batch_size (2)"),
+        ("--data.seed=-1", "seed must be 0 or more, got -1"),
     ],
 )
 def test_a_count_the_data_module_refuses_is_one_line_before_any_folder(

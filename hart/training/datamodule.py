@@ -233,6 +233,8 @@ class HARTDataModule(pl.LightningDataModule):
             raise InputError(f"photo folder {photos} does not exist")
         if not 0.0 < val_fraction < 1.0:
             raise InputError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        if seed < 0:  # numpy's seeds are not negative; found when the first clip is drawn
+            raise InputError(f"seed must be 0 or more, got {seed}")
         check_counts(
             frame_size,
             clip_length,
