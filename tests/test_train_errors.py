@@ -44,6 +44,14 @@ def _error_of_train(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:
         ("--data.frame_size=[100000,64]", "frame_size must be at most 2160x3840 (4K UHD)"),
         ("--data.clips_per_epoch=1", "clips_per_epoch (1) must be at least batch_size (2)"),
         ("--data.seed=-1", "seed must be 0 or more, got -1"),
+        ("--data.synthetic.max_speed=-1", "max_speed must be between 0 and 100, got -1.0"),
+        ("--data.synthetic.blur=1e308", "blur must be between 0 and 100, got 1e+308"),
+        ("--data.synthetic.photo_probability=2", "photo_probability must be between 0 and 1"),
+        (
+            "--data.synthetic.distractors=[4,0]",
+            "distractors must be (low, high) with 0 <= low <= high <= 100, got (4, 0)",
+        ),
+        ("--data.synthetic.target_height=[0.5,0.1]", "target_height must be (low, high) with"),
     ],
 )
 def test_a_count_the_data_module_refuses_is_one_line_before_any_folder(

@@ -115,7 +115,11 @@ class HARTCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except (ValueError, MisconfigurationException) as error:
-            raise InputError(first_line(error)) from None
+            # A dataclass of settings (--data.synthetic) whose constructor refused a value:
+            # jsonargparse frames the reason as its parser's errors, under a first line that
+            # only says the value is none of its type's alternatives.
+            framed = str(error).startswith(_PARSER_FRAMING)
+            raise InputError(parser_error_line(error) if framed else first_line(error)) from None
 
     def parse_arguments(self, parser, args) -> None:
         with warnings.catch_warnings():
@@ -201,12 +205,13 @@ _PARSER_FRAMING = (
     "Errors:",
     "Given value type:",
     "Given value: NestedArg(",
+    "Given value: Namespace(",
     "Problem with given class_path",
     "Expected a <class 'NoneType'>",
 )
 
 
-def parser_error_line(error: ArgumentError) -> str:
+def parser_error_line(error: Exception) -> str:
     """jsonargparse's error as one line: the option, and why its value was refused.
 
     Its messages run to several lines: ``Parser key "trainer.max_steps":`` with the reason

@@ -23,3 +23,32 @@ class SyntheticConfig:
     blur: float = 1.0  # scales motion blur and defocus
     noise: float = 1.0  # scales sensor noise and compression
     photo_probability: float = 0.7  # with photos: chance a background / surface is a photo
+
+    def __post_init__(self) -> None:
+        # Checked here, where `hart train` makes a bad value one line: the world would refuse it
+        # when the first clip is drawn, with a traceback from numpy or OpenCV ("low >= high",
+        # "scale < 0"). The upper bounds are far past any useful value and keep arithmetic
+        # finite: a target up to 10 frames tall (as a first box, hart.boxes.MAX_BOX_FRAMES),
+        # scales up to 100 times the default, counts up to 100.
+        ranges = {
+            "target_height": (1e-3, 10.0),
+            "target_aspect": (0.01, 100.0),
+            "distractors": (0, 100),
+            "clutter": (0, 100),
+            "static_objects": (0, 100),
+            "occluders": (0, 100),
+        }
+        for name, (lowest, highest) in ranges.items():
+            low, high = getattr(self, name)
+            if not lowest <= low <= high <= highest:
+                raise ValueError(
+                    f"{name} must be (low, high) with {lowest:g} <= low <= "
+                    f"high <= {highest:g}, got {getattr(self, name)}"
+                )
+        scales = {"max_speed": 100.0, "camera_motion": 100.0, "lighting": 100.0}
+        scales |= {"blur": 100.0, "noise": 100.0}
+        shares = {"min_visible_fraction": 1.0, "photo_probability": 1.0}
+        for name, highest in (scales | shares).items():
+            value = getattr(self, name)
+            if not 0 <= value <= highest:
+                raise ValueError(f"{name} must be between 0 and {highest:g}, got {value}")
