@@ -702,8 +702,8 @@ def test_clips_longer_than_the_curriculum_allows_are_one_line_before_any_work(tm
     [
         ("--model.config.size_pull=2", "size_pull must be in [0, 1], got 2.0"),
         ("--model.config.glimpse_reader=bilinear", "glimpse reader must be one of"),
-        ("--model.lr=-1", "--model.lr must be a positive number (at most 3.4e38), got -1"),
-        ("--model.lr=1e308", "--model.lr must be a positive number (at most 3.4e38), got 1e+308"),
+        ("--model.lr=-1", "--model.lr must be 0 or more (at most 3.4e38), got -1"),
+        ("--model.lr=1e308", "--model.lr must be 0 or more (at most 3.4e38), got 1e+308"),
         ("--model.momentum=-0.5", "--model.momentum must be 0 or more, got -0.5"),
         ("--images.every_n_validations=0", "--images.every_n_validations must be at least 1"),
         ("--images.num_clips=-1", "--images.num_clips must be at least 1, got -1"),

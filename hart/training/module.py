@@ -223,10 +223,11 @@ class HARTModule(pl.LightningModule):
 
 def check_optimiser_settings(lr: float, momentum: float) -> None:
     """Raise ValueError (one line from ``hart train``) for a learning rate or momentum the
-    optimiser would refuse when training starts, with a traceback: a rate that is not positive
-    or does not fit the weights' float32, a negative momentum."""
-    if not 0 < lr <= torch.finfo(torch.float32).max:
-        raise ValueError(f"--model.lr must be a positive number (at most 3.4e38), got {lr:g}")
+    optimiser would refuse when training starts, with a traceback: a negative rate or one that
+    does not fit the weights' float32, a negative momentum. A rate of 0 trains nothing and is
+    allowed (a run that only logs, or a test that the weights stay as they were)."""
+    if not 0 <= lr <= torch.finfo(torch.float32).max:
+        raise ValueError(f"--model.lr must be 0 or more (at most 3.4e38), got {lr:g}")
     if not 0 <= momentum <= torch.finfo(torch.float32).max:
         raise ValueError(f"--model.momentum must be 0 or more, got {momentum:g}")
 
