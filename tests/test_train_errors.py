@@ -52,6 +52,9 @@ def _error_of_train(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:
             "distractors must be (low, high) with 0 <= low <= high <= 100, got (4, 0)",
         ),
         ("--data.synthetic.target_height=[0.5,0.1]", "target_height must be (low, high) with"),
+        ("--data.augmentation.zoom=1000", "zoom must be in [0, 3], got 1000.0"),
+        ("--data.augmentation.shift=-0.1", "shift must be in [0, 1], got -0.1"),
+        ("--data.augmentation.contrast=5", "contrast must be in [0, 3], got 5.0"),
     ],
 )
 def test_a_count_the_data_module_refuses_is_one_line_before_any_folder(

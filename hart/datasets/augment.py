@@ -69,9 +69,15 @@ class Augmentation:
     def __post_init__(self) -> None:
         if self.max_frame_skip < 1:
             raise ValueError(f"max_frame_skip must be at least 1, got {self.max_frame_skip}")
-        for name in ("grey_probability", "blur_probability"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        # Checked here, where `hart train` makes a bad value one line: drawn from, a zoom of
+        # 1000 overflows exp() and stops the first clip with a traceback, and a negative range
+        # acts as its positive. The bounds are far past any useful value: a 20-fold zoom or
+        # contrast (exp(3)), a shift or brightness of a whole frame or the whole 0..255 range.
+        bounds = {"zoom": 3.0, "contrast": 3.0, "saturation": 3.0, "shift": 1.0}
+        bounds |= {"brightness": 1.0, "grey_probability": 1.0, "blur_probability": 1.0}
+        for name, highest in bounds.items():
+            if not 0.0 <= getattr(self, name) <= highest:
+                raise ValueError(f"{name} must be in [0, {highest:g}], got {getattr(self, name)}")
 
 
 NO_AUGMENTATION = Augmentation()
