@@ -119,13 +119,19 @@ def check_parent(path: str | os.PathLike) -> None:
     path = Path(path)
     _check_folder_exists(path)
     _check_not_special(path)
-    # Asked of the folder itself, by creating (and at once removing) a hidden file: permission
-    # bits do not tell about a read-only file system, or about root, whom they do not bind.
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".hart-write-check-"):
-            pass
+        probe_writable(path.parent)
     except OSError as error:
         raise InputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def probe_writable(folder: str | os.PathLike) -> None:
+    """Raise the :class:`OSError` that writing a file in the existing ``folder`` would meet.
+
+    Asked of the folder itself, by creating (and at once removing) a hidden file: permission
+    bits do not tell about a read-only file system, or about root, whom they do not bind."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".hart-write-check-"):
+        pass
 
 
 def check_output_file(path: str | os.PathLike) -> None:

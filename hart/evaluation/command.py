@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import tempfile
 from pathlib import Path
 
-from hart.atomic import atomic_output, write_text
+from hart.atomic import atomic_output, probe_writable, write_text
 from hart.boxes import comma_numbers
 from hart.errors import InputError, path_argument
 from hart.evaluation import plots, report
@@ -165,14 +164,11 @@ def _check_out_folder(out: Path, trackers: list[str]) -> None:
 
 def _check_writable(out: Path) -> None:
     """Raise :class:`InputError` unless ``--out``, or the nearest folder above it that exists
-    (where it would be made), can be written: otherwise the run fails when it caches its first
-    tracked sequence. Asked by creating (and at once removing) a hidden file, as
-    :func:`hart.atomic.check_parent` asks: permission bits do not tell about a read-only file
-    system, or about root."""
+    (where it would be made), can be written (:func:`hart.atomic.probe_writable`): otherwise the
+    run fails when it caches its first tracked sequence."""
     existing = next(path for path in (out, *out.parents) if path.is_dir())
     try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".hart-write-check-"):
-            pass
+        probe_writable(existing)
     except OSError as error:
         raise InputError(f"--out {out} cannot be written: {error.strerror or error}") from None
 
