@@ -173,6 +173,90 @@ def test_otb_sequence_with_an_empty_img_folder_is_named(tmp_path):
         load_sequences(tmp_path / "OTB")
 
 
+# A sequence re-hosted as a folder of its frames with its box file inside (UAV123's bike1 as
+# bike1/000001.jpg … + bike1/bike1.txt): box-file names, where the frames are, untidy extras.
+@pytest.mark.parametrize(
+    ("box_file", "frames_in", "layout"),
+    [
+        ("bike1.txt", ".", "otb"),
+        ("gt.txt", ".", "otb"),
+        ("bike1_gt.txt", "imgs", "otb"),
+        ("groundtruth_rect.txt", ".", "otb"),
+        ("groundtruth.txt", ".", "vot"),  # VOT's name: VOT's reader, which takes x,y,w,h too
+        ("boxes.txt", "img", "otb"),  # no known name: the folder's only .txt of boxes
+    ],
+)
+def test_a_sequence_re_hosted_as_a_folder_of_frames_with_its_box_file(
+    tmp_path, box_file, frames_in, layout
+):
+    rows = _boxes(4, absent=(2,))  # UAV123 marks an absent target NaN,NaN,NaN,NaN
+    _frames(tmp_path / "bike1" / frames_in, 4, "{:06d}.jpg")
+    _write(tmp_path / "bike1" / box_file, _lines(rows))
+    # Untidy extras that are not box files: notes, a frame range, a checksum list.
+    _write(tmp_path / "bike1" / "readme.txt", "UAV123 bike1, re-hosted\n")
+    _write(tmp_path / "bike1" / "bike1_frames.txt", "1,4\n")
+    (tmp_path / "bike1" / "thumbs.db").write_bytes(b"\x00\xff\x00")
+    _frames(tmp_path / "bird1_2", 3, "{:06d}.jpg", start=775)  # a sub-sequence's own frames
+    _write(tmp_path / "bird1_2" / "bird1_2.txt", _lines(_boxes(3)))
+    assert detect_layout(tmp_path / "bike1") == layout
+    # (With groundtruth.txt the root is OTB's bird1_2 and a VOT sequence beside it.)
+    bike, bird = sorted(load_sequences(tmp_path), key=lambda sequence: sequence.name)
+    assert (bike.name, bird.name) == ("bike1", "bird1_2")
+    assert bike.frames == [tmp_path / "bike1" / frames_in / f"{i:06d}.jpg" for i in (1, 2, 3, 4)]
+    np.testing.assert_array_equal(bike.boxes, rows)
+    np.testing.assert_array_equal(bike.visible, [True, True, False, True])
+    assert bike.attributes["ground_truth"] == str(tmp_path / "bike1" / box_file)
+    assert [p.name for p in bird.frames] == ["000775.jpg", "000776.jpg", "000777.jpg"]
+    (again,) = load_sequences(tmp_path / "bike1")  # the sequence folder itself
+    np.testing.assert_array_equal(again.boxes, rows)
+
+
+@pytest.mark.parametrize(
+    ("names", "says"),
+    [
+        (("a.txt", "b.txt"), r"2 box files \(a.txt, b.txt\).*name the sequence's gt.txt"),
+        (("bike1.txt", "gt.txt"), r"2 box files \(bike1.txt, gt.txt\).*keep one of them"),
+        (("groundtruth.txt", "gt.txt"), r"2 box files \(groundtruth.txt, gt.txt\)"),
+    ],
+)
+def test_a_folder_of_frames_with_two_box_files_is_refused_not_guessed(tmp_path, names, says):
+    _frames(tmp_path / "bike1", 2, "{:06d}.jpg")
+    for name in names:
+        _write(tmp_path / "bike1" / name, _lines(_boxes(2)))
+    for root in (tmp_path, tmp_path / "bike1"):
+        with pytest.raises(InputError, match=rf"bike1: {says}"):
+            load_sequences(root)
+
+
+@pytest.mark.parametrize("name", ["bike1", "gt"])  # a folder called gt: gt.txt is one name
+def test_a_known_box_file_name_wins_over_other_txt_files_of_boxes(tmp_path, name):
+    _frames(tmp_path / name, 2, "{:06d}.jpg")
+    _write(tmp_path / name / "gt.txt", _lines(_boxes(2)))
+    _write(tmp_path / name / "tracker_output.txt", "0,0,1,1\n0,0,1,1\n")
+    (bike,) = load_sequences(tmp_path)
+    np.testing.assert_array_equal(bike.boxes, _boxes(2))
+
+
+def test_a_txt_beside_no_frames_is_no_sequence(tmp_path):
+    # A box file alone (a video layout's boxes/ folder, say) makes no sequence folder.
+    _write(tmp_path / "boxes" / "boxes.txt", _lines(_boxes(2)))
+    assert detect_layout(tmp_path / "boxes") is None
+    with pytest.raises(InputError, match="not a layout hart knows"):
+        load_sequences(tmp_path)
+
+
+def test_otb_sequence_without_frames_says_where_it_looked(tmp_path):
+    # Frames in neither img/, imgs/ nor the folder itself (here: in a folder OTB never uses).
+    _frames(tmp_path / "Car" / "frames", 1)
+    _write(tmp_path / "Car" / "groundtruth_rect.txt", "1,2,3,4\n")
+    for root in (tmp_path, tmp_path / "Car"):
+        with pytest.raises(InputError) as error:
+            load_sequences(root)
+        message = str(error.value)
+        assert message.startswith(f"{tmp_path / 'Car'}: no frames in img/, imgs/ or the sequence")
+        assert "no such folder" not in message
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [

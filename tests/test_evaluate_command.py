@@ -119,6 +119,28 @@ def test_the_static_box_frame_rate_is_shown_as_not_applicable(square_root, tmp_p
     assert static["overall"]["success_auc"] < 0.5  # everything else is scored as before
 
 
+def test_sequences_re_hosted_as_folders_of_frames_with_their_box_files(tmp_path, capsys):
+    # UAV123's form as users re-host it: bike1/000001.jpg … + bike1/bike1.txt, read by the
+    # real readers (no test double), a gt.txt beside frames in img/ too.
+    root = tmp_path / "uav"
+    for sequence, (box_name, frames_in) in zip(
+        square_sequences(tmp_path / "made"), [("{}.txt", "."), ("gt.txt", "img")], strict=True
+    ):
+        folder = root / f"bike_{sequence.name}"
+        (folder / frames_in).mkdir(parents=True)
+        for index, frame in enumerate(sequence.frames, 1):
+            frame.rename(folder / frames_in / f"{index:06d}.png")
+        rows = "".join(",".join(f"{v:g}" for v in box) + "\n" for box in sequence.boxes)
+        (folder / box_name.format(folder.name)).write_text(rows)
+    out = tmp_path / "out"
+    argv = ["evaluate", str(root), "--no-hart", "--baselines", "static", "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["sequences"] == ["bike_left", "bike_right"]
+    frames = [s["frames"] for s in results["trackers"]["static"]["sequences"].values()]
+    assert frames == [10, 12]
+
+
 def test_only_chosen_sequences_and_frames(square_root, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]

@@ -221,6 +221,21 @@ def _otb_tree(root: Path, frames: int) -> Path:
     return root
 
 
+def test_the_data_root_reads_sequences_re_hosted_as_folders_of_frames_with_box_files(tmp_path):
+    # UAV123's bike1 as users re-host it: bike1/000001.jpg … + bike1/bike1.txt (NaN: absent).
+    for name in ("bike1", "bike2"):
+        folder = tmp_path / "uav" / name
+        folder.mkdir(parents=True)
+        for index in range(1, 7):
+            cv2.imwrite(str(folder / f"{index:06d}.jpg"), np.zeros((8, 8, 3), np.uint8))
+        (folder / f"{name}.txt").write_text("1,1,4,4\n" * 5 + "NaN,NaN,NaN,NaN\n")
+    data = HARTDataModule(root=str(tmp_path / "uav"), val_fraction=0.5, num_workers=0)
+    sequences = data._sequences()
+    assert [s.name for s in sequences] == ["bike1", "bike2"]
+    assert [len(s.frames) for s in sequences] == [6, 6]
+    assert sequences[0].visible.tolist() == [True] * 5 + [False]
+
+
 def test_a_run_that_fails_on_its_data_leaves_no_log_folder(tmp_path, capsys):
     root = _otb_tree(tmp_path / "short", frames=3)  # no 5-frame clip fits
     status = _train(tmp_path, f"--data.root={root}", "--data.val_fraction=0.5")

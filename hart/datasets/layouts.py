@@ -32,7 +32,8 @@ _PICTURES = {
     "uav123": "anno/UAV123/<seq>.txt + data_seq/UAV123/<seq>/000001.jpg",
     "got10k": "[train|val|test/]list.txt + <seq>/groundtruth.txt, absence.label, cover.label",
     "lasot": "<class>/<class>-N/img/*.jpg + groundtruth.txt, full_occlusion.txt, out_of_view.txt",
-    "otb": "<seq>/img/0001.jpg + <seq>/groundtruth_rect.txt (or TC-128's <seq>_gt.txt)",
+    "otb": "<seq>/img/0001.jpg + <seq>/groundtruth_rect.txt (or <seq>_gt.txt, <seq>.txt, "
+    "gt.txt; frames in img/, imgs/ or <seq>/)",
     "vot": "<seq>/groundtruth.txt + <seq>/[color/|img/]00000001.jpg",
     "kth": "person01_walking_d1_uncomp.avi + boxes/person01_walking_d1.txt",
     "video": "<name>.mp4 (any video) + <name>.txt, one x,y,w,h per frame",

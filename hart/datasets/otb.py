@@ -22,11 +22,19 @@ know must have one row per frame, unless ``start_frames`` says where its ground 
 TC-128's form reads too: ``<seq>/img/`` with ``<seq>/<seq>_gt.txt`` and ``<seq>_frames.txt``
 (the first and last frame it covers); so does a re-hosted copy without ``img/`` whose frames
 are in ``imgs/`` or beside the ground truth.
+
+So does any sequence re-hosted as a folder of its frames (in it, ``img/`` or ``imgs/``) with
+its box file inside, one ``x,y,w,h`` row per frame — UAV123's ``bike1/000001.jpg …`` +
+``bike1/bike1.txt``, say. The box file is ``<seq>.txt``, ``<seq>_gt.txt``, ``gt.txt`` or
+``groundtruth.txt`` (two of these are an error), else the folder's only ``.txt`` whose first line
+is 4 numbers (two such are an error); a folder whose box file is ``groundtruth.txt`` is read as
+VOT's (vot.py), which takes polygons too.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import islice
 from pathlib import Path
 
 from hart.datasets.annotations import (
@@ -40,7 +48,7 @@ from hart.datasets.annotations import (
 )
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
-from hart.media.frames import first_with_frames, list_frames
+from hart.media.frames import IMAGE_SUFFIXES, first_with_frames, has_frames, list_frames
 
 # First and last annotated frame (1-based, inclusive) of every OTB-100 sequence, from OTB's
 # configuration (configSeqs.m; the got10k toolkit and others list the same). Every target of a
@@ -76,29 +84,77 @@ OTB_FRAME_RANGES: dict[str, tuple[int, int]] = {
 }  # fmt: skip
 
 _GROUND_TRUTH = re.compile(r"^groundtruth_rect(?:\.(\d+))?\.txt$")
+# VOT's name (vot.py reads it, polygons too): a folder whose only box file it is is VOT's.
+_VOT_GROUND_TRUTH = "groundtruth.txt"
+# Where a sequence's frames are: OTB's img/; in re-hosted copies imgs/ or the folder itself.
+_FRAME_FOLDERS = ("img", "imgs", ".")
+
+
+def _known_names(folder: Path) -> tuple[str, ...]:
+    """The one-target box-file names a sequence folder may hold beside its frames, besides
+    OTB's ``groundtruth_rect.txt``: VOT's, TC-128's, UAV123's ``anno/<seq>.txt`` moved in
+    beside its frames, and a short one (each once: a folder may be called ``gt``)."""
+    names = (_VOT_GROUND_TRUTH, f"{folder.name}_gt.txt", f"{folder.name}.txt", "gt.txt")
+    return tuple(dict.fromkeys(names))
+
+
+def _looks_like_boxes(path: Path) -> bool:
+    """Whether a text file's first non-blank line is 4 numbers (``x,y,w,h``, NaN allowed)."""
+    try:
+        with path.open(encoding="utf-8-sig") as file:
+            line = next((text for text in islice(file, 100) if text.strip()), "")
+        return len(parse_numbers(line, path, 1)) == 4
+    except (OSError, UnicodeDecodeError, InputError):
+        return False
+
+
+def _may_hold_frames(folder: Path) -> bool:
+    """A folder with frames in it, or an ``img/`` or ``imgs/`` folder (perhaps empty: reading
+    then says so)."""
+    return has_frames(folder) or any((folder / name).is_dir() for name in ("img", "imgs"))
 
 
 def _ground_truth_files(folder: Path) -> list[tuple[str | None, Path]]:
-    """``(target number or None, file)`` of a sequence folder's ground truth: OTB's
-    ``groundtruth_rect[.N].txt``, else TC-128's ``<seq>_gt.txt`` beside an ``img/`` folder. (A
-    plain ``groundtruth.txt`` beside ``img/`` is read as VOT's, which takes polygons too.)"""
+    """``(target number or None, file)``: the box files of a sequence folder, by these rules.
+
+    1. OTB's ``groundtruth_rect.txt``, or ``groundtruth_rect.N.txt`` for target N (several).
+    2. Else, beside frames (in the folder, ``img/`` or ``imgs/``), a known one-target name
+       (:func:`_known_names`: ``groundtruth.txt``, ``<seq>_gt.txt``, ``<seq>.txt``,
+       ``gt.txt``).
+    3. Else, beside frames, the folder's one ``.txt`` whose first line is 4 numbers.
+
+    More than one file under rule 2 or 3 is returned as found, for the reader to refuse (which
+    one holds the boxes is then a guess); an empty list is no sequence folder.
+    """
     found = []
     for path in folder.iterdir():
         match = _GROUND_TRUTH.match(path.name)
         if match and path.is_file():
             found.append((match.group(1), path))
-    tc128 = folder / f"{folder.name}_gt.txt"
-    if not found and (folder / "img").is_dir() and tc128.is_file():
-        return [(None, tc128)]
-    return sorted(found, key=lambda item: int(item[0] or 0))
+    if found:
+        return sorted(found, key=lambda item: int(item[0] or 0))
+    if not _may_hold_frames(folder):
+        return []
+    known = [folder / name for name in _known_names(folder) if (folder / name).is_file()]
+    if known:
+        return [(None, path) for path in known]
+    others = sorted(p for p in folder.glob("*.txt") if p.is_file() and _looks_like_boxes(p))
+    return [(None, path) for path in others]
 
 
 def _image_folder(folder: Path) -> Path:
     """Where an OTB sequence's frames are: ``img/``; in a re-hosted copy without one, ``imgs/``
-    or the sequence folder itself when they hold frames (``img/`` otherwise, for the error)."""
+    or the sequence folder itself when they hold frames. An error says where it looked."""
     if (folder / "img").is_dir():
         return folder / "img"
-    return first_with_frames((folder / "imgs", folder)) or folder / "img"
+    # pathlib drops the ".": the sequence folder itself.
+    found = first_with_frames(folder / name for name in _FRAME_FOLDERS)
+    if found is None:
+        raise InputError(
+            f"{folder}: no frames in img/, imgs/ or the sequence folder itself "
+            f"({', '.join(IMAGE_SUFFIXES[:4])}, …)"
+        )
+    return found
 
 
 def _listed_start(folder: Path) -> int | None:
@@ -115,11 +171,15 @@ def _listed_start(folder: Path) -> int | None:
 
 
 def is_otb_sequence(folder: Path) -> bool:
-    """A folder with a ``groundtruth_rect*.txt`` (a name only OTB uses): an OTB sequence, even
-    when its ``img/`` is missing or holds no frames, so that reading it says so rather than
-    leaving it out (or calling its root no layout hart knows)."""
+    """A folder with box files by :func:`_ground_truth_files`' rules, other than VOT's
+    ``groundtruth.txt`` alone (vot.py reads that). ``groundtruth_rect*.txt`` (a name only OTB
+    uses) counts even when ``img/`` is missing or holds no frames, so that reading it says so
+    rather than leaving it out (or calling its root no layout hart knows)."""
     folder = Path(folder)
-    return folder.is_dir() and bool(_ground_truth_files(folder))
+    if not folder.is_dir():
+        return False
+    files = _ground_truth_files(folder)
+    return bool(files) and [path.name for _, path in files] != [_VOT_GROUND_TRUTH]
 
 
 def is_otb(root: Path) -> bool:
@@ -166,8 +226,16 @@ def read_otb_sequence(folder: Path, start_frames: dict[str, int] | None = None) 
     files = _ground_truth_files(folder)
     if not files:
         raise InputError(
-            f"{folder}: no ground truth in this OTB sequence folder (groundtruth_rect.txt, or "
-            f"TC-128's {folder.name}_gt.txt)"
+            f"{folder}: no box file in this sequence folder (groundtruth_rect.txt, "
+            f"{', '.join(_known_names(folder))}, or a single .txt of x,y,w,h rows)"
+        )
+    if len(files) > 1 and any(index is None for index, _ in files):
+        names = [path.name for _, path in files]
+        known = set(names) & set(_known_names(folder))
+        advice = "keep one of them" if known else "name the sequence's gt.txt"
+        raise InputError(
+            f"{folder}: {len(names)} box files ({', '.join(names)}); which one holds the "
+            f"boxes would be a guess: {advice}"
         )
     if len(files) > 1:
         files = [(index, path) for index, path in files if not _is_empty(path)] or files
@@ -222,7 +290,10 @@ def read_otb(root: Path, start_frames: dict[str, int] | None = None) -> list[Seq
         raise InputError(f"{root}: no such folder")
     folders = sorted((c for c in root.iterdir() if is_otb_sequence(c)), key=lambda p: p.name)
     if not folders:
-        raise InputError(f"{root}: no OTB sequence folders (img/ + groundtruth_rect.txt) in it")
+        raise InputError(
+            f"{root}: no OTB sequence folders (img/ + groundtruth_rect.txt, or frames + a box "
+            "file) in it"
+        )
     return [seq for folder in folders for seq in read_otb_sequence(folder, start_frames)]
 
 
