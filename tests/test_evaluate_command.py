@@ -421,6 +421,57 @@ def test_a_run_over_the_shared_sequences(shared_sequences, tmp_path, capsys, wit
     assert png_size(out / "iou_over_time.png")[0] > 100
 
 
+def _origins(argv, capsys) -> dict[tuple[str, str], str]:
+    """Run ``hart evaluate``; ``(tracker, sequence)`` → "tracked" or "cached", from its log."""
+    assert main(argv) == 0
+    lines = capsys.readouterr().err.splitlines()
+    ends = ("(tracked)", "(cached)")
+    return {
+        tuple(line.split()[:2]): line.split()[-1][1:-1] for line in lines if line.endswith(ends)
+    }
+
+
+def test_hart_is_tracked_again_with_other_threads_and_the_baselines_are_not(
+    square_root, tmp_path, capsys
+):
+    # Threads add a sum's terms in another order: hart's boxes move by float rounding, so its
+    # cached runs are not the answer for another --threads. The static box's still are.
+    argv = ["evaluate", str(square_root), "--baselines", "static", "--max-frames", "4"]
+    argv += ["--out", str(tmp_path / "out"), *_our_checkpoint(tmp_path)]
+    pairs = [(t, s) for t in ("hart", "static") for s in ("left", "right")]
+    assert _origins([*argv, "--threads", "1"], capsys) == dict.fromkeys(pairs, "tracked")
+    assert _origins([*argv, "--threads", "1"], capsys) == dict.fromkeys(pairs, "cached")
+    again = _origins([*argv, "--threads", "2"], capsys)
+    assert again == {pair: "tracked" if pair[0] == "hart" else "cached" for pair in pairs}
+    assert _origins([*argv, "--threads", "2"], capsys) == dict.fromkeys(pairs, "cached")
+    assert _origins([*argv, "--threads", "1"], capsys) == again  # each setting has its own
+
+
+def test_hart_is_tracked_again_when_hart_kernel_changes_its_glimpse_path(
+    square_root, tmp_path, capsys, monkeypatch
+):
+    # HART_KERNEL=off reads glimpses with PyTorch's operations instead of the compiled kernel:
+    # the same numbers up to float rounding, which is enough to move a box.
+    kernel = pytest.importorskip("hart.model.kernel")
+    monkeypatch.delenv("HART_KERNEL", raising=False)
+    kernel.load.cache_clear()  # load() reads HART_KERNEL once per process
+    try:
+        if kernel.load() is None:
+            pytest.skip("no compiled glimpse kernel here: both settings take PyTorch's path")
+        argv = ["evaluate", str(square_root), "--baselines", "static", "--max-frames", "4"]
+        argv += ["--out", str(tmp_path / "out"), *_our_checkpoint(tmp_path)]
+        pairs = [(t, s) for t in ("hart", "static") for s in ("left", "right")]
+        assert _origins(argv, capsys) == dict.fromkeys(pairs, "tracked")
+        monkeypatch.setenv("HART_KERNEL", "off")
+        kernel.load.cache_clear()
+        again = _origins(argv, capsys)
+        assert again == {pair: "tracked" if pair[0] == "hart" else "cached" for pair in pairs}
+        assert _origins(argv, capsys) == dict.fromkeys(pairs, "cached")
+    finally:
+        monkeypatch.delenv("HART_KERNEL", raising=False)
+        kernel.load.cache_clear()  # the next test builds or loads the kernel afresh
+
+
 NANO_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "nanotrack"
 
 

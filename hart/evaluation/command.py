@@ -230,7 +230,7 @@ def main(argv: list[str]) -> int:
         log(f"not in this OpenCV (install opencv-contrib-python for them): {', '.join(missing)}")
     with tracking_threads(args.threads):
         if not args.no_hart:
-            specs.insert(0, our_spec(args.checkpoint, device=args.device))
+            specs.insert(0, our_spec(args.checkpoint, args.device, args.threads))
         evaluation = evaluate(
             sequences,
             specs,

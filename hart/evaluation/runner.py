@@ -4,11 +4,13 @@ Each tracker is run on each sequence once: ``init`` on the first frame with the 
 ``update`` on every later frame. What it returned and how long it took are written to
 ``<cache>/<tracker>/<sequence>.txt`` (atomically, so an interrupted run leaves no half file), and
 a later run reuses them when nothing the run depended on changed: the tracker (and its
-checkpoint), the frames (names, sizes, modification times) and the first box, the only part of
-the ground truth a tracker sees. Scores are computed afresh from the ground truth every time.
-A tracker that fails on a sequence is reported and the run goes on with the next one. Trackers
-whose spec asks for it (OpenCV's: some of its legacy trackers segfault on some sequences) run in
-a separate process, so that even a crash in native code costs one sequence, not the run.
+checkpoint; for ours also the device, threads and glimpse path, which move its boxes by float
+rounding: :func:`hart.evaluation.trackers.compute_setting`), the frames (names, sizes,
+modification times) and the first box, the only part of the ground truth a tracker sees.
+Scores are computed afresh from the ground truth every time. A tracker that fails on a sequence
+is reported and the run goes on with the next one. Trackers whose spec asks for it (OpenCV's:
+some of its legacy trackers segfault on some sequences) run in a separate process, so that even
+a crash in native code costs one sequence, not the run.
 """
 
 from __future__ import annotations

@@ -240,23 +240,47 @@ def opencv_tracker(name: str) -> OpenCVTracker:
     return OpenCVTracker(*constructor)
 
 
-def our_spec(checkpoint: Path | None = None, device: str = "cpu") -> TrackerSpec:
-    """The spec of our tracker from ``checkpoint`` (None: the shipped default model).
+def our_spec(
+    checkpoint: Path | None = None, device: str = "cpu", threads: int | None = None
+) -> TrackerSpec:
+    """The spec of our tracker from ``checkpoint`` (None: the shipped default model), run on
+    ``device`` with ``threads`` CPU threads (None: torch's number now; ``hart evaluate`` sets
+    it from ``--threads`` before it calls this, and tracks in the same setting).
 
     The model is loaded here, once, so a missing or broken checkpoint stops the run before any
     work; ``init`` restarts it for each sequence.
     """
     # Only when asked for: they import torch.
+    import torch
+
     from hart.model.checkpoint import default_model_path
     from hart.tracking import Tracker
 
     tracker = Tracker.from_checkpoint(checkpoint, device=device)
-    # The cache key is the model file's content and the code that tracks with it: a retrained
-    # default model, or a change to the tracker's code, is evaluated afresh (as OpenCV's
-    # trackers are after an OpenCV upgrade).
+    # The cache key is the model file's content, what the boxes are computed on, and the code
+    # that tracks with it: a retrained default model, or a change to the tracker's code, is
+    # evaluated afresh (as OpenCV's trackers are after an OpenCV upgrade).
     digest = hashlib.sha256(Path(checkpoint or default_model_path()).read_bytes()).hexdigest()[:16]
-    key = f"hart model sha256 {digest} | code {tracking_code_digest()}"
-    return TrackerSpec(OUR_TRACKER, lambda: tracker, key)
+    threads = torch.get_num_threads() if threads is None else threads
+    key = f"hart model sha256 {digest} | {compute_setting(device, threads)}"
+    return TrackerSpec(OUR_TRACKER, lambda: tracker, f"{key} | code {tracking_code_digest()}")
+
+
+def compute_setting(device: str, threads: int) -> str:
+    """What moves our tracker's boxes by float rounding, for the cache key: the device, the CPU
+    threads (sums split over threads add up in another order) and, on a CPU, which path the
+    Gaussian glimpse takes: the compiled kernel, or PyTorch's operations where
+    ``HART_KERNEL=off`` asks for them or no C compiler builds the kernel (the kernel is built
+    here if it has to be, as the first glimpse would)."""
+    import torch
+
+    from hart.model import kernel
+
+    where = torch.device(device)
+    setting = f"device {where} | threads {threads}"
+    if where.type == "cpu":
+        setting += " | glimpse " + ("compiled kernel" if kernel.load() else "pytorch")
+    return setting
 
 
 TRACKING_CODE = ("boxes.py", "model", "tracking")
