@@ -70,6 +70,20 @@ def test_a_short_fit_logs_scalars_images_and_hparams_to_tensorboard(tmp_path):
     assert (run / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_the_validation_pictures_carry_the_step_of_the_validation_scalars_they_go_with(tmp_path):
+    # Two validations: one in the middle of an epoch of 4 batches, one at its end. TensorBoard
+    # shows a picture beside the scalars of its step; a step later, it sat beside the next
+    # training step's and never beside the val/iou it illustrates.
+    args = ["--trainer.max_steps=4", "--data.clips_per_epoch=8", "--trainer.val_check_interval=2"]
+    assert _train(tmp_path, *args) == 0
+    events = EventAccumulator(str(_run_dir(tmp_path)), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    validations = [event.step for event in events.Scalars("val/iou")]
+    assert validations == [1, 3]  # after the 2nd and the 4th training batch (steps 0-3)
+    for tag in ("val/tracking", "val/glimpses", "val/object_masks"):
+        assert [event.step for event in events.Images(tag)] == validations, tag
+
+
 def test_resuming_from_a_checkpoint_continues_from_its_step_and_curriculum(tmp_path):
     args = ["--last_checkpoint.every_n_train_steps=3", "--curriculum.iou_threshold=0.0"]
     assert _train(tmp_path, "--trainer.max_steps=3", *args) == 0

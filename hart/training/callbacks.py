@@ -260,7 +260,7 @@ class TrackingImages(pl.Callback):
         writer = _tensorboard_writer(trainer)
         if writer is None:
             return
-        step = trainer.global_step
+        step = _logged_step(trainer)
         clips = min(self.num_clips, example["frames"].shape[0])
         frames = min(self.max_frames, example["frames"].shape[1])
         strips = [
@@ -277,6 +277,14 @@ class TrackingImages(pl.Callback):
         writer.add_image("val/glimpses", _grid(glimpses), step, dataformats="CHW")
         masks = torch.sigmoid(example["mask_logits"][:clips, :frames].float())  # (b, t, 1, m, m)
         writer.add_image("val/object_masks", _grid(masks), step, dataformats="CHW")
+
+
+def _logged_step(trainer: pl.Trainer) -> int:
+    """The step Lightning logs this validation's scalars (``val/iou`` …) at, for pictures that
+    go with them: the count of training batches that stepped, which grows only after the
+    validation that ends a batch (``trainer.global_step``, the optimiser's count, is one ahead
+    there). Lightning's logger connector and its LearningRateMonitor read the same counter."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
 def _grid(images: torch.Tensor) -> torch.Tensor:
