@@ -21,32 +21,27 @@ from hart.errors import InputError
 
 
 @contextlib.contextmanager
-def atomic_output(
-    path: str | os.PathLike, *, folder: bool = False, make_parents: bool = False
-) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, *, folder: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` when the block completes.
 
-    The temporary name is hidden (``.STEM.partial-XXXXXXXX.EXT``), on the same file system (so
-    the move is one step) and keeps the extension, so writers that choose a format by extension
-    still work. It is created here (an empty file, or an empty folder), so that a folder that
-    cannot be written is an :class:`~hart.errors.InputError` naming ``path`` and the reason
-    before any work, whatever the writer would have said about it (OpenCV says nothing). If the
-    block raises (Ctrl-C and SIGTERM included, see :mod:`hart.cli`) the temporary file or
-    folder is removed and ``path`` is left as it was.
+    Missing parent folders are made first (as ``mkdir -p``; what stops that, a file where a
+    folder should be, is an :class:`~hart.errors.InputError` naming it). The temporary name is
+    hidden (``.STEM.partial-XXXXXXXX.EXT``), on the same file system (so the move is one step)
+    and keeps the extension, so writers that choose a format by extension still work. It is
+    created here (an empty file, or an empty folder), so that a folder that cannot be written is
+    an :class:`~hart.errors.InputError` naming ``path`` and the reason before any work, whatever
+    the writer would have said about it (OpenCV says nothing). If the block raises (Ctrl-C and
+    SIGTERM included, see :mod:`hart.cli`) the temporary file or folder is removed and ``path``
+    is left as it was (parent folders it made stay).
 
     Args:
         path: the file (or folder) to write.
         folder: the temporary path is an empty folder, which replaces a folder at ``path``.
-        make_parents: create missing parent folders; otherwise a missing parent is an
-            :class:`~hart.errors.InputError` (for paths a user typed).
     """
     path = Path(path)
     if folder:
         _check_not_around_here(path)
-    if make_parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    else:
-        _check_folder_exists(path)  # creating the temporary below asks whether it may be written
+    _make_parents(path)
     _check_not_special(path)
     temporary = path.parent / f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}"
     try:
@@ -87,9 +82,37 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _TEMPORARY = re.compile(r"\.(?P<stem>.*)\.partial-[0-9a-f]{8}(?P<suffix>.*)")
 
 
-def _check_folder_exists(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """What stops ``folder`` from being a folder or being made one (as ``mkdir -p`` would):
+    ``folder`` itself, or the nearest of its parents that exists, when that is not a folder
+    (a file, a broken link); None when nothing does."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            return None
+        if path.exists() or path.is_symlink():
+            return path
+    return None
+
+
+def _check_parent_can_be_made(path: Path) -> None:
+    blocker = file_in_the_way(path.parent)
+    if blocker is not None:
+        raise InputError(f"cannot write {path}: {blocker} is a file, not a folder")
+
+
+def _make_parents(path: Path) -> None:
+    """Make the missing folders ``path`` goes into; one :class:`~hart.errors.InputError` line
+    when they cannot be made."""
+    if path.parent.is_dir():
+        return
+    _check_parent_can_be_made(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"cannot write {path}: cannot make folder {path.parent}: {error.strerror or error}"
+        ) from None
 
 
 def _check_not_around_here(path: Path) -> None:
@@ -112,15 +135,19 @@ def _check_not_special(path: Path) -> None:
 
 
 def check_parent(path: str | os.PathLike) -> None:
-    """Raise :class:`~hart.errors.InputError` unless the folder ``path`` would be written in
-    exists and may be written (a file a user names: a missing folder is their mistake, not
-    ours to create). The one rule for every output file a command is given; a folder a command
-    writes into (``hart evaluate --out``, training logs) is created instead."""
+    """Raise :class:`~hart.errors.InputError` unless ``path`` can be written: the folder it goes
+    into exists or can be made (nothing but folders on the way, as ``mkdir -p`` needs), and the
+    nearest of them that exists may be written. The one rule for every output a command is
+    given, checked before the work; :func:`atomic_output` makes the missing folders when it
+    writes, so that a run that fails before then leaves none behind."""
     path = Path(path)
-    _check_folder_exists(path)
+    _check_parent_can_be_made(path)
     _check_not_special(path)
+    existing = next((folder for folder in path.parents if folder.is_dir()), None)
+    if existing is None:  # a relative path, and the current folder was removed
+        raise InputError(f"cannot write {path}: no folder above it exists")
     try:
-        probe_writable(path.parent)
+        probe_writable(existing)
     except OSError as error:
         raise InputError(f"cannot write {path}: {error.strerror or error}") from None
 
@@ -153,9 +180,9 @@ def check_not_input(output: str | os.PathLike, source: str | os.PathLike) -> Non
         raise InputError(f"{output} is the input; choose another output name")
 
 
-def write_text(path: str | os.PathLike, text: str, *, make_parents: bool = False) -> None:
+def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_output`."""
-    with atomic_output(path, make_parents=make_parents) as temporary:
+    with atomic_output(path) as temporary:
         temporary.write_text(text)
 
 

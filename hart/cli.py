@@ -62,7 +62,7 @@ def export_command(argv: list[str]) -> int:
         "output",
         type=path_argument("OUT", "the model file to write (.ckpt)", file_name),
         metavar="OUT",
-        help="where to write the model file (.ckpt)",
+        help="where to write the model file (.ckpt; missing folders are made)",
     )
     args = parser.parse_args(argv)
 
@@ -89,7 +89,7 @@ def sample_command(argv: list[str]) -> int:
         "output",
         type=path_argument("OUT", "the video to write (.mp4 or .avi)", file_name),
         metavar="OUT",
-        help="the video to write (.mp4 or .avi)",
+        help="the video to write (.mp4 or .avi; missing folders are made)",
     )
     parser.add_argument("--seed", type=int, default=0, help="which sequence (default 0)")
     parser.add_argument("--frames", type=int, default=150, help="length (default 150)")
@@ -215,14 +215,14 @@ def track_command(argv: list[str]) -> int:
         metavar="OUT",
         help="the annotated video: .mp4/.m4v/.mov (mp4v) or .avi/.mkv (Motion JPEG), or a name "
         "without extension for a folder of PNG frames (default: VIDEO_tracked.mp4 in the "
-        "current directory, e.g. clip_tracked.mp4 for clip.avi)",
+        "current directory, e.g. clip_tracked.mp4 for clip.avi); missing folders are made",
     )
     parser.add_argument(
         "--boxes-out",
         type=path_argument("--boxes-out", "the file to write the boxes to", file_name),
         metavar="B.txt",
         help="also write the boxes: one x,y,w,h line per frame, the first being the given box; "
-        "a lost target is nan,nan,nan,nan",
+        "a lost target is nan,nan,nan,nan (missing folders are made)",
     )
     parser.add_argument(
         "--fps",

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from hart.atomic import atomic_output, check_not_input, write_text
+from hart.atomic import atomic_output, check_not_input, check_parent, write_text
 from hart.errors import InputError
 
 
@@ -66,13 +66,31 @@ def test_a_folder_replaces_the_old_one_whole(tmp_path):
     assert leftovers(tmp_path) == ["sequence"]
 
 
-def test_a_missing_parent_is_an_input_error_unless_asked_to_make_it(tmp_path):
-    with pytest.raises(InputError, match=r"folder .*nowhere does not exist"):
-        with atomic_output(tmp_path / "nowhere" / "out.txt"):
-            pass
+@pytest.mark.parametrize("folder", [False, True])
+def test_missing_parent_folders_are_made_and_a_file_in_their_way_is_one_line(tmp_path, folder):
+    target = tmp_path / "made" / "deep" / ("frames" if folder else "out.txt")
+    check_parent(target)  # the check makes nothing: a run that fails after it leaves nothing
     assert leftovers(tmp_path) == []
-    write_text(tmp_path / "made" / "deep" / "out.txt", "ok\n", make_parents=True)
-    assert (tmp_path / "made" / "deep" / "out.txt").read_text() == "ok\n"
+    with atomic_output(target, folder=folder):
+        pass
+    assert target.is_dir() if folder else target.is_file()
+    (tmp_path / "file").write_text("not a folder")
+    for blocked in (tmp_path / "file" / "out.txt", tmp_path / "file" / "deeper" / "out.txt"):
+        message = rf"^cannot write {blocked}: {tmp_path / 'file'} is a file, not a folder$"
+        with pytest.raises(InputError, match=message):
+            check_parent(blocked)
+        with pytest.raises(InputError, match=message):
+            with atomic_output(blocked, folder=folder):
+                pass
+    assert leftovers(tmp_path) == ["file", "made"]
+
+
+def test_parent_folders_that_cannot_be_made_are_one_line(unwritable_folder):
+    target = unwritable_folder / "new" / "out.txt"
+    with pytest.raises(InputError, match=rf"^cannot write {target}: "):
+        check_parent(target)
+    with pytest.raises(InputError, match=rf"^cannot write {target}: cannot make folder "):
+        write_text(target, "ok\n")
 
 
 @pytest.mark.parametrize("folder", [False, True])

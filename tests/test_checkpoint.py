@@ -159,17 +159,22 @@ def test_weights_that_do_not_fit_are_named_with_both_shapes(small_checkpoint, tm
     assert " in the file, (" in message and ") in the network" in message, message
 
 
-def test_export_refuses_its_input_and_a_missing_folder_as_track_does(small_checkpoint, tmp_path):
+def test_export_refuses_its_input_and_makes_missing_folders_as_track_does(
+    small_checkpoint, tmp_path
+):
     training = tmp_path / "last.ckpt"
     training.write_bytes(small_checkpoint.read_bytes())
     before = training.read_bytes()
     with pytest.raises(InputError, match="last.ckpt is the input; choose another output name"):
         export_model(training, training)
     assert training.read_bytes() == before  # its optimiser state and step are still there
-    missing = tmp_path / "new" / "model.ckpt"
-    with pytest.raises(InputError, match=f"cannot write {missing}: folder .*new does not exist"):
-        export_model(training, missing)
-    assert not missing.parent.exists()
+    made = tmp_path / "new" / "deeper" / "model.ckpt"
+    assert export_model(training, made) == made
+    assert load_model(made) is not None
+    blocked = tmp_path / "last.ckpt" / "model.ckpt"  # a parent that is a file
+    with pytest.raises(InputError, match=f"^cannot write {blocked}: .*last.ckpt is a file, not a"):
+        export_model(training, blocked)
+    assert training.read_bytes() == before
 
 
 def test_export_to_a_folder_that_refuses_writing_is_one_clear_error(

@@ -172,10 +172,11 @@ def test_writer_pads_odd_sizes_for_video_codecs(tmp_path):
     ("name", "message"),
     [
         ("out.webm", r"unknown video extension '\.webm'"),
-        ("missing/out.mp4", r"folder .*missing does not exist"),
+        ("a_file/out.mp4", r"a_file is a file, not a folder"),
     ],
 )
 def test_writer_rejects_paths_it_cannot_write(tmp_path, name, message):
+    (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(InputError, match=message):
         FrameWriter(tmp_path / name, (8, 8), fps=30)
 

@@ -120,6 +120,30 @@ def test_track_video_writes_default_output_and_boxes(
     assert "wrote crossing_tracked.mp4 and b.txt" in out
 
 
+@pytest.mark.parametrize("output", ["new/deeper/out.mp4", "new/deeper/frames"])
+def test_missing_output_folders_are_made_as_hart_sample_makes_them(
+    stand_in_tracker, workdir, crossing_video, capsys, output
+):
+    argv = ["track", str(crossing_video), "--box", "205,151,17,50", "--output", output]
+    assert main([*argv, "--boxes-out", "other/b.txt"]) == 0, capsys.readouterr().err
+    written = workdir / output
+    count = len(list(written.glob("*.png"))) if written.is_dir() else len(frames_of(written))
+    assert count == FRAMES
+    assert (workdir / "other" / "b.txt").read_text().splitlines() == ["205,151,17,50"] * FRAMES
+    assert main(["sample", "samples/new/clip.mp4", "--frames", "5", "--size", "48x64"]) == 0
+    assert (workdir / "samples" / "new" / "clip.txt").is_file()
+
+
+def test_hart_sample_into_a_parent_that_is_a_file_is_one_line(workdir, capsys):
+    (workdir / "clip").write_text("not a folder")
+    assert main(["sample", "clip/new/clip.mp4", "--frames", "5", "--size", "48x64"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "hart sample: error: cannot write clip/new/clip.txt: clip is a file, not a folder\n"
+    )
+    assert sorted(path.name for path in workdir.iterdir()) == ["clip"]
+
+
 @pytest.mark.parametrize("threads", [None, 2])
 def test_the_network_tracks_on_the_threads_asked_for_and_gives_them_back(
     stand_in_tracker, workdir, crossing_folder, threads
@@ -195,7 +219,13 @@ def _empty_folder(root: Path) -> str:
         (None, ["--box", "10,20,0,60"], "box 10,20,0,60 has width 0 and height 60"),
         (None, ["--box", "10,20,30"], "box '10,20,30' is not X,Y,W,H"),
         (None, ["--output", "out.gif"], "unknown video extension '.gif'"),
-        (None, ["--output", "missing/out.mp4"], "missing does not exist"),
+        (None, ["--output", "../crossing.avi/out.mp4"], "crossing.avi is a file, not a folder"),
+        (
+            None,
+            ["--box", "205,151,17,50", "--boxes-out", "../crossing.avi/b.txt"],
+            "crossing.avi is a file, not a folder",
+        ),
+        (None, ["--box", "370,200,40,60", "--output", "new/deeper/out.mp4"], "is outside the"),
         (None, ["--checkpoint", "weights.txt"], "weights.txt is not a checkpoint"),
         (None, ["--threads", "0"], "--threads must be between 1 and "),
         (None, ["--threads", "1000000"], "--threads must be between 1 and "),
@@ -211,7 +241,9 @@ def _empty_folder(root: Path) -> str:
         "box-zero-size",
         "box-syntax",
         "output-extension",
-        "output-folder-missing",
+        "output-parent-is-a-file",
+        "boxes-out-parent-is-a-file",
+        "bad-box-makes-no-output-folder",
         "not-a-checkpoint",
         "threads-zero",
         "threads-a-million",

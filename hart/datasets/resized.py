@@ -97,7 +97,7 @@ def _folder_name(sequence: Sequence) -> str:
 
 def _write(sequence: Sequence, size: tuple[int, int], folder: Path) -> None:
     source = image_size(sequence.frames[0])
-    with atomic_output(folder, folder=True, make_parents=True) as partial:
+    with atomic_output(folder, folder=True) as partial:
 
         def write(numbered: tuple[int, Path]) -> None:
             number, path = numbered

@@ -115,7 +115,7 @@ def extract_frames(video: Path, cache_dir: Path | None = None) -> list[Path]:
         return list_frames(folder)
     source = open_frames(video)  # fails here, before any folder is made, if it is no video
     # An interrupted run never leaves a half-filled folder that looks complete.
-    with atomic_output(folder, folder=True, make_parents=True) as partial:
+    with atomic_output(folder, folder=True) as partial:
         count = 0
         for count, frame in enumerate(source, 1):
             cv2.imwrite(str(partial / f"{count:06d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])

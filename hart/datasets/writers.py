@@ -39,7 +39,7 @@ def write_otb_sequence(folder: str | Path, items: Iterable[Item], quality: int =
     """``folder/img/0001.jpg …`` + ``folder/groundtruth_rect.txt`` (``x,y,w,h`` per frame,
     ``nan,nan,nan,nan`` where the target is absent) → ``folder``."""
     folder = Path(folder)
-    with atomic_output(folder, folder=True, make_parents=True) as partial:
+    with atomic_output(folder, folder=True) as partial:
         (partial / "img").mkdir()
         lines = []
         for number, (frame, box, visible) in enumerate(items, 1):
@@ -52,7 +52,7 @@ def write_otb_sequence(folder: str | Path, items: Iterable[Item], quality: int =
 def write_got10k_sequence(folder: str | Path, items: Iterable[Item], quality: int = 95) -> Path:
     """``folder/00000001.jpg …`` + ``groundtruth.txt`` + ``absence.label`` → ``folder``."""
     folder = Path(folder)
-    with atomic_output(folder, folder=True, make_parents=True) as partial:
+    with atomic_output(folder, folder=True) as partial:
         lines, absence = [], []
         for number, (frame, box, visible) in enumerate(items, 1):
             _write_image(partial / f"{number:08d}.jpg", frame, quality)
@@ -69,9 +69,8 @@ def write_video(path: str | Path, items: Iterable[Item], fps: float = 30.0) -> P
     path = Path(path)
     if not path.suffix:
         raise InputError(f"{path}: a video name needs an extension such as .mp4")
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Before any frame is drawn: otherwise found when the boxes are moved into place, after
-    # the whole video.
+    # the whole video. (Missing parent folders are made when the files are written.)
     check_output_file(path.with_suffix(".txt"))
     items = iter(items)
     first = next(items, None)

@@ -8,14 +8,13 @@ import contextlib
 import sys
 from pathlib import Path
 
-from hart.atomic import atomic_output, probe_writable, write_text
+from hart.atomic import atomic_output, file_in_the_way, probe_writable, write_text
 from hart.boxes import comma_numbers
 from hart.errors import InputError, path_argument
 from hart.evaluation import plots, report
 from hart.evaluation.runner import (
     check_cache_folders,
     evaluate,
-    file_in_the_way,
     shift_first_boxes,
 )
 from hart.evaluation.trackers import (

@@ -23,7 +23,7 @@ def _colours(combined: dict[str, OverallScores]) -> dict[str, str]:
 
 def _save(figure: Figure, path: Path) -> None:
     FigureCanvasAgg(figure)
-    with atomic_output(path, make_parents=True) as temporary:
+    with atomic_output(path) as temporary:
         figure.savefig(temporary, dpi=120)
 
 

@@ -147,4 +147,4 @@ def results_document(
 
 def write_json(path: Path, document: dict) -> None:
     """Write ``document`` as indented JSON, atomically."""
-    write_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n", make_parents=True)
+    write_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hart.atomic import atomic_output
+from hart.atomic import atomic_output, file_in_the_way
 from hart.datasets.sequence import Sequence
 from hart.errors import InputError
 from hart.evaluation.metrics import SequenceScores, score_sequence
@@ -144,18 +144,6 @@ def cache_path(cache_dir: Path, tracker: str, sequence: str) -> Path:
     return tracker_cache_folder(cache_dir, tracker) / f"{_safe_name(sequence)}.txt"
 
 
-def file_in_the_way(folder: Path) -> Path | None:
-    """What stops ``folder`` from being a folder or being made one (as ``mkdir -p`` would):
-    ``folder`` itself, or the nearest of its parents that exists, when that is not a folder
-    (a file, a broken link); None when nothing does."""
-    for path in (folder, *folder.parents):
-        if path.is_dir():
-            return None
-        if path.exists() or path.is_symlink():
-            return path
-    return None
-
-
 def check_cache_folders(cache_dir: Path, trackers: list[str]) -> None:
     """Raise :class:`InputError` if a file stands where the cache keeps a folder, so that a run
     stops before any work rather than after its first tracked sequence."""
@@ -200,7 +188,7 @@ def write_cached(path: Path, key: str, run: TrackRun) -> None:
     header = f"{CACHE_HEADER}{key}\n# x,y,w,h,seconds (one line per frame)"
 
     fmt = ["%.10g"] * 4 + ["%.6e"]  # boxes to 1e-10 px; seconds to 7 digits
-    with atomic_output(path, make_parents=True) as temporary:
+    with atomic_output(path) as temporary:
         np.savetxt(temporary, rows, fmt=fmt, delimiter=",", header=header, comments="")
 
 

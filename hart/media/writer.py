@@ -32,8 +32,9 @@ fails to open at or below it, naming nothing but FFmpeg's "Unspecified error".""
 
 def check_output_path(path: str | os.PathLike) -> None:
     """Raise :class:`~hart.errors.InputError` if :class:`FrameWriter` could not write ``path``:
-    an unknown extension, a missing parent folder, a video name that is a folder, or a
-    non-empty folder. Cheap; call it before the expensive work."""
+    an unknown extension, a parent folder that cannot be made or written
+    (:func:`hart.atomic.check_parent`; missing ones are made when the video is written), a video
+    name that is a folder, or a non-empty folder. Cheap; call it before the expensive work."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix and suffix not in VIDEO_CODECS:

@@ -34,5 +34,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         # internal error, a plain write as an OSError that names the file (hart.atomic).
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
-        with atomic_output(path, make_parents=True) as temporary:
+        with atomic_output(path) as temporary:
             temporary.write_bytes(buffer.getbuffer())
