@@ -203,7 +203,7 @@ def export_model(checkpoint: str | Path, output: str | Path) -> Path:
     """Write the tracking part of a training checkpoint (config, float16 weights) to ``output``.
 
     ``output`` follows the rule for every output file a user names
-    (:func:`hart.atomic.check_output_file`): its folder must exist and it must not be a folder;
+    (:func:`hart.atomic.check_output_file`): missing folders are made, and it must not be a folder;
     and it must not be ``checkpoint`` (whose optimiser state and step would be lost). A
     checkpoint that describes a network hart cannot build, or whose weights do not fit it, is
     not exported.
