@@ -751,3 +751,24 @@ def test_a_model_setting_its_constructor_refuses_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("hart train: error: ") and message in err[0], err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_validation_interval_longer_than_an_epoch_is_one_line_and_leaves_no_run(tmp_path, capsys):
+    # Lightning refuses it only when fit starts (an epoch's length is the data module's), with
+    # a ValueError traceback whose advice names its own settings, not the command's options.
+    # 8 clips in batches of 2: 4 batches an epoch.
+    args = ["--data.clips_per_epoch=8", "--trainer.val_check_interval=5", "--trainer.max_steps=6"]
+    assert _train(tmp_path, *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "hart train: error: --trainer.val_check_interval 5 is more than the 4 training batches "
+        "of an epoch (--data.clips_per_epoch / --data.batch_size, per process); give at most 4, "
+        "or add --trainer.check_val_every_n_epoch null to count batches across epochs"
+    )
+    assert "Traceback" not in "\n".join(err)
+    assert not _run_dir(tmp_path).exists()
+    # The advice holds: counted across epochs, the same interval validates at step 5.
+    assert _train(tmp_path, *args, "--trainer.check_val_every_n_epoch=null") == 0
+    events = EventAccumulator(str(_run_dir(tmp_path)), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [event.step for event in events.Scalars("val/iou")] == [4]

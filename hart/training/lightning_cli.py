@@ -157,6 +157,11 @@ class HARTCLI(LightningCLI):
             if exit_.code == 1 and self.trainer.interrupted:
                 raise KeyboardInterrupt from None
             raise
+        except ValueError as error:
+            line = validation_interval_error_line(error)
+            if line is None:
+                raise
+            raise InputError(line) from None
 
     def before_fit(self) -> None:
         # A --ckpt_path holds the run's weights; Lightning reads them after the model's setup,
@@ -252,6 +257,30 @@ def trainer_error_line(error: Exception, settings: dict) -> str:
         if name in settings:
             return f"--trainer.{name} {settings[name]}: {message}"
     return f"a --trainer setting was refused: {message}"
+
+
+# Lightning's refusal, when fit starts, of a validation interval longer than an epoch.
+_INTERVAL_REFUSED = re.compile(
+    r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the "
+    r"training batches \((\d+)\)"
+)
+
+
+def validation_interval_error_line(error: ValueError) -> str | None:
+    """Lightning's error for ``--trainer.val_check_interval`` N beyond the batches of one
+    epoch as one line that names hart's options; None for any other error.
+
+    Found only when fit starts (the epoch's length is the data module's), and Lightning's
+    advice names its own settings (``limit_val_batches``), not the command's options."""
+    match = _INTERVAL_REFUSED.search(str(error))
+    if match is None:
+        return None
+    interval, batches = match.groups()
+    return (
+        f"--trainer.val_check_interval {interval} is more than the {batches} training batches "
+        "of an epoch (--data.clips_per_epoch / --data.batch_size, per process); give at most "
+        f"{batches}, or add --trainer.check_val_every_n_epoch null to count batches across epochs"
+    )
 
 
 def logs_root(trainer: Trainer) -> Path:
