@@ -106,9 +106,12 @@ def sample_command(argv: list[str]) -> int:
     # drawn (a billion frames filled this machine's 24 GB), and a frame is drawn in full.
     if not 1 <= args.frames <= MAX_SAMPLE_FRAMES:
         raise InputError(f"--frames must be between 1 and {MAX_SAMPLE_FRAMES}, got {args.frames}")
-    if not (16 <= height <= MAX_SAMPLE_SIZE[0] and 16 <= width <= MAX_SAMPLE_SIZE[1]):
-        limit = "x".join(map(str, MAX_SAMPLE_SIZE))
-        raise InputError(f"--size must be between 16x16 and {limit}, got {args.size}")
+    from hart.datasets.synthetic.config import MIN_FRAME_SIZE
+
+    low, high = MIN_FRAME_SIZE, MAX_SAMPLE_SIZE
+    if not (low[0] <= height <= high[0] and low[1] <= width <= high[1]):
+        smallest, limit = ("x".join(map(str, size)) for size in (low, high))
+        raise InputError(f"--size must be between {smallest} and {limit}, got {args.size}")
     if args.seed < 0:
         raise InputError(f"--seed must be 0 or more, got {args.seed}")
     if not (math.isfinite(args.fps) and args.fps > 0):

@@ -574,7 +574,7 @@ def test_an_empty_path_is_one_line_naming_the_argument_not_the_current_folder(
 @pytest.mark.parametrize(
     "option, message",
     [
-        (["--size", "9999x9999"], "--size must be between 16x16 and 2160x3840, got 9999x9999"),
+        (["--size", "9999x9999"], "--size must be between 24x24 and 2160x3840, got 9999x9999"),
         (["--frames", "100000"], "--frames must be between 1 and 10000, got 100000"),
         (["--seed", "-1"], "--seed must be 0 or more, got -1"),
         (["--fps", "0"], "--fps must be a positive number, got 0"),

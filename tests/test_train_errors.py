@@ -230,3 +230,14 @@ def test_the_help_names_the_command_as_it_is_typed(capsys):
     with pytest.raises(SystemExit):
         main(["train", "fit", "--help"])
     assert capsys.readouterr().out.startswith("usage: hart train [options] fit ")
+
+
+def test_synthetic_frames_too_small_for_the_world_are_one_line_before_any_work(tmp_path, capsys):
+    # Found by the first clip otherwise, as a numpy traceback in the middle of the sanity check.
+    assert (
+        main(["train", "--data.frame_size=[20,64]", f"--trainer.default_root_dir={tmp_path}"]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "hart train: error: frame_size must be at least 24x24 for synthetic data, got (20, 64)"
+    ]

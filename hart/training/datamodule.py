@@ -19,6 +19,7 @@ from hart.datasets.resized import resized_sequences
 from hart.datasets.sequence import Sequence
 from hart.datasets.splits import split_in_time, videos
 from hart.datasets.synthetic import SyntheticConfig
+from hart.datasets.synthetic.config import MIN_FRAME_SIZE
 from hart.errors import InputError
 
 
@@ -244,6 +245,13 @@ class HARTDataModule(pl.LightningDataModule):
             clips_per_epoch,
             val_clips,
         )
+        if root is None and (
+            frame_size[0] < MIN_FRAME_SIZE[0] or frame_size[1] < MIN_FRAME_SIZE[1]
+        ):  # found by the first clip otherwise, in the middle of the sanity check
+            smallest = "x".join(map(str, MIN_FRAME_SIZE))
+            raise InputError(
+                f"frame_size must be at least {smallest} for synthetic data, got {frame_size}"
+            )
         self.train_clips: SyntheticClips | SequenceClips | None = None
         self.val_set: SyntheticClips | SequenceClips | None = None
         self._clip_length = clip_length

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MIN_FRAME_SIZE = (24, 24)
+"""The smallest synthetic frame ``(H, W)``: below it a target of the default sizes does not fit
+between the margins its path keeps from the frame's edges (planning fails), and its first frame
+need not show it."""
+
 
 @dataclass(frozen=True)
 class SyntheticConfig:

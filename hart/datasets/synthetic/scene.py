@@ -17,7 +17,7 @@ import numpy as np
 
 from hart.boxes import intersection
 from hart.datasets.synthetic import sprites, textures
-from hart.datasets.synthetic.config import SyntheticConfig
+from hart.datasets.synthetic.config import MIN_FRAME_SIZE, SyntheticConfig
 from hart.datasets.synthetic.motion import (
     Camera,
     Track,
@@ -62,6 +62,9 @@ def plan_scene(
     """The world of the synthetic sequence ``seed``: ``length`` frames of ``frame_size``."""
     if length < 1:
         raise ValueError(f"length must be at least 1, got {length}")
+    if frame_size[0] < MIN_FRAME_SIZE[0] or frame_size[1] < MIN_FRAME_SIZE[1]:
+        smallest = "x".join(map(str, MIN_FRAME_SIZE))
+        raise ValueError(f"synthetic frames must be at least {smallest}, got {tuple(frame_size)}")
     rng = np.random.default_rng(seed)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
     camera, track, look = plan_camera_and_target(rng, length, frame_size, config)
@@ -93,6 +96,10 @@ def plan_scene(
     )
 
 
+MIN_TARGET_SIDE = 2.0
+"""Pixels: the least width and height of the target at the first frame."""
+
+
 def plan_camera_and_target(rng, steps: int, frame_size, config: SyntheticConfig):
     """The camera (still, panning, following the target or handheld; zoom, roll, shake) and
     the target (its look, size and path, which the following camera reacts to frame by frame)
@@ -114,6 +121,10 @@ def plan_camera_and_target(rng, steps: int, frame_size, config: SyntheticConfig)
     aspect = sprites.sprite_aspect(rng, look.kind, config.target_aspect)
     low, high = config.target_height
     screen_h = height * math.exp(rng.uniform(math.log(low), math.log(high)))
+    # The first frame must show the target, and a silhouette under a pixel wide counts as not
+    # visible: a target under two pixels across (small frames, a small target_height) can be
+    # that thin. It binds only there: at the usual sizes the sequences are as they were.
+    screen_h = max(screen_h, MIN_TARGET_SIDE, MIN_TARGET_SIDE / aspect)
     screen_h = min(screen_h, 0.8 * width / aspect)  # wide objects must fit across
     screen_w = screen_h * aspect
     trend = rng.normal(0, 0.35) if rng.random() < 0.4 else 0.0
