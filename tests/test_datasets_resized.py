@@ -12,6 +12,7 @@ import torch
 from hart.datasets import SequenceClips, load_sequences
 from hart.datasets.resized import read_resized, resized_sequences
 from hart.datasets.writers import write_got10k_sequence
+from hart.errors import InputError
 from hart.training.datamodule import HARTDataModule
 
 SOURCE = (180, 240)  # (H, W) of the written frames
@@ -104,3 +105,23 @@ def test_a_frame_read_small_keeps_its_pixels_under_the_scaled_boxes(tmp_path, su
     centre = np.array([(cols * grey).sum(), (rows * grey).sum()]) / grey.sum()
     scale = np.array([size[1] / width, size[0] / height])
     np.testing.assert_allclose(centre, (box[:2] + box[2:] / 2) * scale, atol=0.1)
+
+
+def test_a_frame_of_another_size_is_an_error_naming_it_not_a_stretched_frame(tmp_path):
+    # Boxes are scaled by a sequence's first frame; a frame of another size was stretched to
+    # the clip's size and its box, scaled for the first frame's, landed off the target.
+    sequences = load_sequences(write_layout(tmp_path / "got10k", sequences=1, count=6))
+    odd = sequences[0].frames[3]
+    cv2.imwrite(str(odd), cv2.resize(cv2.imread(str(odd)), (SOURCE[1] // 2, SOURCE[0])))
+    expected = (
+        f"{odd} is {SOURCE[1] // 2}x{SOURCE[0]} but its sequence's first frame is "
+        f"{SOURCE[1]}x{SOURCE[0]}: a sequence's frames must share one size"
+    )
+    with pytest.raises(InputError) as caught:
+        resized_sequences(sequences, TRAINING, tmp_path / "resized")
+    assert str(caught.value) == expected
+    assert not (tmp_path / "resized").exists() or not any((tmp_path / "resized").rglob("*.jpg"))
+    clips = SequenceClips(sequences, clip_length=6, frame_size=TRAINING, seed=0, clips_per_epoch=1)
+    with pytest.raises(InputError) as caught:
+        clips[0]
+    assert str(caught.value) == expected

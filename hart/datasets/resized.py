@@ -51,6 +51,14 @@ def read_resized(path: Path, size: tuple[int, int], source: tuple[int, int]) -> 
         1,
     )
     image = read_image(path, reduction)
+    # The boxes are scaled by the first frame's size: a frame of another size would be
+    # stretched to the clip's and its box land elsewhere on the target, in silence.
+    if image.shape[:2] != (source[0] // reduction, source[1] // reduction):
+        found = image_size(path) if reduction > 1 else image.shape[:2]
+        raise InputError(
+            f"{path} is {found[1]}x{found[0]} but its sequence's first frame is "
+            f"{source[1]}x{source[0]}: a sequence's frames must share one size"
+        )
     if image.shape[:2] != (height, width):
         shrinking = image.shape[0] > height or image.shape[1] > width
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
