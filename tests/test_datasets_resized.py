@@ -125,3 +125,27 @@ def test_a_frame_of_another_size_is_an_error_naming_it_not_a_stretched_frame(tmp
     with pytest.raises(InputError) as caught:
         clips[0]
     assert str(caught.value) == expected
+
+
+def test_boxes_mostly_outside_their_frames_are_one_error_before_any_frame_is_written(tmp_path):
+    # A box file in the pixels of a video's original, beside a downscaled copy: every clip
+    # trained on background at IoU 0, in silence.
+    sequences = load_sequences(write_layout(tmp_path / "got10k", sequences=1, count=6))
+    sequence = sequences[0]
+    sequence.boxes[:, :2] += 1000.0  # beyond the 240x180 frames
+    expected = (
+        f"sequence {sequence.name!r}: 6 of its 6 boxes lie wholly outside its 240x180 frames; "
+        "are they in another size's pixels?"
+    )
+    with pytest.raises(InputError) as caught:
+        resized_sequences(sequences, TRAINING, tmp_path / "resized")
+    assert str(caught.value) == expected
+    assert not list((tmp_path / "resized").rglob("*.jpg"))
+    clips = SequenceClips(sequences, clip_length=3, frame_size=TRAINING, seed=0, clips_per_epoch=1)
+    with pytest.raises(InputError) as caught:
+        clips[0]
+    assert str(caught.value) == expected
+    # A few strays at the edge, as real annotations have, are left alone.
+    sequence.boxes[:, :2] -= 1000.0
+    sequence.boxes[:2, 0] = -70.0  # wholly left of the frame in 2 frames of 6
+    assert len(resized_sequences(sequences, TRAINING, tmp_path / "resized")) == 1

@@ -51,7 +51,7 @@ from hart.datasets.augment import (
     random_zoom,
     zoom_clip,
 )
-from hart.datasets.resized import image_size, read_resized
+from hart.datasets.resized import check_boxes_in_frames, image_size, read_resized
 from hart.datasets.sequence import Sequence
 from hart.datasets.synthetic import PhotoLibrary, SyntheticConfig, generate_sequence
 from hart.errors import InputError
@@ -285,5 +285,7 @@ class SequenceClips(_ClipDataset):
     def _source_size(self, which: int) -> tuple[int, int]:
         """A sequence's frame size (H, W), from its first frame (all frames share it)."""
         if which not in self._sizes:
-            self._sizes[which] = image_size(self.sequences[which].frames[0])
+            size = image_size(self.sequences[which].frames[0])
+            check_boxes_in_frames(self.sequences[which], size)
+            self._sizes[which] = size
         return self._sizes[which]

@@ -71,6 +71,28 @@ def image_size(path: Path) -> tuple[int, int]:
     return read_image(path).shape[:2]
 
 
+def check_boxes_in_frames(sequence: Sequence, size: tuple[int, int]) -> None:
+    """Raise :class:`~hart.errors.InputError` when most of ``sequence``'s visible boxes lie
+    wholly outside its frames of ``size`` (H, W): boxes in another video's pixels (a box file
+    for the original of a downscaled video), which would train on background at IoU 0 in
+    silence. A few such boxes are left alone: real annotations stray at the frame's edge."""
+    boxes = sequence.boxes[sequence.visible]
+    if len(boxes) == 0:
+        return
+    height, width = size
+    outside = (
+        (boxes[:, 0] >= width)
+        | (boxes[:, 1] >= height)
+        | (boxes[:, 0] + boxes[:, 2] <= 0)
+        | (boxes[:, 1] + boxes[:, 3] <= 0)
+    )
+    if outside.mean() > 0.5:
+        raise InputError(
+            f"sequence {sequence.name!r}: {int(outside.sum())} of its {len(boxes)} boxes lie "
+            f"wholly outside its {width}x{height} frames; are they in another size's pixels?"
+        )
+
+
 def resized_sequences(
     sequences: list[Sequence], frame_size: tuple[int, int], cache: str | Path
 ) -> list[Sequence]:
@@ -82,9 +104,17 @@ def resized_sequences(
     resized = []
     for sequence in sequences:
         folder = root / _folder_name(sequence)
-        if not (folder / _SOURCE_SIZE).is_file():
+        size_file = folder / _SOURCE_SIZE
+        written = size_file.is_file()
+        source = (
+            tuple(int(n) for n in size_file.read_text().split())
+            if written
+            else image_size(sequence.frames[0])
+        )
+        check_boxes_in_frames(sequence, source)  # before any frame is written
+        if not written:
             _write(sequence, (height, width), folder)
-        source_h, source_w = (int(n) for n in (folder / _SOURCE_SIZE).read_text().split())
+        source_h, source_w = source
         scale = np.array([width / source_w, height / source_h] * 2, np.float32)
         frames = [folder / f"{number:08d}.jpg" for number in range(1, len(sequence) + 1)]
         attributes = {**sequence.attributes, "resized_from": str(sequence.frames[0].parent)}
