@@ -143,13 +143,21 @@ def check_parent(path: str | os.PathLike) -> None:
     path = Path(path)
     _check_parent_can_be_made(path)
     _check_not_special(path)
-    existing = next((folder for folder in path.parents if folder.is_dir()), None)
+    existing = nearest_folder(path.parent)
     if existing is None:  # a relative path, and the current folder was removed
         raise InputError(f"cannot write {path}: no folder above it exists")
     try:
         probe_writable(existing)
     except OSError as error:
         raise InputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def nearest_folder(path: str | os.PathLike) -> Path | None:
+    """``path`` if it is a folder, else the nearest of its parents that is one (where missing
+    folders down to ``path`` would be made); None when none is (a relative path whose current
+    folder was removed)."""
+    path = Path(path)
+    return next((folder for folder in (path, *path.parents) if folder.is_dir()), None)
 
 
 def probe_writable(folder: str | os.PathLike) -> None:

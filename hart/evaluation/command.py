@@ -8,7 +8,13 @@ import contextlib
 import sys
 from pathlib import Path
 
-from hart.atomic import atomic_output, file_in_the_way, probe_writable, write_text
+from hart.atomic import (
+    atomic_output,
+    file_in_the_way,
+    nearest_folder,
+    probe_writable,
+    write_text,
+)
 from hart.boxes import comma_numbers
 from hart.errors import InputError, path_argument
 from hart.evaluation import plots, report
@@ -165,7 +171,9 @@ def _check_writable(out: Path) -> None:
     """Raise :class:`InputError` unless ``--out``, or the nearest folder above it that exists
     (where it would be made), can be written (:func:`hart.atomic.probe_writable`): otherwise the
     run fails when it caches its first tracked sequence."""
-    existing = next(path for path in (out, *out.parents) if path.is_dir())
+    existing = nearest_folder(out)
+    if existing is None:  # a relative --out, and the current folder was removed
+        raise InputError(f"--out {out} cannot be written: no folder above it exists")
     try:
         probe_writable(existing)
     except OSError as error:
