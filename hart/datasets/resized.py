@@ -113,7 +113,7 @@ def resized_sequences(
         )
         check_boxes_in_frames(sequence, source)  # before any frame is written
         if not written:
-            _write(sequence, (height, width), folder)
+            _write(sequence, (height, width), source, folder)
         source_h, source_w = source
         scale = np.array([width / source_w, height / source_h] * 2, np.float32)
         frames = [folder / f"{number:08d}.jpg" for number in range(1, len(sequence) + 1)]
@@ -133,8 +133,10 @@ def _folder_name(sequence: Sequence) -> str:
     return f"{safe}-{digest.hexdigest()[:12]}"
 
 
-def _write(sequence: Sequence, size: tuple[int, int], folder: Path) -> None:
-    source = image_size(sequence.frames[0])
+def _write(
+    sequence: Sequence, size: tuple[int, int], source: tuple[int, int], folder: Path
+) -> None:
+    """``sequence``'s frames, of ``source`` size (H, W), resized to ``size`` into ``folder``."""
     with atomic_output(folder, folder=True) as partial:
 
         def write(numbered: tuple[int, Path]) -> None:
