@@ -43,6 +43,8 @@ def test_files_that_are_not_checkpoints_are_input_errors(tmp_path):
         load_model(foreign)
     with pytest.raises(InputError, match="does not exist"):
         load_model(tmp_path / "missing.ckpt")
+    with pytest.raises(InputError, match="/dev/null is not a regular file"):
+        load_model("/dev/null")  # exists, but is a device: "does not exist" misled
 
 
 @pytest.mark.parametrize(

@@ -54,8 +54,10 @@ def read_checkpoint(path: str | Path) -> dict:
         inside = sorted(path.rglob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", str(p)))
         hint = f" such as {inside[0]}" if inside else ""
         raise InputError(f"{path} is a folder; give a checkpoint file{hint}")
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"checkpoint {path} does not exist")
+    if not path.is_file():  # a device such as /dev/null, a pipe, a socket
+        raise InputError(f"checkpoint {path} is not a regular file; give a checkpoint file")
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes), not a checkpoint: was its writing cut off?")
     try:
