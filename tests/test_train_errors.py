@@ -93,6 +93,17 @@ def test_a_setting_the_trainer_refuses_is_one_line_naming_it(
 
 
 @pytest.mark.parametrize(
+    "option", ["--trainer.max_steps=0", "--trainer.max_epochs=0", "--trainer.max_time=00:00:00:00"]
+)
+def test_a_limit_that_allows_no_step_is_one_line(tmp_path, monkeypatch, capsys, option):
+    # Lightning fits nothing and ends without an error; the empty run folder was discarded, so
+    # a mistyped limit looked like a finished run.
+    name = option.split("=")[0]
+    error = _error_of_train(tmp_path, monkeypatch, capsys, option)
+    assert error == f"hart train: error: {name} of 0 allows no training step"
+
+
+@pytest.mark.parametrize(
     "option, message",
     [
         (

@@ -19,7 +19,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -101,6 +101,8 @@ class HARTCLI(LightningCLI):
             trainer = super().instantiate_trainer(**kwargs)
         except (MisconfigurationException, ValueError, TypeError) as error:
             raise InputError(trainer_error_line(error, settings)) from None
+        if self.subcommand == "fit":
+            check_trains_something(trainer)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one a user chose
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(DiscardEmptyRun(logs_root(trainer)))
@@ -246,6 +248,20 @@ def check_accelerator(name: object) -> None:
             "--trainer.accelerator gpu: no GPU is available here (PyTorch sees no CUDA or MPS "
             "device); train on the CPU with --trainer.accelerator cpu (or auto)"
         )
+
+
+def check_trains_something(trainer: Trainer) -> None:
+    """Raise :class:`~hart.errors.InputError` for a fit whose limits allow no step:
+    ``--trainer.max_steps 0``, ``--trainer.max_epochs 0`` or ``--trainer.max_time`` of zero.
+
+    Lightning runs such a fit to its end without a step, and the run's empty log folder is
+    discarded: a mistyped limit looked like a finished run that had written nothing."""
+    # -1 (or None) is Lightning's "no limit" for steps and epochs.
+    zero_limits = [name for name in ("max_steps", "max_epochs") if getattr(trainer, name) == 0]
+    timers = [callback for callback in trainer.callbacks if isinstance(callback, Timer)]
+    zero_limits += ["max_time" for timer in timers if timer.time_remaining() == 0]
+    if zero_limits:
+        raise InputError(f"--trainer.{zero_limits[0]} of 0 allows no training step")
 
 
 def trainer_error_line(error: Exception, settings: dict) -> str:
