@@ -73,7 +73,6 @@ def export_command(argv: list[str]) -> int:
 
 
 MAX_SAMPLE_FRAMES = 10_000
-MAX_SAMPLE_SIZE = (2160, 3840)  # 4K UHD
 
 
 @command("sample")
@@ -106,9 +105,10 @@ def sample_command(argv: list[str]) -> int:
     # drawn (a billion frames filled this machine's 24 GB), and a frame is drawn in full.
     if not 1 <= args.frames <= MAX_SAMPLE_FRAMES:
         raise InputError(f"--frames must be between 1 and {MAX_SAMPLE_FRAMES}, got {args.frames}")
+    from hart.datasets.clips import MAX_FRAME_SIZE
     from hart.datasets.synthetic.config import MIN_FRAME_SIZE
 
-    low, high = MIN_FRAME_SIZE, MAX_SAMPLE_SIZE
+    low, high = MIN_FRAME_SIZE, MAX_FRAME_SIZE
     if not (low[0] <= height <= high[0] and low[1] <= width <= high[1]):
         smallest, limit = ("x".join(map(str, size)) for size in (low, high))
         raise InputError(f"--size must be between {smallest} and {limit}, got {args.size}")

@@ -57,6 +57,10 @@ from hart.datasets.synthetic import PhotoLibrary, SyntheticConfig, generate_sequ
 from hart.errors import InputError
 
 PAPER_FRAME_SIZE = (187, 621)  # (H, W): KITTI frames at half size, as in the paper
+MAX_FRAME_SIZE = (2160, 3840)
+"""The largest ``(H, W)`` a clip's frames are resized to or drawn at (and `hart sample`'s):
+4K UHD. A clip is drawn whole in memory; a frame size mistyped by a digit or two was a
+traceback, out of memory, or a machine swapping until its workers were killed."""
 
 
 class _ClipDataset(Dataset):

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hart.datasets.augment import NO_AUGMENTATION, Augmentation
-from hart.datasets.clips import SequenceClips, SyntheticClips
+from hart.datasets.clips import MAX_FRAME_SIZE, SequenceClips, SyntheticClips
 from hart.datasets.layouts import load_sequences
 from hart.datasets.resized import resized_sequences
 from hart.datasets.sequence import Sequence
@@ -86,12 +86,6 @@ class ResumableLoader(DataLoader):
     def load_state_dict(self, state: dict[str, int]) -> None:
         self._resume = (int(state["epoch"]), int(state["batches"]))
         self.dataset.set_epoch(int(state["epoch"]))
-
-
-MAX_FRAME_SIZE = (2160, 3840)
-"""The largest ``(height, width)`` frames are resized to: 4K UHD. A clip is drawn whole in
-memory; a frame size mistyped by a digit or two was a traceback, out of memory, or a machine
-swapping until its workers were killed."""
 
 
 def check_counts(
