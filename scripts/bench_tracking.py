@@ -84,6 +84,18 @@ def mean_iou(boxes: np.ndarray, truth: np.ndarray) -> float:
     return float(np.nan_to_num(overlap / union).mean())
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as ``(width, height)``, each at least 16 pixels; an
+    :class:`~hart.errors.InputError` otherwise."""
+    try:
+        width, height = (int(value) for value in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--size {text!r} is not WIDTHxHEIGHT (e.g. 640x480)") from None
+    if min(width, height) < 16:
+        raise InputError(f"--size {text!r}: frames must be at least 16x16")
+    return width, height
+
+
 def read_ground_truth(folder: Path) -> np.ndarray | None:
     """OTB's ``groundtruth_rect.txt`` beside an ``img/`` folder, as ``(N, 4)`` xywh, if any."""
     for candidate in (folder / "groundtruth_rect.txt", folder.parent / "groundtruth_rect.txt"):
@@ -113,13 +125,23 @@ def main(argv: list[str] | None = None) -> int:
     names = [name.strip().lower() for name in args.trackers.split(",") if name.strip()]
     known = ["hart", *BASELINES]
     unknown = sorted(set(names) - set(known))
-    if unknown:
-        parser.error(f"unknown trackers {unknown}; choose from {', '.join(known)}")
+    if unknown or not names:
+        what = (
+            f"unknown trackers {unknown}" if unknown else f"--trackers {args.trackers!r} names none"
+        )
+        parser.error(f"{what}; choose from {', '.join(known)}")
+    for name, count in (("--repeats", args.repeats), ("--threads", args.threads)):
+        if count < 1:
+            parser.error(f"{name} must be at least 1, got {count}")
+    try:
+        size = parse_size(args.size)
+        first_box = None if args.box is None else parse_box(args.box)
+    except InputError as error:
+        parser.error(str(error))
     source = args.frames / "img" if (args.frames / "img").is_dir() else args.frames
     truth = read_ground_truth(args.frames)
-    if args.box is None and truth is None:
+    if first_box is None and truth is None:
         parser.error(f"no groundtruth_rect.txt beside {args.frames}: give --box X,Y,W,H")
-    size = tuple(int(value) for value in args.size.lower().split("x"))
 
     cv2.setNumThreads(args.threads)
     if "hart" in names:
@@ -140,10 +162,16 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as error:
             parser.error(str(error))
 
+    if not trackers:
+        parser.error("every tracker asked for was skipped: nothing to time")
+
     with tempfile.TemporaryDirectory() as workdir:
-        frames, scale = benchmark_frames(source, size, Path(workdir))
-    if args.box is not None:
-        first_box, truth = parse_box(args.box) * scale, None
+        try:
+            frames, scale = benchmark_frames(source, size, Path(workdir))
+        except InputError as error:  # frames that are missing or cannot be read
+            parser.error(str(error))
+    if first_box is not None:
+        first_box, truth = first_box * scale, None
     else:
         first_box = truth[0] * scale
         # Ground truth for another cut of the frames would give a meaningless IoU: none then.

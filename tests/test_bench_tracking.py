@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,3 +39,32 @@ def test_bench_tracking_prints_a_row_per_tracker_with_ratio_to_csrt(shared_seque
     assert sorted(rows) == ["csrt", "kcf"]
     assert rows["csrt"][2] == "1.00"
     assert all(float(row[0]) > 0 and 0 <= float(row[3]) <= 1 for row in rows.values())
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--trackers", ""], "--trackers '' names none; choose from hart,"),
+        (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+        (["--size", "0x0"], "--size '0x0': frames must be at least 16x16"),
+        (["--size", "640"], "--size '640' is not WIDTHxHEIGHT (e.g. 640x480)"),
+        (["--box", "1,2,3"], "box '1,2,3' is not X,Y,W,H"),
+        (["--box", "1,2,3,4", "--frames", "missing.mp4"], "missing.mp4 does not exist"),
+    ],
+)
+def test_bench_tracking_refuses_bad_options_in_one_line(tmp_path, options, message):
+    # Each was a traceback (ValueError, cv2.error, RuntimeError, ZeroDivisionError, InputError).
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_tracking.py"), "--trackers", "kcf"]
+        + options,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "", "PYTHONPATH": str(ROOT)},
+    )
+    assert completed.returncode == 2
+    last = completed.stderr.splitlines()[-1]
+    assert last.startswith(f"bench_tracking.py: error: {message}"), completed.stderr
+    assert "Traceback" not in completed.stderr
