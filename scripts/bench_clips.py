@@ -24,6 +24,7 @@ start-up) is not timed. Numbers depend on the machine's free cores: compare rows
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +35,8 @@ import numpy as np
 from hart.datasets import load_sequences
 from hart.datasets.synthetic import generate_sequence
 from hart.datasets.writers import write_got10k_sequence
-from hart.training.datamodule import HARTDataModule
+from hart.errors import InputError
+from hart.training.datamodule import HARTDataModule, check_counts
 
 SHARED_TRAINING = Path(__file__).resolve().parents[2] / "shared" / "training"
 SOURCES = ("synthetic", "video", "jpeg", "jpeg-resized")
@@ -85,8 +87,29 @@ def clips_per_second(data: HARTDataModule, length: int, batches: int) -> float:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    height, width = (int(part) for part in text.lower().split("x"))
+    """``HxW`` as ``(height, width)``, each at least 16 pixels (argparse's type)."""
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW (e.g. 240x320)") from None
+    if min(height, width) < 16:
+        raise argparse.ArgumentTypeError(f"{text!r}: frames must be at least 16x16")
     return height, width
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Raise :class:`~hart.errors.InputError` for settings no row of the table can use, before
+    the table starts: the data module would refuse them only at its row."""
+    for name in ("lengths", "workers", "sources"):
+        if not getattr(args, name):
+            raise InputError(f"--{name} names none")
+    if args.batches < 1:
+        raise InputError(f"--batches must be at least 1, got {args.batches}")
+    if args.scratch is not None and not args.scratch.is_dir():
+        raise InputError(f"--scratch {args.scratch} is not a folder")
+    for length, workers in itertools.product(args.lengths, args.workers):
+        clips = args.batch_size * (args.batches + 2)
+        check_counts(args.frame_size, length, length, args.batch_size, workers, clips, 1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,6 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--scratch", type=Path, default=None, help="write layouts in here")
     args = parser.parse_args(argv)
+    try:
+        check_options(args)
+    except InputError as error:
+        parser.error(str(error))
     height, width = args.frame_size
     # One OpenCV thread, as in each of the data module's workers, also for "workers 0".
     cv2.setNumThreads(1)

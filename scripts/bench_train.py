@@ -24,8 +24,10 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from jsonargparse import ArgumentError
 
-from hart.training.lightning_cli import build_cli
+from hart.errors import InputError
+from hart.training.lightning_cli import build_cli, parser_error_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,6 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     args, extra = parser.parse_known_args(argv)
+    if args.steps < 1 or args.warmup < 0:
+        parser.error(
+            f"--steps must be at least 1 and --warmup at least 0, got {args.steps}, {args.warmup}"
+        )
     accelerator = {"cuda": "gpu"}.get(args.device, args.device)
     with tempfile.TemporaryDirectory() as scratch:
         cli_args = ["--config", args.config, *extra]
@@ -95,7 +101,12 @@ def main(argv: list[str] | None = None) -> None:
         ):
             if value is not None:
                 cli_args.append(f"--data.{flag}={value}")
-        cli = build_cli(cli_args, run=False)
+        try:
+            cli = build_cli(cli_args, run=False)
+        except ArgumentError as error:  # a value hart train's parser refuses
+            parser.error(parser_error_line(error))
+        except InputError as error:  # a setting the model, the data or the trainer refuses
+            parser.error(str(error))
         data = cli.datamodule
         # One epoch holds every step: no epoch end, so no curriculum change mid-run.
         data.hparams.clips_per_epoch = data.hparams.batch_size * (args.warmup + args.steps + 2)

@@ -129,3 +129,29 @@ def test_bench_train_times_the_training_step(capsys):
     assert (batch, length, frames) == ("2", "2", "48×64")
     assert float(clips_per_second) == pytest.approx(2 * float(steps_per_second), rel=0.05)
     assert 0 <= float(waiting.rstrip("%")) < 100
+
+
+@pytest.mark.parametrize(
+    "name, argv, message",
+    [
+        ("bench_clips", ["--batches", "0"], "--batches must be at least 1, got 0"),
+        ("bench_clips", ["--lengths"], "--lengths names none"),
+        ("bench_clips", ["--lengths", "1"], "clip_length must be at least 2 frames, got 1"),
+        ("bench_clips", ["--frame-size", "0x0"], "--frame-size: '0x0': frames must be at least"),
+        ("bench_clips", ["--scratch", "/dev/null"], "--scratch /dev/null is not a folder"),
+        ("bench_train", ["--steps", "0"], "--steps must be at least 1 and --warmup at least 0"),
+        ("bench_train", ["--batch-size", "0"], "batch_size must be at least 1, got 0"),
+        ("bench_train", ["--model.lr", "abc"], "--model.lr: Expected a <class 'float'>."),
+        ("bench_train", ["--config", "missing.yaml"], "--config: File does not exist"),
+    ],
+)
+def test_bench_scripts_refuse_bad_options_in_one_line(capsys, name, argv, message):
+    # Each was a traceback (ZeroDivisionError, StatisticsError, InputError, ArgumentError …),
+    # some after the table's header was printed.
+    with pytest.raises(SystemExit) as exit_:
+        script(name).main(argv)
+    assert exit_.value.code == 2
+    output = capsys.readouterr()
+    assert output.out == ""
+    last = output.err.splitlines()[-1]
+    assert ": error: " in last and message in last, output.err
