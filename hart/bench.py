@@ -36,6 +36,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from hart.boxes import parse_size
 from hart.errors import InputError
 from hart.model import glimpse
 from hart.model.batched_glimpse import batched_glimpse, window_for
@@ -310,16 +311,6 @@ def format_row(row: Row) -> str:
 # command line
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--sizes: {text!r} is not HEIGHTxWIDTH (e.g. 375x1242)") from None
-    if height < 2 or width < 2:
-        raise InputError(f"--sizes: {text!r} is smaller than 2x2")
-    return height, width
-
-
 def parse_scale(text: str) -> tuple[float, float]:
     try:
         low, high = (float(part) for part in text.split(","))
@@ -379,7 +370,9 @@ def main(argv: list[str]) -> int:
         if args.threads < 1:
             raise InputError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    sizes = [parse_size(text) for text in args.sizes.split(",")]
+    sizes = [
+        parse_size(text, "--sizes", "HxW", "375x1242", smallest=2) for text in args.sizes.split(",")
+    ]
     try:
         batches = [int(text) for text in args.batches.split(",")]
     except ValueError:

@@ -12,7 +12,8 @@ readers) do not pay for importing it.
 
 Boxes as text (:func:`parse_box`, :func:`format_box`) and the rule for a box a tracker may
 start from (:func:`check_first_box`) are here too, so that ``hart track``, the box files it
-writes, the data set writers and :meth:`hart.tracking.Tracker.init` agree.
+writes, the data set writers and :meth:`hart.tracking.Tracker.init` agree; and frame sizes as
+text (:func:`parse_size`), which every command and script that takes one reads alike.
 """
 
 from __future__ import annotations
@@ -120,6 +121,22 @@ def parse_box(text: str) -> np.ndarray:
     if box is None:
         raise InputError(f"box {text!r} is not X,Y,W,H (four numbers, e.g. 120,80,40,60)")
     return box
+
+
+def parse_size(
+    text: str, option: str, form: str = "HxW", example: str = "360x640", smallest: int | None = None
+) -> tuple[int, int]:
+    """A frame size given as ``"AxB"`` → ``(A, B)`` ints in the order written (``form`` says
+    which: ``HxW`` or ``WxH``), each at least ``smallest`` when given (callers with a range of
+    their own check it themselves); an :class:`~hart.errors.InputError` naming ``option``
+    otherwise."""
+    try:
+        first, second = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"{option} {text!r} is not {form} (e.g. {example})") from None
+    if smallest is not None and min(first, second) < smallest:
+        raise InputError(f"{option} {text!r} is smaller than {smallest}x{smallest}")
+    return first, second
 
 
 def comma_numbers(text: str, count: int) -> np.ndarray | None:

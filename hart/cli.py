@@ -97,10 +97,9 @@ def sample_command(argv: list[str]) -> int:
     )
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
     args = parser.parse_args(argv)
-    try:
-        height, width = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size {args.size!r} is not HxW, e.g. 360x640") from None
+    from hart.boxes import parse_size
+
+    height, width = parse_size(args.size, "--size")
     # Bounds that keep a sample a sample: its motion is planned for every frame before any is
     # drawn (a billion frames filled this machine's 24 GB), and a frame is drawn in full.
     if not 1 <= args.frames <= MAX_SAMPLE_FRAMES:

@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hart.boxes import parse_size
 from hart.datasets import load_sequences
 from hart.datasets.synthetic import generate_sequence
 from hart.datasets.writers import write_got10k_sequence
@@ -86,15 +87,12 @@ def clips_per_second(data: HARTDataModule, length: int, batches: int) -> float:
     return batches * loader.batch_size / elapsed
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``HxW`` as ``(height, width)``, each at least 16 pixels (argparse's type)."""
+def frame_size(text: str) -> tuple[int, int]:
+    """``HxW`` as ``(height, width)`` (argparse's type: its error names the option)."""
     try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HxW (e.g. 240x320)") from None
-    if min(height, width) < 16:
-        raise argparse.ArgumentTypeError(f"{text!r}: frames must be at least 16x16")
-    return height, width
+        return parse_size(text, "", "HxW", "240x320", smallest=16)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error).strip()) from None
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -115,8 +113,8 @@ def check_options(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sources", nargs="*", default=list(SOURCES), choices=SOURCES)
-    parser.add_argument("--frame-size", type=parse_size, default=(240, 320), help="HxW")
-    parser.add_argument("--jpeg-size", type=parse_size, default=(1080, 1920), help="HxW")
+    parser.add_argument("--frame-size", type=frame_size, default=(240, 320), help="HxW")
+    parser.add_argument("--jpeg-size", type=frame_size, default=(1080, 1920), help="HxW")
     parser.add_argument("--lengths", type=int, nargs="*", default=[5, 30])
     parser.add_argument("--workers", type=int, nargs="*", default=[0, 2])
     parser.add_argument("--batch-size", type=int, default=8)

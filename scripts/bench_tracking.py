@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hart.boxes import parse_box
+from hart.boxes import parse_box, parse_size
 from hart.errors import InputError
 from hart.evaluation.trackers import BASELINES, NoModelFiles, baseline_spec
 from hart.media.frames import open_frames
@@ -84,18 +84,6 @@ def mean_iou(boxes: np.ndarray, truth: np.ndarray) -> float:
     return float(np.nan_to_num(overlap / union).mean())
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` as ``(width, height)``, each at least 16 pixels; an
-    :class:`~hart.errors.InputError` otherwise."""
-    try:
-        width, height = (int(value) for value in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size {text!r} is not WIDTHxHEIGHT (e.g. 640x480)") from None
-    if min(width, height) < 16:
-        raise InputError(f"--size {text!r}: frames must be at least 16x16")
-    return width, height
-
-
 def read_ground_truth(folder: Path) -> np.ndarray | None:
     """OTB's ``groundtruth_rect.txt`` beside an ``img/`` folder, as ``(N, 4)`` xywh, if any."""
     for candidate in (folder / "groundtruth_rect.txt", folder.parent / "groundtruth_rect.txt"):
@@ -134,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if count < 1:
             parser.error(f"{name} must be at least 1, got {count}")
     try:
-        size = parse_size(args.size)
+        size = parse_size(args.size, "--size", "WxH", "640x480", smallest=16)
         first_box = None if args.box is None else parse_box(args.box)
     except InputError as error:
         parser.error(str(error))

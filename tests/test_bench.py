@@ -137,7 +137,7 @@ def test_bench_train_times_the_training_step(capsys):
         ("bench_clips", ["--batches", "0"], "--batches must be at least 1, got 0"),
         ("bench_clips", ["--lengths"], "--lengths names none"),
         ("bench_clips", ["--lengths", "1"], "clip_length must be at least 2 frames, got 1"),
-        ("bench_clips", ["--frame-size", "0x0"], "--frame-size: '0x0': frames must be at least"),
+        ("bench_clips", ["--frame-size", "0x0"], "--frame-size: '0x0' is smaller than 16x16"),
         ("bench_clips", ["--scratch", "/dev/null"], "--scratch /dev/null is not a folder"),
         ("bench_train", ["--steps", "0"], "--steps must be at least 1 and --warmup at least 0"),
         ("bench_train", ["--batch-size", "0"], "batch_size must be at least 1, got 0"),
