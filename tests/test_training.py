@@ -332,6 +332,23 @@ def test_a_split_by_sequence_keeps_the_tracks_of_a_video_together(tmp_path):
         data._split(sequences[:2])
 
 
+def test_a_split_by_sequence_keeps_the_parts_of_one_flight_together(tmp_path):
+    # UAV123's parts of one flight re-hosted as a video each (../shared/training's truck4_1 and
+    # truck4_2): with every 2nd video validating, the parts went to both sides. A name that
+    # merely ends in _<n> (clip_1.mp4) is a video of its own.
+    frames = [tmp_path / f"{i}.png" for i in range(4)]
+
+    def video_file(name):
+        attributes = {"dataset": "video", "video": str(tmp_path / f"{name}.mp4")}
+        return Sequence(name, frames, np.zeros((4, 4)), np.ones(4), attributes)
+
+    names = ["boat1", "clip_1", "clip_2", "truck4_1", "truck4_2", "wakeboard10"]
+    data = HARTDataModule(root=str(tmp_path), split="sequence", val_fraction=0.5)
+    train, val = data._split([video_file(name) for name in names])
+    assert [s.name for s in val] == ["clip_1", "truck4_1", "truck4_2"]
+    assert [s.name for s in train] == ["boat1", "clip_2", "wakeboard10"]
+
+
 @pytest.mark.parametrize("resized", [False, True])
 def test_a_split_by_sequence_keeps_targets_on_the_same_frames_together(tmp_path, resized):
     # OTB's Jogging: two targets, Jogging-1 and Jogging-2, on the same frames; with A, B and C

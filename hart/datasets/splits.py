@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,8 +17,9 @@ def videos(sequences: list[Sequence]) -> list[list[Sequence]]:
     A reader that makes several sequences of one video (KITTI: one per object track) says so in
     ``attributes["video"]``; other sequences whose frames lie in one folder are one video too
     (OTB's Jogging-1 and Jogging-2: two targets on the same frames; UAV123's bird1_1 … bird1_3:
-    one flight cut in three); any other sequence is a video of its own. Splitting by video keeps
-    every frame, and every scene, on one side.
+    one flight cut in three), and so are the parts of one flight re-hosted as a file or folder
+    each (``truck4_1.mp4``, ``truck4_2.mp4``: :func:`_scene`); any other sequence is a video
+    of its own. Splitting by video keeps every frame, and every scene, on one side.
     """
     groups: dict[object, list[Sequence]] = {}
     for sequence in sequences:
@@ -29,11 +31,25 @@ def _video_key(sequence: Sequence) -> object:
     """What :func:`videos` groups by: the reader's video, else the frames' folder (before
     :func:`hart.datasets.resized.resized_sequences` gave each sequence a folder of its own)."""
     if "video" in sequence.attributes:
-        return ("video", sequence.attributes["video"])
+        return ("video", _scene(sequence.attributes["video"]))
     folder = sequence.attributes.get("resized_from")
     if folder is None and sequence.frames:
         folder = Path(sequence.frames[0]).parent
-    return ("folder", str(folder)) if folder is not None else ("sequence", id(sequence))
+    return ("folder", _scene(folder)) if folder is not None else ("sequence", id(sequence))
+
+
+# UAV123 cuts a long flight into parts named <scene><n>_<part> (bird1_1 … bird1_3, truck4_1 and
+# truck4_2). In UAV123's own layout the parts share one folder of frames; re-hosted as a video
+# file or a folder each, only their names say that they are one scene.
+_PART_OF_A_SCENE = re.compile(r"(?P<scene>.*\d)_\d+")
+
+
+def _scene(path: str | Path) -> str:
+    """``path`` with a UAV123-style part number taken off its name (``…/truck4_2.mp4`` →
+    ``…/truck4``), so that the parts of one flight group together; other paths as they are."""
+    path = Path(path)
+    part = _PART_OF_A_SCENE.fullmatch(path.stem)
+    return str(path.with_name(part["scene"])) if part else str(path)
 
 
 def split_in_time(
