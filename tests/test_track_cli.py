@@ -356,6 +356,22 @@ def test_the_boxes_out_file_may_not_be_the_box_file_read(
     assert Path("truth.txt").read_text() == "205,151,17,50\n"
 
 
+def test_the_boxes_out_file_may_not_be_a_frame_of_the_input_folder(
+    stand_in_tracker, workdir, crossing_folder, capsys
+):
+    # The folder itself was guarded, not the frames in it: the frame was replaced by the boxes.
+    frame = crossing_folder / "0003.jpg"
+    before = frame.read_bytes()
+    status = main(
+        ["track", str(crossing_folder), "--box", "205,151,17,50", "--boxes-out", str(frame)]
+    )
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "0003.jpg" in err and "frame" in err
+    assert frame.read_bytes() == before
+    assert list(workdir.iterdir()) == []
+
+
 def test_a_pipe_or_device_is_not_replaced_by_an_output_file(
     stand_in_tracker, workdir, crossing_video, capsys
 ):

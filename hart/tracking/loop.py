@@ -52,11 +52,13 @@ def check_outputs(
     """Raise :class:`~hart.errors.InputError` if :func:`run_tracking` could not write its
     outputs (see :func:`~hart.media.writer.check_output_path`; the video at the source's frame
     rate, :func:`~hart.media.writer.check_frame_rate`), or if one of them would
-    overwrite the input, one of the other files read (``inputs``: a box file), or the other."""
+    overwrite the input (or one of its frames), one of the other files read (``inputs``: a box
+    file), or the other."""
     paths = [Path(path) for path in (output, boxes_out) if path is not None]
     for path in paths:
         for read in (source.path, *inputs):
             check_not_input(path, read)
+        check_not_a_frame(path, source)
     if len(paths) == 2 and paths[0].resolve() == paths[1].resolve():
         raise InputError(f"the video and the boxes would both be written to {paths[0]}")
     if output is not None:
@@ -64,6 +66,22 @@ def check_outputs(
         check_frame_rate(output, source.fps)
     if boxes_out is not None:
         check_output_file(boxes_out)
+
+
+def check_not_a_frame(output: Path, source: FrameSource) -> None:
+    """Raise :class:`~hart.errors.InputError` if writing ``output`` would replace one of a
+    folder source's frames (``--boxes-out DIR/0003.jpg``): the folder is the input named, but
+    its frames are what is read. Only frames of the output's name are compared (in any case:
+    ``0003.JPG`` is ``0003.jpg`` on macOS's and Windows' disks), so that a long folder costs no
+    system call per frame."""
+    for frame in source.images:
+        if frame.name.lower() != output.name.lower():
+            continue
+        same = output.resolve() == frame.resolve()
+        if same or (output.exists() and os.path.samefile(output, frame)):
+            raise InputError(
+                f"{output} is one of the input frames in {source.path}; choose another output name"
+            )
 
 
 @dataclass
