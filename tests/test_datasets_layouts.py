@@ -695,6 +695,27 @@ def test_video_box_rows_must_match_frames(tmp_path):
         load_sequences(tmp_path / "a.avi", cache_dir=tmp_path / "cache")
 
 
+def test_a_frame_the_video_cache_cannot_write_fails_and_leaves_no_cache(tmp_path, monkeypatch):
+    # cv2.imwrite says False on a full disk, and raises nothing: the frame was skipped, the
+    # folder marked complete, and every later run read the video as 3 frames, not 4.
+    _video(tmp_path / "a.avi", 4)
+    _write(tmp_path / "a.txt", _lines(_boxes(4)))
+    cache = tmp_path / "cache"
+    imwrite = cv2.imwrite
+
+    def full_on_third(path, *rest):
+        return not path.endswith("000003.jpg") and imwrite(path, *rest)
+
+    monkeypatch.setattr(cv2, "imwrite", full_on_third)
+    with pytest.raises(InputError, match=r"could not write") as error:
+        load_sequences(tmp_path / "a.avi", cache_dir=cache)
+    assert "partial" not in str(error.value) and "000003.jpg" in str(error.value)
+    assert not cache.exists() or list(cache.iterdir()) == []
+    monkeypatch.setattr(cv2, "imwrite", imwrite)  # the disk has room again
+    (sequence,) = load_sequences(tmp_path / "a.avi", cache_dir=cache)
+    assert len(sequence) == 4
+
+
 def test_kth_videos_boxes_and_sub_sequences(tmp_path):
     root = tmp_path / "KTH"
     _video(root / "walking" / "person01_walking_d1_uncomp.avi", 8)

@@ -118,7 +118,14 @@ def extract_frames(video: Path, cache_dir: Path | None = None) -> list[Path]:
     with atomic_output(folder, folder=True) as partial:
         count = 0
         for count, frame in enumerate(source, 1):
-            cv2.imwrite(str(partial / f"{count:06d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            path = partial / f"{count:06d}.jpg"
+            # imwrite says False (a full disk) and raises nothing: a frame skipped in silence
+            # would leave a cache marked done that every later run reads a frame short.
+            if not cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                raise InputError(
+                    f"{folder / path.name}: could not write this frame of {video} (is the disk "
+                    "full?)"
+                )
         (partial / _DONE).write_text(f"{count}\n")
     return list_frames(folder)
 
