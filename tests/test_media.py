@@ -94,6 +94,17 @@ def test_bad_sources_raise_input_error_naming_the_file(tmp_path, make, message):
         open_frames(make(tmp_path))
 
 
+def test_a_frame_in_two_formats_is_one_error_not_two_frames(tmp_path):
+    # `mogrify -format jpg *.png` keeps the PNGs: every frame was read twice, in silence, and
+    # hart track wrote a video and a box file twice the length of the ground truth.
+    for index in (1, 2, 3):
+        image = np.full((8, 6, 3), index, np.uint8)
+        cv2.imwrite(str(tmp_path / f"{index:04d}.png"), image)
+        cv2.imwrite(str(tmp_path / f"{index:04d}.JPG"), image)
+    with pytest.raises(InputError, match=r"0001\.JPG and 0001\.png .*keep one"):
+        open_frames(tmp_path)
+
+
 def test_folder_without_images_points_to_a_subfolder_with_them(tmp_path):
     (tmp_path / "seq" / "img").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "seq" / "img" / "0001.jpg"), np.zeros((4, 4, 3), np.uint8))

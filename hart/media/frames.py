@@ -89,7 +89,8 @@ def first_with_frames(folders: Iterable[Path]) -> Path | None:
 
 def list_frames(folder: Path) -> list[Path]:
     """:func:`image_files` of ``folder``; an :class:`~hart.errors.InputError` when it is not a
-    folder or holds none (naming a sub-folder that does, such as an OTB sequence's ``img``)."""
+    folder or holds none (naming a sub-folder that does, such as an OTB sequence's ``img``), or
+    holds one frame in two files (:func:`check_one_file_per_frame`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder of frames")
@@ -100,7 +101,24 @@ def list_frames(folder: Path) -> list[Path]:
         )
         suffixes = ", ".join(IMAGE_SUFFIXES[:4])
         raise InputError(f"folder {folder} holds no images ({suffixes}, …){hint}")
+    check_one_file_per_frame(folder, frames)
     return frames
+
+
+def check_one_file_per_frame(folder: Path, frames: list[Path]) -> None:
+    """Raise :class:`~hart.errors.InputError` when two of ``frames`` differ only in their
+    suffix (``0001.png`` and ``0001.jpg``: a conversion that kept its originals). Both would be
+    read, one after the other, as two frames: a video tracked twice over, and its boxes no
+    longer one per frame of the ground truth."""
+    seen: dict[str, Path] = {}
+    for frame in frames:
+        stem = frame.stem.lower()
+        if stem in seen:
+            raise InputError(
+                f"{folder}: {seen[stem].name} and {frame.name} are one frame in two files; "
+                "keep one of them"
+            )
+        seen[stem] = frame
 
 
 # Decoding at 1/n scale → OpenCV's flag for it.
