@@ -238,8 +238,9 @@ def track_command(argv: list[str]) -> int:
         "--accept-short",
         action="store_true",
         help="a video file cut short, that decodes fewer frames than its container declares, "
-        "is an error, and nothing is written; with this, the frames that decode are tracked "
-        "(and a warning says how many)",
+        "or damaged, with a frame that cannot be decoded, is an error, and nothing is written; "
+        "with this, the frames that decode (up to the damaged one) are tracked (and a warning "
+        "says how many)",
     )
     add_threads_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -279,7 +280,13 @@ def track_command(argv: list[str]) -> int:
             progress=not args.no_progress,
             accept_short=args.accept_short,
         )
-    if run.cut_short:
+    if run.damaged:
+        print(
+            f"hart track: warning: {source.path}: frame {run.frame_count + 1} cannot be decoded; "
+            f"tracked the {run.frame_count} frames before it",
+            file=sys.stderr,
+        )
+    elif run.cut_short:
         print(
             f"hart track: warning: {source.path} declares {run.declared_frames} frames but only "
             f"{run.frame_count} could be decoded; tracked those",

@@ -195,6 +195,33 @@ def test_a_video_cut_short_is_an_error_unless_accepted(tmp_path, crossing, cross
     assert not whole.cut_short and whole.frame_count == whole.declared_frames
 
 
+def test_a_video_with_a_frame_that_cannot_be_decoded_is_an_error_unless_accepted(
+    tmp_path, crossing
+):
+    # A whole AVI (its sizes account for every byte) whose 11th JPEG is wiped: OpenCV fails on
+    # that frame and reads on past it. Tracking stopped there and wrote 10 of 24 frames, exit 0.
+    images, box = crossing
+    video = tmp_path / "input" / "damaged.avi"
+    video.parent.mkdir()
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (360, 240))
+    for index in range(24):
+        writer.write(cv2.imread(str(images[index % len(images)])))
+    writer.release()
+    data = bytearray(video.read_bytes())
+    eleventh = [i for i in range(len(data) - 2) if data[i : i + 3] == b"\xff\xd8\xff"][10]
+    data[eleventh : eleventh + 400] = bytes(400)
+    video.write_bytes(bytes(data))
+    source = open_frames(video)
+    assert source.truncated is False and source.frame_count == 24
+    outputs = (tmp_path / "tracked.mp4", tmp_path / "boxes.txt")
+    with pytest.raises(InputError, match=r"damaged.avi: frame 11 cannot be decoded.*--accept-sh"):
+        run_tracking(source, MILTracker(), box, *outputs, progress=False)
+    assert leftovers(tmp_path) == ["input"]
+    run = run_tracking(source, MILTracker(), box, *outputs, progress=False, accept_short=True)
+    assert run.cut_short and run.damaged and run.frame_count == 10
+    assert len(outputs[1].read_text().splitlines()) == 10
+
+
 def _stretched_mkv(path: Path, images: list[Path], box_frames: int = 20) -> Path:
     """A whole Matroska video of ``box_frames`` frames whose container says it lasts twice as
     long, as a variable frame rate or an audio track that outlasts the video leaves it: OpenCV

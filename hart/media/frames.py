@@ -13,6 +13,7 @@ it) frame count known before the first frame is used.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -153,7 +154,8 @@ class FrameSource:
     estimate from its duration and frame rate, so fewer frames may decode from a whole file.
     ``truncated`` says whether the video file ends before its container's sizes say it does
     (:func:`~hart.media.containers.file_cut_short`; ``None`` for a folder, or where that cannot
-    be told). ``first_frame`` is kept for choosing the first box. Make one with
+    be told). Iterating a video raises :class:`DamagedVideo` at a frame that cannot be decoded
+    when frames follow it. ``first_frame`` is kept for choosing the first box. Make one with
     :func:`open_frames`.
     """
 
@@ -191,13 +193,30 @@ class FrameSource:
     def _read_video(self) -> Iterator[np.ndarray]:
         capture = _open_capture(self.path)
         try:
-            while True:
+            for read in itertools.count():
                 ok, frame = capture.read()
                 if not ok:
+                    # OpenCV says False alike at the end and at a frame it cannot decode, and
+                    # reads on past the latter: stopping there dropped the rest in silence.
+                    if capture.grab():
+                        raise DamagedVideo(
+                            f"{self.path}: frame {read + 1} cannot be decoded, though frames "
+                            "follow it (the file is damaged)",
+                            frames_read=read,
+                        )
                     return
                 yield frame
         finally:
             capture.release()
+
+
+class DamagedVideo(InputError):
+    """A video file with a frame that cannot be decoded, and frames after it (a damaged file:
+    a bad sector, a download patched together); ``frames_read`` decoded before it."""
+
+    def __init__(self, message: str, frames_read: int = 0):
+        super().__init__(message)  # one argument, as pickle makes it again
+        self.frames_read = frames_read
 
 
 def open_frames(path: str | os.PathLike, fps: float | None = None) -> FrameSource:

@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +26,7 @@ from hart.atomic import atomic_output, check_not_input, check_output_file
 from hart.boxes import check_first_box, format_box
 from hart.errors import InputError
 from hart.media.drawing import draw_tracking
-from hart.media.frames import FrameSource
+from hart.media.frames import DamagedVideo, FrameSource
 from hart.media.writer import FrameWriter, check_frame_rate, check_output_path
 
 
@@ -96,14 +96,15 @@ class TrackingRun:
     total_seconds: float
     declared_frames: int | None = None  # what a video's container said it holds, if it said
     truncated: bool | None = None  # FrameSource.truncated: the file ends before its container
+    damaged: bool = False  # the video stopped at a frame that cannot be decoded, frames after it
 
     @property
     def cut_short(self) -> bool:
-        """Whether fewer frames decoded than the video's container declares, from a file that
-        may be cut short. A file whose container accounts for every byte is whole: its count
-        was an estimate (a variable frame rate, an audio track longer than the video) or
-        includes frames an edit list hides."""
-        return (
+        """Whether the video stopped at a damaged frame, or fewer frames decoded than its
+        container declares from a file that may be cut short. A file whose container accounts
+        for every byte is whole: its count was an estimate (a variable frame rate, an audio
+        track longer than the video) or includes frames an edit list hides."""
+        return self.damaged or (
             self.declared_frames is not None
             and self.frame_count < self.declared_frames
             and self.truncated is not False
@@ -142,9 +143,11 @@ def run_tracking(
     has been tracked; on any error or Ctrl-C neither is left behind. A progress bar goes to
     stderr unless ``progress=False``.
 
-    A video that decodes fewer frames than its container declares, from a file cut short
-    (:attr:`TrackingRun.cut_short`), is an error, and nothing is written, unless
-    ``accept_short``: then the frames that decode are tracked and ``cut_short`` says so.
+    A video that decodes fewer frames than its container declares, from a file cut short, or
+    that stops at a frame that cannot be decoded with frames after it (a damaged file:
+    :attr:`TrackingRun.cut_short`), is an error, and nothing is written, unless
+    ``accept_short``: then the frames that decode (up to the damaged one) are tracked and
+    ``cut_short`` says so.
 
     Raises :class:`~hart.errors.InputError` for a bad first box or output path (before any
     frame is tracked), a folder frame that cannot be read or differs in size, or a video cut
@@ -154,6 +157,7 @@ def run_tracking(
     check_outputs(source, output, boxes_out)
 
     boxes = []
+    damage: list[DamagedVideo] = []
     tracking_seconds = 0.0
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -166,7 +170,7 @@ def run_tracking(
             lines = stack.enter_context(open(temporary, "w", encoding="utf-8"))
         frames = stack.enter_context(
             tqdm(
-                source,
+                _until_damaged(source, damage),
                 total=source.frame_count,
                 desc=f"tracking {source.path.name}",
                 unit="frame",
@@ -204,7 +208,13 @@ def run_tracking(
             total_seconds=time.perf_counter() - start,
             declared_frames=None if source.is_folder else source.frame_count,
             truncated=source.truncated,
+            damaged=bool(damage),
         )
+        if run.damaged and not accept_short:
+            raise InputError(
+                f"{damage[0]}; nothing was written (to track the {run.frame_count} frames before "
+                "it: --accept-short, or accept_short=True)"
+            )
         if run.cut_short and not accept_short:
             raise InputError(
                 f"{source.path}: only {run.frame_count} of the {run.declared_frames} frames its "
@@ -213,3 +223,13 @@ def run_tracking(
                 "accept_short=True)"
             )
     return run
+
+
+def _until_damaged(source: FrameSource, damage: list[DamagedVideo]) -> Iterator[np.ndarray]:
+    """``source``'s frames up to a frame that cannot be decoded, if it has one: that error is
+    appended to ``damage``, for :func:`run_tracking` to refuse or accept the frames before it
+    as it does a video cut short."""
+    try:
+        yield from source
+    except DamagedVideo as error:
+        damage.append(error)
