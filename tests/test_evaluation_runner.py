@@ -289,6 +289,18 @@ def test_a_curve_longer_than_the_longest_sequence_is_cut_to_it(tmp_path):
     assert evaluate([square, wide], specs, cache, frames=5, steps=7, log=quiet).steps == 5
 
 
+def test_a_sequence_of_one_frame_is_skipped_not_cutting_the_curve_to_nothing(tmp_path):
+    # Its one frame is the given box: nothing to score, and as the shortest sequence it cut the
+    # IoU-over-time curve to that frame, so every tracker's average IoU was NaN.
+    square = moving_square(tmp_path, "square")  # 8 frames
+    single = moving_square(tmp_path, "single", frames=1)
+    specs = [TrackerSpec("static", StaticBox, "static")]
+    evaluation = evaluate([square, single], specs, tmp_path / "cache", log=quiet)
+    assert evaluation.sequences == ["square"] and evaluation.steps == 8
+    assert "one frame" in evaluation.skipped["single"]
+    assert np.isfinite(report.overall(evaluation)["static"].average_iou)
+
+
 def test_the_cache_follows_the_sequence_content_not_only_its_name(tmp_path):
     square = moving_square(tmp_path / "a", "square")
     cache = tmp_path / "cache"

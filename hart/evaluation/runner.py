@@ -59,6 +59,16 @@ def first_box_problem(sequence: Sequence) -> str | None:
     return None
 
 
+def nothing_to_score(sequence: Sequence) -> str | None:
+    """Why a sequence that can be tracked has nothing to score (one frame: the first, whose box
+    the tracker was given), or None. Evaluated, it scored nothing, and as the shortest sequence
+    it cut the IoU-over-time curve and the average IoU to that one unscored frame, for every
+    tracker."""
+    if len(sequence) == 1:
+        return "it has one frame, the first, which is not scored"
+    return None
+
+
 def shift_first_boxes(sequences: list[Sequence], shift: tuple[float, float]) -> list[Sequence]:
     """Copies of ``sequences`` whose first box is moved by ``shift`` (dx, dy pixels); every
     other box, the ground truth that is scored, stays as it is.
@@ -304,15 +314,16 @@ def evaluate(
     frames the IoU-over-time curve covers (None: the shortest sequence, so every point averages
     every sequence, as the HART paper's fixed-length protocol does; at most the longest, to
     which a larger number is cut, with a message). ``rerun``: ignore the cache. Sequences that
-    cannot start (no first box) are skipped with a message; a tracker that fails on a sequence
-    is reported through ``log`` and recorded, and the run goes on.
+    cannot start (no first box) or have nothing to score (one frame) are skipped with a
+    message; a tracker that fails on a sequence is reported through ``log`` and recorded, and
+    the run goes on.
     Raises :class:`InputError` when no sequence can be evaluated, or when a file stands where
     the cache keeps a folder or a folder where it keeps a file (before any tracker runs).
     """
     usable: list[Sequence] = []
     skipped: dict[str, str] = {}
     for sequence in _unique_names(sequences, log):
-        problem = first_box_problem(sequence)
+        problem = first_box_problem(sequence) or nothing_to_score(sequence)
         if problem is None:
             usable.append(sequence)
         else:
