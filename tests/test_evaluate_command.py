@@ -3,6 +3,7 @@ with one clear line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -148,6 +149,20 @@ def test_only_chosen_sequences_and_frames(square_root, tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results["sequences"] == ["right"]
     assert results["trackers"]["static"]["sequences"]["right"]["frames"] == 5
+
+
+def test_a_repeated_name_is_chosen_as_the_report_names_it(tmp_path, monkeypatch, capsys):
+    # Two sequences named "left" (one sequence in two benchmarks) are reported as "left" and
+    # "left#2"; --sequences took the names before that, so "left#2" was "no sequence named".
+    left, right = square_sequences(tmp_path / "data")
+    twins = [left, dataclasses.replace(right, name="left")]
+    monkeypatch.setattr(hart.datasets, "load_sequences", lambda *_, **__: twins, raising=False)
+    out = tmp_path / "out"
+    argv = ["evaluate", str(tmp_path / "data"), "--no-hart", "--baselines", "static"]
+    assert main([*argv, "--sequences", "left#2", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["sequences"] == ["left#2"]
+    assert results["trackers"]["static"]["sequences"]["left#2"]["frames"] == 12
 
 
 def test_time_steps_past_the_longest_sequence_are_cut_to_it_and_the_table_says_so(

@@ -22,6 +22,7 @@ from hart.evaluation.runner import (
     check_cache_folders,
     evaluate,
     shift_first_boxes,
+    unique_names,
 )
 from hart.evaluation.trackers import (
     DEFAULT_BASELINES,
@@ -223,14 +224,16 @@ def main(argv: list[str]) -> int:
 
     from hart.datasets import load_sequences  # the readers import the datasets' dependencies
 
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     quiet_ffmpeg_log()  # a video reader's error is one line, not FFmpeg's and then ours
-    sequences = _select(load_sequences(args.root, format=args.format), args.sequences)
+    # Named as the report names them (a repeated name suffixed #2) before --sequences picks.
+    sequences = unique_names(load_sequences(args.root, format=args.format), log)
+    sequences = _select(sequences, args.sequences)
     if not sequences:
         raise InputError(f"no sequences found under {args.root} (format {args.format!r})")
     sequences = shift_first_boxes(sequences, shift)
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
 
     missing = missing_opencv_trackers()
     if missing:

@@ -223,7 +223,7 @@ def read_cached(path: Path, key: str, frames: int) -> TrackRun | None:
     return TrackRun(rows[:, :4], rows[:, 4])
 
 
-def _unique_names(sequences: list[Sequence], log: Callable[[str], None]) -> list[Sequence]:
+def unique_names(sequences: list[Sequence], log: Callable[[str], None]) -> list[Sequence]:
     """The sequences, a repeated name (one sequence in two benchmarks) suffixed ``#2``, ``#3``
     so that results and cache files stay apart."""
     seen: dict[str, int] = {}
@@ -322,7 +322,7 @@ def evaluate(
     """
     usable: list[Sequence] = []
     skipped: dict[str, str] = {}
-    for sequence in _unique_names(sequences, log):
+    for sequence in unique_names(sequences, log):
         problem = first_box_problem(sequence) or nothing_to_score(sequence)
         if problem is None:
             usable.append(sequence)
