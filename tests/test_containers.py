@@ -54,10 +54,23 @@ def test_a_live_webm_without_a_segment_size_cannot_be_told(tmp_path):
     assert file_cut_short(video) is None
 
 
+@pytest.mark.parametrize(("suffix", "packet"), [(".ts", 188), (".m2ts", 192)])
+def test_an_mpeg_ts_file_ends_with_a_whole_packet_unless_cut_short(tmp_path, suffix, packet):
+    # Packets of one size, each opening with the sync byte 0x47 (after M2TS's 4-byte time
+    # code): a whole file is a whole number of them. It was "cannot be told", and a whole file
+    # whose audio outlasts its video, counted longer by OpenCV, was refused as cut short.
+    one = bytearray(packet)
+    one[packet - 188] = 0x47
+    video = tmp_path / f"clip{suffix}"
+    video.write_bytes(bytes(one) * 47)
+    assert file_cut_short(video) is False
+    assert file_cut_short(cut(video)) is True
+
+
 def test_other_containers_and_other_files_cannot_be_told(tmp_path):
-    transport = tmp_path / "clip.ts"
-    transport.write_bytes(b"\x47" + bytes(187))  # an MPEG-TS packet
-    assert file_cut_short(transport) is None
+    flash = tmp_path / "clip.flv"
+    flash.write_bytes(b"FLV\x01\x05\x00\x00\x00\x09" + bytes(200))  # tags this does not read
+    assert file_cut_short(flash) is None
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     assert file_cut_short(empty) is None

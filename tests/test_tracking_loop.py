@@ -258,6 +258,7 @@ def test_a_whole_video_whose_estimated_count_is_too_high_is_tracked_to_its_end(t
 
 
 FFMPEG = shutil.which("ffmpeg")
+LONGER_AUDIO = ["-f", "lavfi", "-i", "sine=duration=1.6", "-c:v", "libx264", "-c:a", "aac"]
 
 
 @pytest.mark.skipif(FFMPEG is None, reason="needs the ffmpeg command to make the videos")
@@ -270,7 +271,11 @@ FFMPEG = shutil.which("ffmpeg")
             ["-vf", "setpts='(N+if(gt(N,19),N-19,0))/25/TB'", "-fps_mode", "vfr", "-c:v", "libvpx"],
         ),
         # An audio track 0.4 s longer than the video.
-        ("audio.mkv", ["-f", "lavfi", "-i", "sine=duration=1.6", "-c:v", "libx264", "-c:a", "aac"]),
+        ("audio.mkv", LONGER_AUDIO),
+        # The same in MPEG-TS and M2TS (camcorders' .mts, broadcast and dash-cam recordings),
+        # which keep no count either: they were refused as "cut short or damaged".
+        ("audio.ts", LONGER_AUDIO),
+        ("audio.m2ts", LONGER_AUDIO),
     ],
 )
 def test_real_whole_videos_with_fewer_frames_than_opencv_counts_track_to_the_end(

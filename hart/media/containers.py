@@ -2,11 +2,11 @@
 
 A video that decodes fewer frames than OpenCV's ``CAP_PROP_FRAME_COUNT`` is not always damaged:
 that count is only an estimate (duration × frame rate) where the container keeps none (Matroska,
-WebM, fragmented MP4), so a variable frame rate or an audio track that outlasts the video
-inflates it; and an MP4/MOV trimmed without re-encoding counts frames its edit list hides. What
-a download or copy that stopped early does leave is a container whose own sizes run past the
-end of the file: AVI's RIFF chunks, MP4/MOV's top-level boxes, Matroska/WebM's Segment. Reading
-those few headers tells the two apart without decoding anything.
+WebM, fragmented MP4, MPEG-TS), so a variable frame rate or an audio track that outlasts the
+video inflates it; and an MP4/MOV trimmed without re-encoding counts frames its edit list hides.
+What a download or copy that stopped early does leave is a container whose own sizes run past
+the end of the file: AVI's RIFF chunks, MP4/MOV's top-level boxes, Matroska/WebM's Segment, or
+MPEG-TS's last packet. Reading those few headers tells the two apart without decoding anything.
 """
 
 from __future__ import annotations
@@ -19,15 +19,18 @@ from typing import BinaryIO
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 _EBML_SEGMENT = b"\x18\x53\x80\x67"
 _MAX_BOXES = 1_000_000  # a fragmented MP4 has two top-level boxes per fragment
+_TS_SYNC = 0x47
+_TS_PACKETS = (188, 192)  # MPEG-TS; M2TS (.m2ts, .mts: a 4-byte time code before each packet)
+_HEAD = 2 * max(_TS_PACKETS)  # enough of the file's start to see two packets' sync bytes
 
 
 def file_cut_short(path: str | os.PathLike) -> bool | None:
     """Whether the video file at ``path`` ends before its container's sizes say it does.
 
     ``True``: bytes are missing (the file was cut short). ``False``: the sizes account for the
-    whole file. ``None``: a container whose sizes this does not read (MPEG-TS, FLV, …), a
-    stream written without them (a live WebM whose Segment size is "unknown"), or not a
-    regular file (a pipe, whose bytes must be left to the decoder).
+    whole file (for MPEG-TS, a whole number of packets). ``None``: a container whose sizes this
+    does not read (FLV, …), a stream written without them (a live WebM whose Segment size is
+    "unknown"), or not a regular file (a pipe, whose bytes must be left to the decoder).
     """
     path = Path(path)
     try:
@@ -35,15 +38,31 @@ def file_cut_short(path: str | os.PathLike) -> bool | None:
             return None
         size = path.stat().st_size
         with open(path, "rb") as file:
-            head = file.read(12)
+            head = file.read(_HEAD)
             if head[:4] == b"RIFF":
                 return _chunks_cut_short(file, size)
             if head[:4] == _EBML_MAGIC:
                 return _matroska_cut_short(file, size)
             if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
                 return _boxes_cut_short(file, size)
+            packet = _transport_packet_size(head)
+            if packet is not None:
+                # Packets of one size, nothing else: a file cut short ends inside one (a cut
+                # that falls on a packet's edge cannot be told from a whole file).
+                return size % packet != 0
     except (OSError, struct.error):
         return None  # unreadable here: the decoder's own error, if any, says more
+    return None
+
+
+def _transport_packet_size(head: bytes) -> int | None:
+    """The packet size of an MPEG-TS or M2TS file (camcorders' ``.mts``, broadcast and dash-cam
+    recordings) from its first bytes: the sync byte opening each of its first two packets; None
+    for any other file."""
+    for packet in _TS_PACKETS:
+        offset = packet - 188  # M2TS's time code comes before the sync byte
+        if len(head) > packet + offset and head[offset] == head[packet + offset] == _TS_SYNC:
+            return packet
     return None
 
 
