@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -686,6 +688,20 @@ def test_video_with_box_file_both_forms(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in walk.frames}
     (walk_again,) = load_sequences(tmp_path / "clips" / "walk.avi", cache_dir=cache)
     assert {p: p.stat().st_mtime_ns for p in walk_again.frames} == before
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg to make the video")
+def test_a_camcorders_mts_clip_with_its_box_file_reads_as_the_video_layout(tmp_path):
+    # "Any video OpenCV reads", the layout says; a folder of .MTS clips was "not a layout".
+    source = _video(tmp_path / "made" / "walk.avi", 6)
+    clip = tmp_path / "clips" / "00001.MTS"
+    clip.parent.mkdir()
+    make = ["ffmpeg", "-loglevel", "error", "-i", str(source), "-c:v", "mpeg2video"]
+    subprocess.run([*make, "-f", "mpegts", str(clip)], check=True)
+    _write(tmp_path / "clips" / "00001.txt", _lines(_boxes(6)))
+    assert detect_layout(tmp_path / "clips") == "video"
+    (sequence,) = load_sequences(tmp_path / "clips", cache_dir=tmp_path / "cache")
+    assert sequence.name == "00001" and len(sequence) == 6
 
 
 def test_video_box_rows_must_match_frames(tmp_path):

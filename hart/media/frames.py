@@ -38,7 +38,23 @@ IMAGE_SUFFIXES = (
     ".pgm",
     ".pbm",
 )
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+VIDEO_SUFFIXES = (
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".ts",  # MPEG-TS: broadcast and dash-cam recordings
+    ".mts",  # AVCHD camcorders
+    ".m2ts",
+    ".flv",
+    ".3gp",  # older phones
+    ".ogv",
+)
 DEFAULT_FOLDER_FPS = 30.0
 
 _DIGITS = re.compile(r"(\d+)")
