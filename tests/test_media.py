@@ -105,6 +105,21 @@ def test_a_frame_in_two_formats_is_one_error_not_two_frames(tmp_path):
         open_frames(tmp_path)
 
 
+def test_a_video_whose_first_frame_cannot_be_decoded_says_so(tmp_path, crossing):
+    # It said "not a video, or an empty one" of a video whose other frames decode.
+    video = tmp_path / "damaged.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (360, 240))
+    for image in crossing[0][:5]:
+        writer.write(cv2.imread(str(image)))
+    writer.release()
+    data = bytearray(video.read_bytes())
+    first = data.index(b"\xff\xd8\xff")  # the first frame's JPEG
+    data[first : first + 400] = bytes(400)
+    video.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"damaged.avi: frame 1 cannot be decoded.*damaged"):
+        open_frames(video)
+
+
 def test_folder_without_images_points_to_a_subfolder_with_them(tmp_path):
     (tmp_path / "seq" / "img").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "seq" / "img" / "0001.jpg"), np.zeros((4, 4, 3), np.uint8))

@@ -268,6 +268,10 @@ def open_frames(path: str | os.PathLike, fps: float | None = None) -> FrameSourc
     capture = _open_capture(path)
     try:
         ok, first = capture.read()
+        if not ok and capture.grab():  # OpenCV reads on past a frame it cannot decode
+            raise InputError(
+                f"{path}: frame 1 cannot be decoded, though frames follow it (the file is damaged)"
+            )
         if not ok:
             raise InputError(f"{path}: no frame could be read (not a video, or an empty one)")
         container_fps = capture.get(cv2.CAP_PROP_FPS)
