@@ -165,6 +165,19 @@ def test_a_repeated_name_is_chosen_as_the_report_names_it(tmp_path, monkeypatch,
     assert results["trackers"]["static"]["sequences"]["left#2"]["frames"] == 12
 
 
+def test_an_out_folder_holding_a_sequences_frames_is_one_line_before_any_work(
+    square_root, tmp_path, capsys
+):
+    # The plots (PNG) went in among the frames: the next run read two more frames and stopped
+    # on a row count that no longer matched, the data set damaged by hart itself.
+    frames = sorted(path.name for path in (square_root / "right").iterdir())
+    argv = ["evaluate", str(square_root), "--no-hart", "--baselines", "static"]
+    assert main([*argv, "--out", str(square_root / "right")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "frames of sequence 'right'" in err
+    assert sorted(path.name for path in (square_root / "right").iterdir()) == frames
+
+
 def test_time_steps_past_the_longest_sequence_are_cut_to_it_and_the_table_says_so(
     square_root, tmp_path, capsys
 ):

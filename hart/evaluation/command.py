@@ -181,6 +181,19 @@ def _check_writable(out: Path) -> None:
         raise InputError(f"--out {out} cannot be written: {error.strerror or error}") from None
 
 
+def _check_out_holds_no_frames(out: Path, sequences) -> None:
+    """Raise :class:`InputError` if ``--out`` is the folder of a sequence's frames (``hart
+    evaluate . --out .`` in a VOT sequence): the plots are PNG files, which the next run reads
+    as two more frames, and then stops on a row count that no longer matches."""
+    out = out.resolve()
+    for sequence in sequences:
+        if sequence.frames and Path(sequence.frames[0]).parent.resolve() == out:
+            raise InputError(
+                f"--out {out} holds the frames of sequence {sequence.name!r}: the plots written "
+                "there would be read as frames; choose another folder"
+            )
+
+
 def _write_results(out: Path, document: dict, table: str, combined: dict) -> None:
     """Write results.json, results.md and the two plots into ``out``, moved into place together
     once all four are drawn: a Ctrl-C or an error while the plots are drawn (half a second)
@@ -233,6 +246,7 @@ def main(argv: list[str]) -> int:
     sequences = _select(sequences, args.sequences)
     if not sequences:
         raise InputError(f"no sequences found under {args.root} (format {args.format!r})")
+    _check_out_holds_no_frames(args.out, sequences)
     sequences = shift_first_boxes(sequences, shift)
 
     missing = missing_opencv_trackers()
