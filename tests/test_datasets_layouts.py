@@ -668,6 +668,19 @@ def _video(path: Path, count: int, size=(48, 64)) -> Path:
     return path
 
 
+def test_a_sequence_read_as_dot_or_dot_dot_is_named_after_its_folder(tmp_path, monkeypatch):
+    # `hart evaluate .` inside a sequence folder: every reader named it "" (or ".."), and OTB's
+    # box file <name>.txt and frame ranges, found by that name, were looked for as ".txt".
+    _frames(tmp_path / "bag", 3)
+    _write(tmp_path / "bag" / "groundtruth.txt", _lines(_boxes(3)))
+    _frames(tmp_path / "bike1" / "img", 3)
+    _write(tmp_path / "bike1" / "bike1.txt", _lines(_boxes(3)))
+    monkeypatch.chdir(tmp_path / "bag")
+    assert [s.name for s in load_sequences(".")] == ["bag"]
+    monkeypatch.chdir(tmp_path / "bike1" / "img")
+    assert [s.name for s in load_sequences("..")] == ["bike1"]
+
+
 def test_video_with_box_file_both_forms(tmp_path):
     _video(tmp_path / "clips" / "walk.avi", 6)
     _write(tmp_path / "clips" / "walk.txt", _lines(_boxes(6, absent={4})))

@@ -10,6 +10,7 @@ another layout than their folder's (``OTB/`` and ``VOT/`` beside a UAV123 tree).
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,10 @@ def load_sequences(root: str | Path, format: str = "auto", **options) -> list[Se
     lists the known ones) or a bad annotation file (the message names file and line).
     """
     root = Path(root).expanduser()
+    if root.name in ("", ".."):
+        # "." or "..": readers name a sequence (and find OTB's box file and frame range) by
+        # its folder's name, and these have none; `hart evaluate .` in a sequence named it "".
+        root = Path(os.path.abspath(root))
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
     if root.is_dir() and not any(root.iterdir()):
