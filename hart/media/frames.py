@@ -217,8 +217,7 @@ class FrameSource:
                     if capture.grab():
                         raise DamagedVideo(
                             f"{self.path}: frame {read + 1} cannot be decoded, though frames "
-                            "follow it (the file is damaged)",
-                            frames_read=read,
+                            "follow it (the file is damaged)"
                         )
                     return
                 yield frame
@@ -228,11 +227,7 @@ class FrameSource:
 
 class DamagedVideo(InputError):
     """A video file with a frame that cannot be decoded, and frames after it (a damaged file:
-    a bad sector, a download patched together); ``frames_read`` decoded before it."""
-
-    def __init__(self, message: str, frames_read: int = 0):
-        super().__init__(message)  # one argument, as pickle makes it again
-        self.frames_read = frames_read
+    a bad sector, a download patched together)."""
 
 
 def open_frames(path: str | os.PathLike, fps: float | None = None) -> FrameSource:
