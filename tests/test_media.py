@@ -120,6 +120,17 @@ def test_a_video_whose_first_frame_cannot_be_decoded_says_so(tmp_path, crossing)
         open_frames(video)
 
 
+def test_a_frame_linked_to_a_file_that_is_gone_fails_naming_it(tmp_path):
+    # It was left out of the folder's frames: the video was tracked a frame short, in silence.
+    for index in (1, 2, 4):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), np.zeros((8, 6, 3), np.uint8))
+    (tmp_path / "3.png").symlink_to(tmp_path / "moved" / "3.png")
+    source = open_frames(tmp_path)
+    assert source.frame_count == 4
+    with pytest.raises(InputError, match=r"3\.png: no such image .*a link to a file that is gone"):
+        list(source)
+
+
 def test_folder_without_images_points_to_a_subfolder_with_them(tmp_path):
     (tmp_path / "seq" / "img").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "seq" / "img" / "0001.jpg"), np.zeros((4, 4, 3), np.uint8))

@@ -74,11 +74,12 @@ def frame_number(path: Path) -> int | None:
 
 
 def is_image_file(path: Path) -> bool:
-    """Whether ``path`` is a frame file: an image suffix, not hidden, a file."""
+    """Whether ``path`` is a frame file: an image suffix, not hidden, a file, or a link to one
+    that is gone (a folder of links into a store that moved): counted, so that reading it fails
+    naming it, where leaving it out dropped that frame in silence."""
     path = Path(path)
-    return (
-        path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
-    )
+    named = path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    return named and (path.is_file() or (path.is_symlink() and not path.exists()))
 
 
 def is_video_file(path: Path) -> bool:
@@ -154,6 +155,8 @@ def read_image(path: Path, reduction: int = 1) -> np.ndarray:
     rounded: libjpeg does it in the DCT, several times faster than decoding a JPEG in full and
     shrinking it (other formats are decoded in full, then shrunk).
     """
+    if not os.path.isfile(path):  # before OpenCV, which prints a warning line of its own
+        raise InputError(f"{path}: no such image (missing, or a link to a file that is gone)")
     image = cv2.imread(str(path), _REDUCED_FLAGS[reduction])
     if image is None:
         raise InputError(f"{path}: cannot read this image (missing, or not an image)")
