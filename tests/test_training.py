@@ -195,7 +195,9 @@ def test_the_training_loader_resumes_at_the_batch_after_the_last_one_trained_on(
     assert len(list(second)) == 4  # the next pass is a whole epoch again
 
 
-def test_a_ckpt_path_that_cannot_be_resumed_is_one_line_naming_it(tmp_path, capsys):
+@pytest.mark.parametrize("validate", [False, True], ids=["fit", "validate"])
+def test_a_ckpt_path_that_cannot_be_resumed_is_one_line_naming_it(tmp_path, capsys, validate):
+    # `hart train validate --ckpt_path` reads the same file: these were tracebacks there.
     assert _train(tmp_path, "--trainer.max_steps=1") == 0
     last = _run_dir(tmp_path) / "checkpoints" / "last.ckpt"
     data = last.read_bytes()
@@ -217,7 +219,8 @@ def test_a_ckpt_path_that_cannot_be_resumed_is_one_line_naming_it(tmp_path, caps
     }
     for file, message in expected.items():
         path = bad / file
-        assert _train(tmp_path, "--trainer.max_steps=2", "--ckpt_path", str(path)) == 2, file
+        args = ("--trainer.max_steps=2", "--ckpt_path", str(path))
+        assert _train(tmp_path, *args, validate=validate) == 2, file
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"hart train: error: {path} "), err
         assert message in err[0], err

@@ -67,7 +67,7 @@ class HARTCLI(LightningCLI):
     (:class:`~hart.training.checkpoint_io.AtomicCheckpointIO`), unless ``--trainer.plugins``
     names another writer.
 
-    A ``fit`` run's ``--ckpt_path`` is checked to be a whole training checkpoint
+    A ``fit`` or ``validate`` run's ``--ckpt_path`` is checked to be a whole training checkpoint
     (:func:`check_resumable`); a setting the model's, the data's or the trainer's constructor
     refuses is one error line, not a traceback; a run that fails before its first step leaves no
     log folder (:class:`~hart.training.callbacks.DiscardEmptyRun`), and Lightning's start-up
@@ -134,11 +134,12 @@ class HARTCLI(LightningCLI):
             super().parse_arguments(parser, args)
         # Checked here, as soon as it is known: LightningCLI reads the file next (for its
         # hyper-parameters), and PyTorch's errors about a bad one are tracebacks.
+        # `validate` reads its --ckpt_path's weights from the same kind of file.
         subcommand = self.config.get("subcommand")
-        path = self.config[subcommand].get("ckpt_path") if subcommand == "fit" else None
+        path = self.config[subcommand].get("ckpt_path") if subcommand in SUBCOMMANDS else None
         # "last", "best" … are Lightning's names for checkpoints it finds itself.
         if path is not None and (Path(path).exists() or Path(path).suffix):
-            check_resumable(path)
+            check_resumable(path, subcommand)
         if subcommand == "fit":
             # Before anything is built: found at the start of fit (as the curriculum would),
             # it would cost the data set's loading first.
@@ -328,15 +329,22 @@ def build_cli(args: Sequence[str], run: bool = True) -> HARTCLI:
     )
 
 
-def check_resumable(path: str | Path) -> None:
+def check_resumable(path: str | Path, subcommand: str = "fit") -> None:
     """Raise :class:`~hart.errors.InputError` unless ``path`` is a training checkpoint a run can
-    resume from: a readable hart checkpoint (not a folder, empty, cut short or NaN; see
-    :func:`hart.model.checkpoint.read_checkpoint`) with the optimiser and loop state that an
-    exported model leaves out."""
+    resume from (``fit``) or validate (``validate``): a readable hart checkpoint (not a folder,
+    empty, cut short or NaN; see :func:`hart.model.checkpoint.read_checkpoint`) with the
+    optimiser and loop state that an exported model leaves out (Lightning reads them, or its
+    version beside them, and stops with a traceback where they are missing)."""
     checkpoint = read_checkpoint(path)
     if not {"optimizer_states", "loops", "global_step"} <= checkpoint.keys():
-        raise InputError(
-            f"{path} is an exported model (network weights only), not a training checkpoint: "
+        instead = (
             "resume from a run's checkpoints/last.ckpt, or start a new run from these weights "
             f"with --model.init_weights {path}"
+            if subcommand == "fit"
+            else "validate the training checkpoint it was exported from, or measure it on "
+            f"whole sequences with hart evaluate ROOT --checkpoint {path}"
+        )
+        raise InputError(
+            f"{path} is an exported model (network weights only), not a training checkpoint: "
+            f"{instead}"
         )
