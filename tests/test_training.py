@@ -70,6 +70,15 @@ def test_a_short_fit_logs_scalars_images_and_hparams_to_tensorboard(tmp_path):
     assert (run / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_a_run_without_a_logger_trains_and_checkpoints(tmp_path, monkeypatch):
+    # --trainer.logger false: no TensorBoard; the learning-rate monitor hart adds stopped such
+    # a run with a traceback as training started.
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY_TRAINING, "--trainer.max_steps=1", "--trainer.logger=false"]) == 0
+    (last,) = tmp_path.rglob("last.ckpt")
+    assert torch.load(last, weights_only=False)["global_step"] == 1
+
+
 def test_the_validation_pictures_carry_the_step_of_the_validation_scalars_they_go_with(tmp_path):
     # Two validations: one in the middle of an epoch of 4 batches, one at its end. TensorBoard
     # shows a picture beside the scalars of its step; a step later, it sat beside the next

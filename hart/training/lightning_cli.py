@@ -103,6 +103,14 @@ class HARTCLI(LightningCLI):
             raise InputError(trainer_error_line(error, settings)) from None
         if self.subcommand == "fit":
             check_trains_something(trainer)
+        if not trainer.loggers:  # --trainer.logger false
+            # The learning rate would be logged nowhere, and LearningRateMonitor (one of
+            # trainer_defaults') stops such a run with a traceback as training starts.
+            trainer.callbacks = [
+                callback
+                for callback in trainer.callbacks
+                if not isinstance(callback, LearningRateMonitor)
+            ]
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one a user chose
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(DiscardEmptyRun(logs_root(trainer)))
