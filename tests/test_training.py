@@ -684,6 +684,35 @@ def test_two_process_ddp_on_cpu_completes_a_few_steps_and_validates_on_all_clips
         assert last(0, tag) == pytest.approx(last(1, tag), abs=1e-5), tag
 
 
+def test_under_ddp_a_training_epoch_is_logged_over_every_process_clips(tmp_path):
+    # Weights that never change (no learning rate, no zoneout or dropout): the first epoch's
+    # 4 clips give one train/iou_epoch whether one process trains on them in 2 batches or two
+    # processes in one each. It was rank 0's 2 clips alone.
+    fixed = ["--model.lr=0", "--model.config.zoneout=0", "--model.config.dropout=0"]
+    logs = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    command = [sys.executable, "-m", "hart.cli", "train", "fit", *TINY_TRAINING, *fixed, *logs]
+    ddp = ["--trainer.accelerator=cpu", "--trainer.strategy=ddp", "--trainer.devices=2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [*command, *ddp, "--trainer.max_steps=1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "sync_dist=True" not in done.stderr  # Lightning's warning: an epoch of rank 0's
+    assert _train(tmp_path, *fixed, "--trainer.max_steps=2") == 0
+
+    def first_epoch(version: int) -> float:
+        events = EventAccumulator(str(_run_dir(tmp_path, version)), size_guidance={"scalars": 0})
+        events.Reload()
+        return events.Scalars("train/iou_epoch")[0].value
+
+    assert first_epoch(0) == pytest.approx(first_epoch(1), abs=1e-4)
+
+
 SHARED_TRAINING = REPO.parent / "shared" / "training"
 
 

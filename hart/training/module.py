@@ -117,10 +117,11 @@ class HARTModule(pl.LightningModule):
         static_iou = mean_iou(static, boxes[:, 1:], visible[:, 1:])
 
         on_step = stage == "train"
-        # Under DDP each process validates its share of the clips: without the sum over all
-        # processes, val/iou (and the best checkpoint chosen by it) would be rank 0's share.
-        # Once an epoch; training's per-step values stay each process's own.
-        logged = {"on_step": on_step, "on_epoch": True, "sync_dist": not on_step}
+        # Under DDP each process trains and validates on its share of the clips: without the
+        # sum over all processes, an epoch's values (val/iou and the best checkpoint chosen by
+        # it, train/iou_epoch …) would be rank 0's share alone. Lightning syncs a value logged
+        # on_step at every step as well: a training step's values are the processes' mean.
+        logged = {"on_step": on_step, "on_epoch": True, "sync_dist": True}
         clips = frames.shape[0]
         self.log(f"{stage}/loss", losses["total"], prog_bar=True, batch_size=clips, **logged)
         terms = {f"{stage}/loss_{name}": value for name, value in losses.items() if name != "total"}
