@@ -63,6 +63,37 @@ def test_a_count_the_data_module_refuses_is_one_line_before_any_folder(
     assert message in _error_of_train(tmp_path, monkeypatch, capsys, option)
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            # SMALL after it, and its trunk's smallest glimpse
+            [
+                "--config",
+                str(REPO / "configs" / "real.yaml"),
+                *SMALL,
+                "--model.config.glimpse_size=[112,112]",
+            ],
+            "--data.augmentation applies to a data set on disk only, and no --data.root is given",
+        ),
+        (["--data.resized_cache=cache"], "--data.resized_cache applies to a data set on disk only"),
+        (
+            [f"--data.root={REPO / 'tests' / 'data'}", f"--data.photos={REPO / 'tests'}"],
+            "--data.photos applies to synthetic clips only, and --data.root",
+        ),
+        (
+            [f"--data.root={REPO / 'tests' / 'data'}", "--data.synthetic.max_speed=3"],
+            "--data.synthetic applies to synthetic clips only",
+        ),
+    ],
+)
+def test_an_option_of_the_other_source_of_clips_is_one_line(
+    tmp_path, monkeypatch, capsys, args, message
+):
+    # configs/real.yaml without --data.root trained on synthetic clips, unaugmented, in silence.
+    assert message in _error_of_train(tmp_path, monkeypatch, capsys, *args)
+
+
 def test_a_cosine_schedule_without_a_step_count_is_one_line(tmp_path, monkeypatch, capsys):
     error = _error_of_train(
         tmp_path, monkeypatch, capsys, "--model.lr_schedule=cosine", "--trainer.max_steps=-1"

@@ -131,6 +131,34 @@ def check_counts(
         )
 
 
+def check_data_source(
+    root: str | None,
+    photos: str | None,
+    synthetic: SyntheticConfig | None,
+    augmentation: Augmentation,
+    resized_cache: str | None,
+) -> None:
+    """Raise :class:`~hart.errors.InputError` for an option of the other source of clips than
+    the one ``root`` picks, which would be ignored in silence: ``configs/real.yaml`` without
+    ``--data.root`` trained on synthetic clips, unaugmented, and said nothing."""
+    if root is None:
+        unused = {
+            "--data.augmentation": augmentation != NO_AUGMENTATION,
+            "--data.resized_cache": resized_cache is not None,
+        }
+        source = "no --data.root is given, so the clips are synthetic; give --data.root DIR"
+    else:
+        unused = {
+            "--data.photos": photos is not None,
+            "--data.synthetic": synthetic is not None and synthetic != SyntheticConfig(),
+        }
+        source = f"--data.root {root} gives the clips; leave it out to train on synthetic clips"
+    for option, given in unused.items():
+        if given:
+            whose = "synthetic clips" if root is not None else "a data set on disk"
+            raise InputError(f"{option} applies to {whose} only, and {source}")
+
+
 def validation_step(fraction: float) -> int:
     """Split by sequence, every ``n``-th video validates: ``n`` for ``val_fraction``."""
     return max(2, round(1 / fraction))
@@ -239,6 +267,7 @@ class HARTDataModule(pl.LightningDataModule):
             clips_per_epoch,
             val_clips,
         )
+        check_data_source(root, photos, self.synthetic, self.augmentation, resized_cache)
         if root is None and (
             frame_size[0] < MIN_FRAME_SIZE[0] or frame_size[1] < MIN_FRAME_SIZE[1]
         ):  # found by the first clip otherwise, in the middle of the sanity check
