@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY_TRAINING
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hart.cli import main
 
@@ -92,6 +93,26 @@ def test_an_option_of_the_other_source_of_clips_is_one_line(
 ):
     # configs/real.yaml without --data.root trained on synthetic clips, unaugmented, in silence.
     assert message in _error_of_train(tmp_path, monkeypatch, capsys, *args)
+
+
+def test_ckpt_path_last_in_a_numbered_run_folder_is_one_line(tmp_path, monkeypatch, capsys):
+    # It looked for last.ckpt in the new run's own version_N folder, found none and trained
+    # from step 0, exit 0, every time the same line was run again.
+    error = _error_of_train(tmp_path, monkeypatch, capsys, "--ckpt_path=last")
+    assert "--ckpt_path last looks in this run's own folder" in error
+
+
+def test_ckpt_path_last_in_a_named_run_folder_resumes_from_it(tmp_path, monkeypatch):
+    # With the folder named, the same line starts the run and later resumes it.
+    monkeypatch.chdir(tmp_path)
+    run = ["train", *TINY_TRAINING, "--trainer.logger.init_args.version=mine", "--ckpt_path=last"]
+    assert main([*run, "--trainer.max_steps=1"]) == 0
+    assert main([*run, "--trainer.max_steps=2"]) == 0
+    (folder,) = tmp_path.rglob("mine")
+    # Both runs' event files, in order, kept whole (no purge where a step goes back).
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0}, purge_orphaned_data=False)
+    events.Reload()
+    assert [event.step for event in events.Scalars("train/loss_step")] == [0, 1]
 
 
 def test_a_cosine_schedule_without_a_step_count_is_one_line(tmp_path, monkeypatch, capsys):

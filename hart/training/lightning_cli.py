@@ -178,6 +178,8 @@ class HARTCLI(LightningCLI):
         # A --ckpt_path holds the run's weights; Lightning reads them after the model's setup,
         # which would otherwise load the --model.init_weights the run started from first.
         path = self.config_init["fit"].get("ckpt_path")
+        if path == "last":
+            check_last_can_be_found(self.trainer)
         self.model.resuming = path is not None and Path(path).is_file()
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -335,6 +337,28 @@ def build_cli(args: Sequence[str], run: bool = True) -> HARTCLI:
         seed_everything_default=0,
         auto_configure_optimizers=False,
     )
+
+
+def check_last_can_be_found(trainer: Trainer) -> None:
+    """Raise :class:`~hart.errors.InputError` for ``--ckpt_path last`` where it can only train
+    from scratch.
+
+    Lightning looks for ``last.ckpt`` in this run's own checkpoint folder and, finding none,
+    starts afresh with a warning among its start-up lines (so that a job script can give it
+    before its first run). Under a logger that numbers its runs that folder is a new
+    ``version_N`` every time: a run killed and started again with the same line would restart
+    from step 0, every time, and exit 0.
+    """
+    own_folder = any(callback.dirpath is not None for callback in trainer.checkpoint_callbacks)
+    # TensorBoardLogger's (and CSVLogger's) version is None until it picks the next number.
+    numbered = trainer.logger is not None and getattr(trainer.logger, "_version", "") is None
+    if numbered and not own_folder:
+        raise InputError(
+            "--ckpt_path last looks in this run's own folder, and a new run gets a new one "
+            "(version_N), where it finds none: give the file to resume from (…/version_N/"
+            "checkpoints/last.ckpt), or name the run's folder with "
+            "--trainer.logger.init_args.version NAME"
+        )
 
 
 def check_resumable(path: str | Path, subcommand: str = "fit") -> None:
