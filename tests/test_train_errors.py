@@ -102,6 +102,17 @@ def test_ckpt_path_last_in_a_numbered_run_folder_is_one_line(tmp_path, monkeypat
     assert "--ckpt_path last looks in this run's own folder" in error
 
 
+@pytest.mark.parametrize("subcommand", ["fit", "validate"])
+def test_ckpt_path_best_is_one_line(tmp_path, monkeypatch, capsys, subcommand):
+    # Lightning's name for the best checkpoint of a fit in the same process: a traceback.
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["train", subcommand, *SMALL, "--ckpt_path=best"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ckpt_path best names the best checkpoint of a fit" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_ckpt_path_last_in_a_named_run_folder_resumes_from_it(tmp_path, monkeypatch):
     # With the folder named, the same line starts the run and later resumes it.
     monkeypatch.chdir(tmp_path)

@@ -148,6 +148,14 @@ class HARTCLI(LightningCLI):
         # "last", "best" … are Lightning's names for checkpoints it finds itself.
         if path is not None and (Path(path).exists() or Path(path).suffix):
             check_resumable(path, subcommand)
+        elif path == "best":
+            # Lightning's best_model_path of an earlier fit in the same process: a new
+            # `hart train` has none, and Lightning's ValueError saying so was a traceback.
+            raise InputError(
+                f"--ckpt_path best names the best checkpoint of a fit earlier in the same "
+                f"process, and hart train {subcommand} starts a new one: give the file "
+                "(…/version_N/checkpoints/best-STEP.ckpt)"
+            )
         if subcommand == "fit":
             # Before anything is built: found at the start of fit (as the curriculum would),
             # it would cost the data set's loading first.
