@@ -102,6 +102,18 @@ def test_ckpt_path_last_in_a_numbered_run_folder_is_one_line(tmp_path, monkeypat
     assert "--ckpt_path last looks in this run's own folder" in error
 
 
+def test_validate_ckpt_path_last_in_a_numbered_run_folder_is_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    # It found no last.ckpt in the new folder and validated the untrained weights, exit 0.
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "validate", *SMALL, "--ckpt_path=last"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ckpt_path last looks in this run's own folder" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("subcommand", ["fit", "validate"])
 def test_ckpt_path_best_is_one_line(tmp_path, monkeypatch, capsys, subcommand):
     # Lightning's name for the best checkpoint of a fit in the same process: a traceback.

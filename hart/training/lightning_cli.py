@@ -190,6 +190,11 @@ class HARTCLI(LightningCLI):
             check_last_can_be_found(self.trainer)
         self.model.resuming = path is not None and Path(path).is_file()
 
+    def before_validate(self) -> None:
+        # Not finding it, Lightning validates the weights the model starts with, exit 0.
+        if self.config_init["validate"].get("ckpt_path") == "last":
+            check_last_can_be_found(self.trainer)
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
@@ -355,7 +360,7 @@ def check_last_can_be_found(trainer: Trainer) -> None:
     starts afresh with a warning among its start-up lines (so that a job script can give it
     before its first run). Under a logger that numbers its runs that folder is a new
     ``version_N`` every time: a run killed and started again with the same line would restart
-    from step 0, every time, and exit 0.
+    from step 0, every time, and exit 0; ``validate`` would validate the untrained weights.
     """
     own_folder = any(callback.dirpath is not None for callback in trainer.checkpoint_callbacks)
     # TensorBoardLogger's (and CSVLogger's) version is None until it picks the next number.
@@ -363,8 +368,8 @@ def check_last_can_be_found(trainer: Trainer) -> None:
     if numbered and not own_folder:
         raise InputError(
             "--ckpt_path last looks in this run's own folder, and a new run gets a new one "
-            "(version_N), where it finds none: give the file to resume from (…/version_N/"
-            "checkpoints/last.ckpt), or name the run's folder with "
+            "(version_N), where it finds none: give the file (…/version_N/checkpoints/"
+            "last.ckpt), or name the run's folder with "
             "--trainer.logger.init_args.version NAME"
         )
 
