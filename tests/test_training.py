@@ -109,6 +109,22 @@ def test_resuming_from_a_checkpoint_continues_from_its_step_and_curriculum(tmp_p
     assert resumed["optimizer_states"][0]["state"], "the optimiser state was not restored"
 
 
+def test_a_run_that_spent_its_max_time_resumed_with_it_is_one_line(tmp_path, capsys):
+    # Lightning's timer counts the whole run: resumed with the line that started it, a
+    # time-boxed run stopped before its first step, exit 0, leaving an empty log folder.
+    box = "--trainer.max_time=00:00:10:00"
+    assert _train(tmp_path, box, "--trainer.max_steps=1") == 0
+    saved = torch.load(_run_dir(tmp_path) / "checkpoints" / "last.ckpt", weights_only=False)
+    saved["callbacks"]["Timer"]["time_elapsed"]["train"] = 600.5  # as if it ran out of time
+    spent = tmp_path / "spent.ckpt"
+    torch.save(saved, spent)
+    capsys.readouterr()
+    assert _train(tmp_path, box, "--trainer.max_steps=2", "--ckpt_path", str(spent)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has trained for 0:10:00, all of --trainer.max_time 0:10:00" in err[0]
+    assert sorted(p.name for p in (tmp_path / "runs" / "synthetic").iterdir()) == ["version_0"]
+
+
 def _step_losses(run: Path) -> dict[int, float]:
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()

@@ -12,8 +12,10 @@ import re
 import sys
 import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
+import torch
 from jsonargparse import ArgumentError, lazy_instance
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -189,6 +191,8 @@ class HARTCLI(LightningCLI):
         if path == "last":
             check_last_can_be_found(self.trainer)
         self.model.resuming = path is not None and Path(path).is_file()
+        if self.model.resuming:
+            check_time_left(self.trainer, path)
 
     def before_validate(self) -> None:
         # Not finding it, Lightning validates the weights the model starts with, exit 0.
@@ -371,6 +375,25 @@ def check_last_can_be_found(trainer: Trainer) -> None:
             "(version_N), where it finds none: give the file (…/version_N/checkpoints/"
             "last.ckpt), or name the run's folder with "
             "--trainer.logger.init_args.version NAME"
+        )
+
+
+def check_time_left(trainer: Trainer, path: str | Path) -> None:
+    """Raise :class:`~hart.errors.InputError` where the run in checkpoint ``path`` has already
+    trained for all of ``--trainer.max_time``: Lightning's timer counts the whole run, the
+    parts before a resume included, so the resumed run would stop before its first step, exit
+    0 and leave a log folder with nothing in it (a time-boxed run resumed with its own line)."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    limit = timer.time_remaining() if timer is not None else None  # all of it: not started
+    if limit is None:
+        return
+    saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    spent = saved.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {}).get("train", 0)
+    if spent >= limit:
+        raise InputError(
+            f"{path}: its run has trained for {timedelta(seconds=round(spent))}, all of "
+            f"--trainer.max_time {timedelta(seconds=round(limit))}, which counts the whole run: "
+            "raise --trainer.max_time to go on"
         )
 
 
