@@ -669,20 +669,21 @@ def test_under_ddp_the_curriculum_judges_every_process_batches_alike():
     assert curriculum.clip_length == 10 and trainer.datamodule.clip_length == 10
 
 
+def _fit_on_two_processes(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``hart train fit TINY… args`` under DDP on two CPU processes (a process of its own:
+    Lightning starts the second by running the command again), logs in ``tmp_path/runs``."""
+    logs = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    ddp = ["--trainer.accelerator=cpu", "--trainer.strategy=ddp", "--trainer.devices=2"]
+    command = [sys.executable, "-m", "hart.cli", "train", "fit", *TINY_TRAINING, *logs, *ddp]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
 def test_two_process_ddp_on_cpu_completes_a_few_steps_and_validates_on_all_clips(tmp_path):
     # 4 validation clips, 2 a batch: each process validates one batch.
-    common = [*TINY_TRAINING, "--data.val_clips=4", "--trainer.logger.init_args.save_dir"]
-    command = [sys.executable, "-m", "hart.cli", "train", "fit", *common, str(tmp_path / "runs")]
-    ddp = ["--trainer.accelerator=cpu", "--trainer.strategy=ddp", "--trainer.devices=2"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [*command, *ddp, "--trainer.max_steps=2"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _fit_on_two_processes(tmp_path, "--data.val_clips=4", "--trainer.max_steps=2")
     assert done.returncode == 0, done.stderr[-3000:]
     last = _run_dir(tmp_path) / "checkpoints" / "last.ckpt"
     saved = torch.load(last, weights_only=False)
@@ -705,18 +706,7 @@ def test_under_ddp_a_training_epoch_is_logged_over_every_process_clips(tmp_path)
     # 4 clips give one train/iou_epoch whether one process trains on them in 2 batches or two
     # processes in one each. It was rank 0's 2 clips alone.
     fixed = ["--model.lr=0", "--model.config.zoneout=0", "--model.config.dropout=0"]
-    logs = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
-    command = [sys.executable, "-m", "hart.cli", "train", "fit", *TINY_TRAINING, *fixed, *logs]
-    ddp = ["--trainer.accelerator=cpu", "--trainer.strategy=ddp", "--trainer.devices=2"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [*command, *ddp, "--trainer.max_steps=1"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _fit_on_two_processes(tmp_path, *fixed, "--trainer.max_steps=1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sync_dist=True" not in done.stderr  # Lightning's warning: an epoch of rank 0's
     assert _train(tmp_path, *fixed, "--trainer.max_steps=2") == 0
