@@ -167,6 +167,12 @@ def test_a_setting_the_trainer_refuses_is_one_line_naming_it(
     assert error.startswith(f"hart train: error: {message}"), error
 
 
+def test_turning_checkpoints_off_is_one_line_saying_hart_keeps_them(tmp_path, monkeypatch, capsys):
+    # Lightning's own refusal named its ModelCheckpoint, which the user never added.
+    error = _error_of_train(tmp_path, monkeypatch, capsys, "--trainer.enable_checkpointing=false")
+    assert error.startswith("hart train: error: --trainer.enable_checkpointing false: hart train")
+
+
 @pytest.mark.parametrize(
     "option", ["--trainer.max_steps=0", "--trainer.max_epochs=0", "--trainer.max_time=00:00:00:00"]
 )

@@ -97,6 +97,12 @@ class HARTCLI(LightningCLI):
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         settings = dict(config.get("trainer") or {}) | kwargs
         check_accelerator(settings.get("accelerator"))
+        if settings.get("enable_checkpointing") is False:
+            # Lightning refuses it beside the checkpoint callbacks hart always adds.
+            raise InputError(
+                "--trainer.enable_checkpointing false: hart train always keeps checkpoints "
+                "(best-STEP.ckpt and last.ckpt, for resuming); leave the option out"
+            )
         # The trainer's constructor checks the devices, strategy … it is given, all of them
         # from the command line or a config file; its errors are tracebacks of several types.
         try:
