@@ -73,6 +73,26 @@ def test_update_before_init_is_a_programming_error(small_checkpoint):
         Tracker.from_checkpoint(small_checkpoint).update(_frames(1)[0])
 
 
+def test_a_refused_init_keeps_the_target_being_tracked(small_checkpoint):
+    # cv2.selectROI gives (0, 0, 0, 0) when the user cancels: an application that catches the
+    # InputError and goes on calling update() must still track the old target, not be told to
+    # call init (as when init dropped the old state before checking its arguments).
+    frames = _frames()
+    box = [10, 20, 20, 20]
+    undisturbed, disturbed = (Tracker.from_checkpoint(small_checkpoint) for _ in range(2))
+    for tracker in (undisturbed, disturbed):
+        tracker.init(frames[0], box)
+        tracker.update(frames[1])
+    with pytest.raises(InputError, match="both must be > 0"):
+        disturbed.init(frames[2], (0, 0, 0, 0))
+    with pytest.raises(InputError, match="got NoneType"):
+        disturbed.init(None, box)
+    with pytest.raises(InputError, match="shape"):
+        disturbed.init(frames[2][..., 0], box)
+    for frame in frames[2:]:
+        np.testing.assert_array_equal(disturbed.update(frame), undisturbed.update(frame))
+
+
 def test_frames_that_are_not_what_opencv_reads_are_refused_saying_what_is_expected(
     small_checkpoint,
 ):

@@ -48,8 +48,8 @@ class Tracker:
         return cls(load_model(path), device)
 
     def _to_tensor(self, frame: np.ndarray) -> torch.Tensor:
-        """BGR uint8 ``(H, W, 3)`` → RGB float ``(1, 3, H, W)`` in [0, 1] on the device."""
-        _check_frame(frame, self._frame_shape)
+        """BGR uint8 ``(H, W, 3)`` (checked by :func:`_check_frame`) → RGB float
+        ``(1, 3, H, W)`` in [0, 1] on the device."""
         # BGR → RGB by OpenCV on the host (several times faster than torch's flip, which was a
         # third of a 640×480 frame's time), scaled on the device after a uint8 copy (4× less to
         # move). The result is channels-last in memory; the glimpse readers take any strides.
@@ -59,10 +59,14 @@ class Tracker:
     @torch.inference_mode()
     def init(self, frame: np.ndarray, box) -> None:
         """Start tracking the object in ``box`` (xywh px) of ``frame`` (BGR uint8); later frames
-        must have this one's size."""
-        self._state, self._frame_shape = None, None  # a new target, maybe in another video
-        image = self._to_tensor(frame)  # checks the frame first: the box is checked against it
+        must have this one's size (a new target may be in another video, of another size).
+
+        A refused frame or box (:class:`InputError`) leaves the tracker as it was: a target it
+        was following is still followed, as a refused :meth:`update` changes nothing either.
+        """
+        _check_frame(frame, None)  # first: the box is checked against the frame's size
         box = check_first_box(box, frame.shape[:2]).astype(np.float32)
+        image = self._to_tensor(frame)
         start = torch.from_numpy(box)[None].to(self.device)
         # The model's first step reads the given box's frame too (as in training).
         out, self._state = self.model.start(image, start)
@@ -75,6 +79,7 @@ class Tracker:
         """The object's box ``(4,)`` xywh px in the next ``frame`` (BGR uint8)."""
         if self._state is None:
             raise RuntimeError("call init(frame, box) before update(frame)")
+        _check_frame(frame, self._frame_shape)
         out, self._state = self.model.step(self._to_tensor(frame), self._state)
         self.box = self._keep(out)
         return self.box.copy()
