@@ -3,6 +3,8 @@ hart.model.checkpoint reads."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +52,16 @@ def test_export_keeps_the_boxes_and_shrinks_the_file(small_checkpoint, tmp_path)
         tracker.init(frames[0], [10, 20, 20, 20])
         boxes.append(np.stack([tracker.update(frame) for frame in frames[1:]]))
     np.testing.assert_allclose(boxes[0], boxes[1], atol=0.5)  # float16 weights: sub-pixel change
+
+
+def test_a_checkpoint_path_may_start_at_the_home_folder(small_checkpoint, monkeypatch):
+    # As load_sequences("~/data") and $HART_DEFAULT_MODEL read it; pathlib leaves "~" alone.
+    monkeypatch.setenv("HOME", str(small_checkpoint.parent))
+    for path in ("~/run.ckpt", Path("~") / "run.ckpt"):
+        tracker = Tracker.from_checkpoint(path)
+        tracker.init(_frames(1)[0], [10, 20, 20, 20])
+    with pytest.raises(InputError, match=f"checkpoint {small_checkpoint.parent}/missing.ckpt "):
+        Tracker.from_checkpoint("~/missing.ckpt")
 
 
 @pytest.mark.parametrize(

@@ -142,8 +142,11 @@ def _kind(default: object) -> str:
 
 def load_model(path: str | Path | None = None) -> HART:
     """The HART network of a checkpoint (``None``: :func:`default_model_path`), in eval mode,
-    float32."""
-    path = Path(path) if path is not None else _existing_default()
+    float32. A leading ``~`` is the user's home, as in :func:`hart.datasets.load_sequences`
+    and ``$HART_DEFAULT_MODEL``: Python does not expand it, and ``~/runs/last.ckpt`` from a
+    notebook, or ``--checkpoint=~/…`` (which the shell leaves as it is), named a file that
+    exists as one that does not."""
+    path = Path(path).expanduser() if path is not None else _existing_default()
     return _model_from(read_checkpoint(path), path)
 
 
