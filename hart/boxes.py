@@ -34,10 +34,20 @@ def _is_tensor(value) -> bool:
 
 
 def _pair(boxes_a: ArrayOrTensor, boxes_b: ArrayOrTensor):
-    """Both as tensors if either is one, else both as float numpy arrays; and the module."""
+    """Both as float tensors if either is a tensor, else both as float numpy arrays; and the
+    module.
+
+    Integer boxes (annotations read as ints) compute in floats, tensors as numpy arrays: in
+    their own type a uint8 ``x + w`` wraps past 255 and gives a wrong area without a word,
+    and :func:`iou` cannot take the float ``tiny`` of an integer type.
+    """
     if _is_tensor(boxes_a) or _is_tensor(boxes_b):
         torch = sys.modules["torch"]
-        return torch.as_tensor(boxes_a), torch.as_tensor(boxes_b), torch
+        a, b = torch.as_tensor(boxes_a), torch.as_tensor(boxes_b)
+        dtype = torch.promote_types(a.dtype, b.dtype)
+        if not dtype.is_floating_point:  # torch's own rule for integers divided: its default
+            dtype = torch.get_default_dtype()
+        return a.to(dtype), b.to(dtype), torch
     a, b = np.asarray(boxes_a), np.asarray(boxes_b)
     dtype = np.result_type(a, b, np.float32)  # integers compute in float64
     return a.astype(dtype, copy=False), b.astype(dtype, copy=False), np

@@ -90,6 +90,18 @@ def test_numpy_and_torch_give_the_same_numbers_and_kinds():
     assert B.iou(np.array([0, 0, 4, 4]), np.array([2, 0, 4, 4])) == pytest.approx(1 / 3)
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int32, torch.int64])
+def test_integer_tensors_give_the_numbers_of_integer_arrays(dtype):
+    # Boxes read as integers: in uint8, 250 + 10 wrapped to 4 and the area came out wrong in
+    # silence; iou raised a TypeError from torch.finfo. They compute in floats, as numpy's do.
+    a, b = np.array([[250, 0, 10, 10], [0, 0, 4, 4]]), np.array([[245, 0, 10, 10], [2, 0, 4, 4]])
+    for function in (B.intersection, B.iou, B.centre_distance, B.diou_penalty):
+        result = function(torch.as_tensor(a, dtype=dtype), torch.as_tensor(b, dtype=dtype))
+        assert result.dtype == torch.float32, function.__name__
+        np.testing.assert_allclose(result.numpy(), function(a, b), rtol=1e-6)
+    np.testing.assert_allclose(B.iou(torch.as_tensor(a, dtype=dtype), b), [1 / 3, 1 / 3])
+
+
 def test_centres_and_the_two_centre_measures():
     a = np.array([[0.0, 0.0, 10.0, 10.0]])
     b = np.array([[3.0, 4.0, 10.0, 10.0]])
