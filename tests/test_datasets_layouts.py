@@ -681,6 +681,17 @@ def test_a_sequence_read_as_dot_or_dot_dot_is_named_after_its_folder(tmp_path, m
     assert [s.name for s in load_sequences("..")] == ["bike1"]
 
 
+def test_a_video_cache_folder_may_start_at_the_home_folder(tmp_path, monkeypatch):
+    # As the root may: "~/cache" taken as it was made a folder named "~" in the current one.
+    _video(tmp_path / "clips" / "walk.avi", 3)
+    _write(tmp_path / "clips" / "walk.txt", _lines(_boxes(3)))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path / "clips")
+    (walk,) = load_sequences(".", cache_dir="~/cache")
+    assert all(p.is_file() and p.parent.parent == tmp_path / "home" / "cache" for p in walk.frames)
+    assert not (tmp_path / "clips" / "~").exists()
+
+
 def test_video_with_box_file_both_forms(tmp_path):
     _video(tmp_path / "clips" / "walk.avi", 6)
     _write(tmp_path / "clips" / "walk.txt", _lines(_boxes(6, absent={4})))

@@ -98,11 +98,18 @@ def read_box_file(path: Path, frame_count: int | None = None) -> np.ndarray:
     return boxes
 
 
-def _cache_folder(video: Path, cache_dir: Path | None) -> Path:
+def _cache_folder(video: Path, cache_dir: str | Path | None) -> Path:
+    """``video``'s frame folder in ``cache_dir`` (None: :func:`default_cache_dir`), named by
+    its path, size and modification time.
+
+    A leading ``~`` in ``cache_dir`` is the home folder, as in ``load_sequences``'s root:
+    taken as it was, ``cache_dir="~/cache"`` filled a folder named ``~`` in the current one.
+    """
     stat = video.stat()
     key = f"{video.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-    return Path(cache_dir or default_cache_dir()) / f"{video.stem}-{digest}"
+    folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    return folder / f"{video.stem}-{digest}"
 
 
 def extract_frames(video: Path, cache_dir: Path | None = None) -> list[Path]:
