@@ -792,6 +792,21 @@ def test_several_data_sets_side_by_side_read_as_all_of_them_beside_a_uav123_tree
     assert sorted(s.name for s in load_sequences(tmp_path / "UAV123")) == ["bike1"]
 
 
+def test_an_option_of_one_layout_side_by_side_goes_to_that_layout_only(tmp_path):
+    # Videos beside an OTB folder: cache_dir is the videos' option, and OTB's reader, given it
+    # too, refused the whole call. A misspelt option, taken by none of them, is still refused.
+    _frames(tmp_path / "OTB" / "Crossing" / "img", 2)
+    _write(tmp_path / "OTB" / "Crossing" / "groundtruth_rect.txt", _lines(_boxes(2)))
+    _video(tmp_path / "clips" / "walk.avi", 3)
+    _write(tmp_path / "clips" / "walk.txt", _lines(_boxes(3)))
+    cache = tmp_path / "cache"
+    crossing, walk = load_sequences(tmp_path, cache_dir=cache)
+    assert (crossing.name, len(crossing), walk.name) == ("Crossing", 2, "walk")
+    assert all(p.parent.parent == cache for p in walk.frames)
+    with pytest.raises(InputError, match=r"option cache_dri does not apply to the layouts found"):
+        load_sequences(tmp_path, cache_dri=cache)
+
+
 def test_unknown_layout_lists_the_known_ones(tmp_path):
     _write(tmp_path / "notes.txt", "hello\n")
     with pytest.raises(InputError) as error:

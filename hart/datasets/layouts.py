@@ -121,7 +121,32 @@ def load_sequences(root: str | Path, format: str = "auto", **options) -> list[Se
     others = [(child, found) for child, found in parts if found not in (None, detected)]
     if detected is None and not others:
         raise InputError(f"{root}: not a layout hart knows. Known layouts: {known_layouts()}")
-    sequences = [] if detected is None else _read(LAYOUTS[detected], root, options)
-    for child, found in others:
-        sequences += _read(LAYOUTS[found], child, options)
+    found = ([(root, detected)] if detected is not None else []) + others
+    return _read_each(found, options)
+
+
+def _read_each(found: list[tuple[Path, str]], options: dict) -> list[Sequence]:
+    """The sequences of every ``(folder, layout name)`` in ``found``, in order, each reader
+    given those of ``options`` it takes.
+
+    A root that reads as several layouts (videos beside an ``OTB/`` folder) takes an option
+    of any one of them (``cache_dir`` for the videos): given to every reader, it was refused
+    by the first that has no such option. An option that none of them takes is still an
+    error (a misspelt one, say), named as :func:`_read` names it.
+    """
+    layouts = [LAYOUTS[name] for _, name in found]
+    if len(layouts) == 1:
+        return _read(layouts[0], found[0][0], options)
+    taken = [set(inspect.signature(layout.read).parameters) - {"root"} for layout in layouts]
+    unknown = sorted(set(options) - set().union(*taken))
+    if unknown:
+        names = ", ".join(dict.fromkeys(layout.name for layout in layouts))
+        allowed = ", ".join(sorted(set().union(*taken))) or "none"
+        raise InputError(
+            f"option {', '.join(unknown)} does not apply to the layouts found ({names}; their "
+            f"options: {allowed})"
+        )
+    sequences = []
+    for (folder, _), layout, accepted in zip(found, layouts, taken, strict=True):
+        sequences += _read(layout, folder, {k: v for k, v in options.items() if k in accepted})
     return sequences
