@@ -829,3 +829,5 @@ def test_missing_and_empty_roots(tmp_path):
         load_sequences(tmp_path / "Car", "otb")
     with pytest.raises(InputError, match="unknown format 'imagenet'"):
         load_sequences(tmp_path, "imagenet")
+    with pytest.raises(InputError, match="unknown format None; known: auto, kitti"):
+        load_sequences(tmp_path, format=None)  # was an AttributeError from None.lower()

@@ -107,7 +107,10 @@ def load_sequences(root: str | Path, format: str = "auto", **options) -> list[Se
         raise InputError(f"{root}: no such file or folder")
     if root.is_dir() and not any(root.iterdir()):
         raise InputError(f"{root}: the folder is empty")
-    name = _ALIASES.get(format.lower(), format.lower())
+    # Not a str (None from a caller's unset setting): refused as an unknown name is, not
+    # with an AttributeError from .lower().
+    name = format.lower() if isinstance(format, str) else None
+    name = _ALIASES.get(name, name)
     if name != "auto":
         if name not in LAYOUTS:
             raise InputError(f"unknown format {format!r}; known: auto, {', '.join(LAYOUTS)}")
