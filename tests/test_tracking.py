@@ -42,6 +42,37 @@ def test_streaming_update_gives_the_boxes_of_the_unrolled_model(small_checkpoint
     assert tracker.attention_box.shape == (4,) and np.isfinite(tracker.attention_box).all()
 
 
+def _small_box_anchored_checkpoint(folder: Path) -> Path:
+    """A small network of random weights that moves on from its last box, as the shipped
+    model does (``anchor="box"``; the ``small_checkpoint`` fixture's moves its attention)."""
+    from hart.model.hart import HARTConfig, build_hart
+
+    config = HARTConfig(
+        glimpse_size=(32, 32), lstm_size=32, core_size=64, readout_size=32, anchor="box"
+    )
+    state = {f"model.{k}": v for k, v in build_hart(config).state_dict().items()}
+    hyper = {"config": {**config.__dict__, "glimpse_size": list(config.glimpse_size)}}
+    torch.save({"state_dict": state, "hyper_parameters": hyper}, folder / "anchored.ckpt")
+    return folder / "anchored.ckpt"
+
+
+def test_writing_into_what_the_tracker_shows_does_not_change_its_tracking(tmp_path):
+    # tracker.box was a view of the state's box, which the next step moves from: a caller
+    # shifting it in place (to draw it) moved the tracker's next glimpse without a word.
+    torch.manual_seed(0)
+    checkpoint = _small_box_anchored_checkpoint(tmp_path)
+    frames = _frames()
+    undisturbed, disturbed = (Tracker.from_checkpoint(checkpoint) for _ in range(2))
+    for tracker in (undisturbed, disturbed):
+        tracker.init(frames[0], [10, 20, 20, 20])
+        tracker.update(frames[1])
+    disturbed.box += 15
+    for shown in (disturbed.attention_box, disturbed.glimpse, disturbed.object_mask):
+        shown[...] = 0
+    for frame in frames[2:]:
+        np.testing.assert_array_equal(disturbed.update(frame), undisturbed.update(frame))
+
+
 def test_export_keeps_the_boxes_and_shrinks_the_file(small_checkpoint, tmp_path):
     exported = export_model(small_checkpoint, tmp_path / "hart.ckpt")
     assert exported.stat().st_size < 0.6 * small_checkpoint.stat().st_size

@@ -24,9 +24,10 @@ from hart.model.hart import HART, HARTState, HARTStep
 class Tracker:
     """Track one object through a stream of frames with a HART network.
 
-    After :meth:`init` and each :meth:`update`, what the tracker looked at is kept for drawing:
-    ``attention_box`` (``(4,)`` xywh px), ``glimpse`` (BGR uint8 ``(h, w, 3)``) and
-    ``object_mask`` (float ``(m, m)`` in ``[0, 1]``).
+    After :meth:`init` and each :meth:`update`, the last answer is kept as ``box`` (``(4,)``
+    xywh px) and what the tracker looked at for drawing: ``attention_box`` (``(4,)`` xywh px),
+    ``glimpse`` (BGR uint8 ``(h, w, 3)``) and ``object_mask`` (float ``(m, m)`` in ``[0, 1]``).
+    They are the caller's to change: the tracker's state holds its own copies.
     """
 
     def __init__(self, model: HART, device: str | torch.device = "cpu") -> None:
@@ -90,7 +91,10 @@ class Tracker:
         glimpse = out.glimpse[0].float().clamp(0, 1).mul(255).round().byte()  # (3, h, w) RGB
         self.glimpse = glimpse.permute(1, 2, 0).flip(-1).cpu().numpy()  # (h, w, 3) BGR
         self.object_mask = torch.sigmoid(out.mask_logits[0, 0].float()).cpu().numpy()
-        return out.box[0].float().cpu().numpy()
+        # A copy: on the CPU .numpy() is a view of the tensor, and out.box is the state's box,
+        # which the next step moves from; writing into tracker.box (to draw a shifted box, say)
+        # changed where the tracker looked next, in silence.
+        return out.box[0].float().cpu().numpy().copy()
 
 
 def _check_frame(frame, shape: tuple[int, ...] | None) -> None:
