@@ -95,6 +95,20 @@ def test_a_checkpoint_path_may_start_at_the_home_folder(small_checkpoint, monkey
         Tracker.from_checkpoint("~/missing.ckpt")
 
 
+def test_an_empty_checkpoint_path_is_refused_without_searching_the_current_folder(
+    tmp_path, monkeypatch
+):
+    # Path("") is ".": the error searched the whole current folder for *.ckpt files to suggest
+    # (a home folder, from a notebook) and then named ".", not the empty path given.
+    monkeypatch.chdir(tmp_path)
+    searched = []
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: searched.append(self) or iter(()))
+    for empty in ("", " "):
+        with pytest.raises(InputError, match="checkpoint path is empty"):
+            Tracker.from_checkpoint(empty)
+    assert searched == []
+
+
 @pytest.mark.parametrize(
     "box, message",
     [

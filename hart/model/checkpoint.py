@@ -145,7 +145,16 @@ def load_model(path: str | Path | None = None) -> HART:
     float32. A leading ``~`` is the user's home, as in :func:`hart.datasets.load_sequences`
     and ``$HART_DEFAULT_MODEL``: Python does not expand it, and ``~/runs/last.ckpt`` from a
     notebook, or ``--checkpoint=~/…`` (which the shell leaves as it is), named a file that
-    exists as one that does not."""
+    exists as one that does not.
+
+    An empty path (a caller's unset variable) is refused: ``Path("")`` is the current folder,
+    which was searched through for ``*.ckpt`` files to suggest (all of a home folder, from a
+    notebook started there) before the error named ``.``, not the empty argument."""
+    if isinstance(path, str) and not path.strip():
+        raise InputError(
+            f"the checkpoint path is empty ({path!r}); give a model file, or None for the "
+            "shipped default model"
+        )
     path = Path(path).expanduser() if path is not None else _existing_default()
     return _model_from(read_checkpoint(path), path)
 
