@@ -677,6 +677,8 @@ def test_a_sequence_read_as_dot_or_dot_dot_is_named_after_its_folder(tmp_path, m
     _write(tmp_path / "bike1" / "bike1.txt", _lines(_boxes(3)))
     monkeypatch.chdir(tmp_path / "bag")
     assert [s.name for s in load_sequences(".")] == ["bag"]
+    with pytest.raises(InputError, match="root is empty"):
+        load_sequences("")  # a caller's unset variable, not the current folder as Path("") is
     monkeypatch.chdir(tmp_path / "bike1" / "img")
     assert [s.name for s in load_sequences("..")] == ["bike1"]
 

@@ -98,6 +98,9 @@ def load_sequences(root: str | Path, format: str = "auto", **options) -> list[Se
     :class:`~hart.errors.InputError` for a missing or empty root, an unknown layout (the message
     lists the known ones) or a bad annotation file (the message names file and line).
     """
+    if isinstance(root, str) and not root.strip():
+        # Path("") is the current folder: a caller's unset variable read whatever is there.
+        raise InputError(f"the data set root is empty ({root!r}); give a folder or file")
     root = Path(root).expanduser()
     if root.name in ("", ".."):
         # "." or "..": readers name a sequence (and find OTB's box file and frame range) by
