@@ -138,6 +138,52 @@ def test_ckpt_path_last_in_a_named_run_folder_resumes_from_it(tmp_path, monkeypa
     assert [event.step for event in events.Scalars("train/loss_step")] == [0, 1]
 
 
+def test_ckpt_path_last_of_a_run_that_spent_its_max_time_is_one_line(tmp_path, monkeypatch, capsys):
+    # The set-up's main job (a named, time-boxed run) run again with --ckpt_path last: the
+    # time-left check looked only at a --ckpt_path naming a file, so "last" stopped before its
+    # first step and exited 0, where the README promises one error line.
+    monkeypatch.chdir(tmp_path)
+    run = [
+        "train",
+        *TINY_TRAINING,
+        "--trainer.logger.init_args.version=mine",
+        "--trainer.max_time=00:00:10:00",
+        "--ckpt_path=last",
+    ]
+    assert main([*run, "--trainer.max_steps=1"]) == 0
+    (last,) = tmp_path.rglob("mine/checkpoints/last.ckpt")
+    saved = torch.load(last, weights_only=False)
+    saved["callbacks"]["Timer"]["time_elapsed"]["train"] = 600.5  # as if it ran out of time
+    torch.save(saved, last)
+    capsys.readouterr()
+    assert main([*run, "--trainer.max_steps=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has trained for 0:10:00, all of --trainer.max_time 0:10:00" in err[0]
+
+
+def test_ckpt_path_last_does_not_read_the_init_weights_again(tmp_path, monkeypatch):
+    # A resumed run takes its weights from the checkpoint; with "last" it read the
+    # --model.init_weights it was fine-tuned from again, and stopped where that file had moved.
+    from hart.model.checkpoint import export_model
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY_TRAINING, "--trainer.max_steps=1"]) == 0
+    (first,) = tmp_path.rglob("version_0/checkpoints/last.ckpt")
+    weights = export_model(first, tmp_path / "weights.ckpt")
+    run = [
+        "train",
+        *TINY_TRAINING,
+        f"--model.init_weights={weights}",
+        "--trainer.logger.init_args.version=tuned",
+        "--ckpt_path=last",
+    ]
+    assert main([*run, "--trainer.max_steps=1"]) == 0
+    weights.unlink()
+    assert main([*run, "--trainer.max_steps=2"]) == 0
+    (last,) = tmp_path.rglob("tuned/checkpoints/last.ckpt")
+    assert torch.load(last, weights_only=False)["global_step"] == 2
+
+
 def test_a_cosine_schedule_without_a_step_count_is_one_line(tmp_path, monkeypatch, capsys):
     error = _error_of_train(
         tmp_path, monkeypatch, capsys, "--model.lr_schedule=cosine", "--trainer.max_steps=-1"

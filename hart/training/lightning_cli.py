@@ -196,6 +196,11 @@ class HARTCLI(LightningCLI):
         path = self.config_init["fit"].get("ckpt_path")
         if path == "last":
             check_last_can_be_found(self.trainer)
+            # The file Lightning will resume from, checked as a named one is: without it, a
+            # run with no time left stopped before its first step, exit 0.
+            path = last_checkpoint_file(self.trainer)
+            if path is not None:
+                check_resumable(path)
         self.model.resuming = path is not None and Path(path).is_file()
         if self.model.resuming:
             check_time_left(self.trainer, path)
@@ -382,6 +387,18 @@ def check_last_can_be_found(trainer: Trainer) -> None:
             "last.ckpt), or name the run's folder with "
             "--trainer.logger.init_args.version NAME"
         )
+
+
+def last_checkpoint_file(trainer: Trainer) -> Path | None:
+    """The file ``--ckpt_path last`` resumes from: the newest ``last*.ckpt`` in the folders of
+    the run's checkpoint callbacks, as Lightning picks it; None where there is none (Lightning
+    then trains from scratch)."""
+    candidates = set()
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            candidates |= callback._find_last_checkpoints(trainer)
+    found = [Path(path) for path in candidates if Path(path).is_file()]
+    return max(found, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def check_time_left(trainer: Trainer, path: str | Path) -> None:
